@@ -1,0 +1,68 @@
+//! `imapmig`: the command that composes the imapmig crates.
+//!
+//! Each subcommand lives in its own module under `cmd/`; the forms fixed in
+//! DESIGN.md ("Command-line contracts") are kept exactly.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// Safe email migration: preflight checks, inventory and an IMAP-to-IMAP migrator.
+#[derive(Debug, Parser)]
+#[command(name = "imapmig", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Offline report on a mailbox (the shipped sample when no path is given).
+    Preflight(cmd::preflight::Args),
+    /// Sizes per folder from a live server, with whale verdicts against a quota.
+    Inventory(cmd::inventory::Args),
+    /// Copy mail from one IMAP server to another, resumably.
+    Migrate(cmd::migrate::Args),
+    /// Modified UTF-7 (RFC 3501 §5.1.3) mailbox name encoding.
+    #[command(subcommand)]
+    Mutf7(cmd::mutf7::Command),
+    /// Folder name translation between servers.
+    #[command(subcommand)]
+    Folders(cmd::folders::Command),
+    /// Corrupt-MIME classification and repair.
+    #[command(subcommand)]
+    Mime(cmd::mime::Command),
+    /// Exchange LegacyExchangeDN recovery.
+    #[command(subcommand)]
+    Exchange(cmd::exchange::Command),
+    /// Duplicate detection by Message-ID and content fingerprint.
+    #[command(subcommand)]
+    Dedupe(cmd::dedupe::Command),
+    /// DNS checks for a safe MX cutover.
+    #[command(subcommand)]
+    Dns(cmd::dns::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Preflight(args) => cmd::preflight::run(args),
+        Command::Inventory(args) => cmd::inventory::run(args),
+        Command::Migrate(args) => cmd::migrate::run(args),
+        Command::Mutf7(c) => cmd::mutf7::run(c),
+        Command::Folders(c) => cmd::folders::run(c),
+        Command::Mime(c) => cmd::mime::run(c),
+        Command::Exchange(c) => cmd::exchange::run(c),
+        Command::Dedupe(c) => cmd::dedupe::run(c),
+        Command::Dns(c) => cmd::dns::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(cmd::EXIT_USAGE)
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Tests of the `dedupe` part of the `imapmig` command.

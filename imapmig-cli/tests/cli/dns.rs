@@ -1,0 +1,1 @@
+//! Tests of the `dns` part of the `imapmig` command.

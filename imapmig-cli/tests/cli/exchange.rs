@@ -1,0 +1,1 @@
+//! Tests of the `exchange` part of the `imapmig` command.

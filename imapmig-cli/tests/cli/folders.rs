@@ -1,0 +1,1 @@
+//! Tests of the `folders` part of the `imapmig` command.

@@ -1,0 +1,1 @@
+//! Tests of the `mime` part of the `imapmig` command.

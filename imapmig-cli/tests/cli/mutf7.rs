@@ -1,0 +1,1 @@
+//! Tests of the `mutf7` part of the `imapmig` command.

@@ -1,0 +1,1 @@
+//! Tests of the `preflight` part of the `imapmig` command.

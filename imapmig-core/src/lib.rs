@@ -1,0 +1,1 @@
+//! imapmig-core (being built; see the workspace README).

@@ -1,0 +1,1 @@
+//! imapmig-dedupe (being built; see the workspace README).

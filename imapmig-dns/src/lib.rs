@@ -1,0 +1,1 @@
+//! imapmig-dns (being built; see the workspace README).

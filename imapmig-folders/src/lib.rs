@@ -1,0 +1,1 @@
+//! imapmig-folders (being built; see the workspace README).

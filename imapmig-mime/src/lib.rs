@@ -1,0 +1,1 @@
+//! imapmig-mime (being built; see the workspace README).

@@ -1,0 +1,1 @@
+//! Real servers for imapmig's tests (being built).
