@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod imap;
 
 /// Safe email migration: preflight checks, inventory and an IMAP-to-IMAP migrator.
 #[derive(Debug, Parser)]
