@@ -1,0 +1,268 @@
+//! Where a server is and how to reach it: `imap://USER@HOST:PORT` and `imaps://USER@HOST:PORT`.
+//!
+//! The user part is percent-decoded (`alice%40example.com` is `alice@example.com`). The port
+//! defaults to 143 for `imap://` and 993 for `imaps://`. Two query parameters are understood:
+//! `starttls` (upgrade an `imap://` connection with STARTTLS; refused if the server does not
+//! offer it) and `auth=login|plain|xoauth2|oauthbearer` (the mechanism; the default is LOGIN
+//! with a password, or XOAUTH2 when only a bearer token is supplied). A password in the URL is
+//! refused: secrets never travel in argv.
+
+use std::fmt;
+
+use super::ImapError;
+
+/// How the connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Security {
+    /// Plain TCP (test servers, or a tunnel the operator set up).
+    Plain,
+    /// TLS from the first byte (`imaps://`).
+    Tls,
+    /// Plain TCP upgraded with STARTTLS before login (`imap://…?starttls`).
+    StartTls,
+}
+
+/// The SASL mechanism (or LOGIN) used to authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mechanism {
+    /// `LOGIN user password`.
+    Login,
+    /// `AUTHENTICATE PLAIN` (RFC 4616).
+    Plain,
+    /// `AUTHENTICATE XOAUTH2` (Google, Microsoft) with a bearer token.
+    XOAuth2,
+    /// `AUTHENTICATE OAUTHBEARER` (RFC 7628) with a bearer token.
+    OAuthBearer,
+}
+
+impl Mechanism {
+    /// Whether the mechanism takes a bearer token rather than a password.
+    pub(crate) fn wants_token(self) -> bool {
+        matches!(self, Self::XOAuth2 | Self::OAuthBearer)
+    }
+}
+
+/// A parsed server address: everything needed to connect except the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Endpoint {
+    /// Host name or IP literal (brackets removed).
+    pub(crate) host: String,
+    /// TCP port.
+    pub(crate) port: u16,
+    /// Login name, percent-decoded.
+    pub(crate) user: String,
+    /// Transport protection.
+    pub(crate) security: Security,
+    /// Mechanism chosen in the URL, if any.
+    pub(crate) mechanism: Option<Mechanism>,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.security == Security::Tls {
+            "imaps"
+        } else {
+            "imap"
+        };
+        write!(f, "{scheme}://{}@{}:{}", self.user, self.host, self.port)
+    }
+}
+
+impl std::str::FromStr for Endpoint {
+    type Err = ImapError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = |reason: &str| ImapError::Url {
+            url: redact(s),
+            reason: reason.to_owned(),
+        };
+        let url = url::Url::parse(s).map_err(|e| bad(&e.to_string()))?;
+        let (mut security, default_port) = match url.scheme() {
+            "imap" => (Security::Plain, 143),
+            "imaps" => (Security::Tls, 993),
+            other => return Err(bad(&format!("scheme {other:?} is not imap or imaps"))),
+        };
+        if url.password().is_some() {
+            return Err(bad(
+                "a password in the URL is refused; use the environment variable or a password file",
+            ));
+        }
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) => d.to_owned(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => return Err(bad("no host")),
+        };
+        if url.username().is_empty() {
+            return Err(bad("no user (expected imap://USER@HOST:PORT)"));
+        }
+        let user = percent_decode(url.username())
+            .ok_or_else(|| bad("user is not valid UTF-8 after percent-decoding"))?;
+        if url.path() != "" && url.path() != "/" {
+            return Err(bad("a path is not allowed"));
+        }
+        let mut mechanism = None;
+        for (key, value) in url.query_pairs() {
+            match (&*key, &*value) {
+                ("starttls", "" | "1" | "yes" | "true") => {
+                    if security == Security::Tls {
+                        return Err(bad("starttls makes no sense with imaps://"));
+                    }
+                    security = Security::StartTls;
+                }
+                ("auth", m) => {
+                    mechanism = Some(match m.to_ascii_lowercase().as_str() {
+                        "login" => Mechanism::Login,
+                        "plain" => Mechanism::Plain,
+                        "xoauth2" => Mechanism::XOAuth2,
+                        "oauthbearer" => Mechanism::OAuthBearer,
+                        _ => return Err(bad(&format!("unknown auth mechanism {m:?}"))),
+                    })
+                }
+                (k, _) => return Err(bad(&format!("unknown parameter {k:?}"))),
+            }
+        }
+        Ok(Self {
+            host,
+            port: url.port().unwrap_or(default_port),
+            user,
+            security,
+            mechanism,
+        })
+    }
+}
+
+/// Decodes `%XX` escapes; `None` when the result is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+            if let Ok(b) = u8::from_str_radix(hex, 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The URL with any password replaced, for error messages.
+fn redact(s: &str) -> String {
+    match url::Url::parse(s) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("REDACTED"));
+            u.to_string()
+        }
+        Ok(_) => s.to_owned(),
+        Err(_) => {
+            // Unparseable: show only what precedes a possible `user:pass@`.
+            match (s.find("://"), s.rfind('@')) {
+                (Some(a), Some(b)) if b > a => format!("{}://…@{}", &s[..a], &s[b + 1..]),
+                _ => s.to_owned(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_table() {
+        let cases: &[(&str, &str, u16, &str, Security, Option<Mechanism>)] = &[
+            (
+                "imap://test@127.0.0.1:1430",
+                "127.0.0.1",
+                1430,
+                "test",
+                Security::Plain,
+                None,
+            ),
+            (
+                "imaps://a%40b.example@mail.example",
+                "mail.example",
+                993,
+                "a@b.example",
+                Security::Tls,
+                None,
+            ),
+            (
+                "imap://u@h.example",
+                "h.example",
+                143,
+                "u",
+                Security::Plain,
+                None,
+            ),
+            (
+                "imap://u@h.example?starttls",
+                "h.example",
+                143,
+                "u",
+                Security::StartTls,
+                None,
+            ),
+            (
+                "imaps://u@[::1]:9993?auth=xoauth2",
+                "::1",
+                9993,
+                "u",
+                Security::Tls,
+                Some(Mechanism::XOAuth2),
+            ),
+            (
+                "imap://u%20v@h?auth=OAUTHBEARER",
+                "h",
+                143,
+                "u v",
+                Security::Plain,
+                Some(Mechanism::OAuthBearer),
+            ),
+        ];
+        for (url, host, port, user, sec, mech) in cases {
+            let e: Endpoint = url.parse().unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(
+                (&*e.host, e.port, &*e.user, e.security, e.mechanism),
+                (*host, *port, *user, *sec, *mech),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_table() {
+        for url in [
+            "http://u@h",
+            "imap://h:143",
+            "imap://u:secret@h",
+            "imaps://u@h?starttls",
+            "imap://u@h/INBOX",
+            "imap://u@h?auth=kerberos",
+            "imap://u@h?colour=blue",
+            "imap://u%ff@h",
+            "not a url",
+        ] {
+            let err = url.parse::<Endpoint>().expect_err(url).to_string();
+            assert!(!err.contains("secret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn display_has_no_secret_and_round_trips_shape() {
+        let e: Endpoint = "imaps://a%40b@h:1".parse().unwrap();
+        assert_eq!(e.to_string(), "imaps://a@b@h:1");
+    }
+}

@@ -1,0 +1,201 @@
+//! Secrets (passwords, bearer tokens): read from the environment or a file, never from argv,
+//! never printed.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::ImapError;
+
+/// A password or token. `Debug` and `Display` print `[redacted]`; the bytes are overwritten
+/// with zeros when it is dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Secret(Vec<u8>);
+
+impl Secret {
+    /// Wraps a secret string.
+    pub(crate) fn new(s: String) -> Self {
+        Self(s.into_bytes())
+    }
+
+    /// The secret itself, for the one place that sends it to the server.
+    pub(crate) fn expose(&self) -> &str {
+        // Built only from a `String`, so always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.iter_mut().for_each(|b| *b = 0);
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// What proves who we are to one server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Credential {
+    /// A password, for LOGIN or AUTHENTICATE PLAIN.
+    Password(Secret),
+    /// An OAuth 2.0 bearer token, for XOAUTH2 or OAUTHBEARER.
+    Token(Secret),
+}
+
+/// Where to look for one side's secret.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SecretSource {
+    /// Name of the password variable, e.g. `IMAPMIG_SOURCE_PASSWORD`.
+    pub(crate) password_env: &'static str,
+    /// Name of the token variable, e.g. `IMAPMIG_SOURCE_TOKEN`.
+    pub(crate) token_env: &'static str,
+    /// `--*-password-file`.
+    pub(crate) password_file: Option<PathBuf>,
+    /// `--*-token-file`.
+    pub(crate) token_file: Option<PathBuf>,
+}
+
+impl SecretSource {
+    /// The source side: `IMAPMIG_SOURCE_PASSWORD` / `IMAPMIG_SOURCE_TOKEN`.
+    pub(crate) fn source(password_file: Option<PathBuf>, token_file: Option<PathBuf>) -> Self {
+        Self {
+            password_env: "IMAPMIG_SOURCE_PASSWORD",
+            token_env: "IMAPMIG_SOURCE_TOKEN",
+            password_file,
+            token_file,
+        }
+    }
+
+    /// The target side: `IMAPMIG_TARGET_PASSWORD` / `IMAPMIG_TARGET_TOKEN`.
+    pub(crate) fn target(password_file: Option<PathBuf>, token_file: Option<PathBuf>) -> Self {
+        Self {
+            password_env: "IMAPMIG_TARGET_PASSWORD",
+            token_env: "IMAPMIG_TARGET_TOKEN",
+            password_file,
+            token_file,
+        }
+    }
+
+    /// Finds the credential: a file given on the command line wins over the environment; a
+    /// token is used when the mechanism wants one (or when no password is available).
+    pub(crate) fn load(&self, wants_token: Option<bool>) -> Result<Credential, ImapError> {
+        let token = || -> Result<Option<Secret>, ImapError> {
+            match &self.token_file {
+                Some(p) => read_secret_file(p).map(Some),
+                None => Ok(env_secret(self.token_env)),
+            }
+        };
+        let password = || -> Result<Option<Secret>, ImapError> {
+            match &self.password_file {
+                Some(p) => read_secret_file(p).map(Some),
+                None => Ok(env_secret(self.password_env)),
+            }
+        };
+        let missing = |what: &str| ImapError::Secret {
+            reason: format!(
+                "no {what}: set {} or pass a file option",
+                if what == "token" {
+                    self.token_env
+                } else {
+                    self.password_env
+                }
+            ),
+        };
+        match wants_token {
+            Some(true) => token()?
+                .map(Credential::Token)
+                .ok_or_else(|| missing("token")),
+            Some(false) => password()?
+                .map(Credential::Password)
+                .ok_or_else(|| missing("password")),
+            None => match password()? {
+                Some(p) => Ok(Credential::Password(p)),
+                None => token()?
+                    .map(Credential::Token)
+                    .ok_or_else(|| missing("password")),
+            },
+        }
+    }
+}
+
+fn env_secret(name: &str) -> Option<Secret> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(Secret::new)
+}
+
+/// Reads a secret file, dropping one trailing line ending.
+fn read_secret_file(path: &Path) -> Result<Secret, ImapError> {
+    let mut s = std::fs::read_to_string(path).map_err(|e| ImapError::Secret {
+        reason: format!("cannot read {}: {e}", path.display()),
+    })?;
+    if s.ends_with('\n') {
+        s.pop();
+        if s.ends_with('\r') {
+            s.pop();
+        }
+    }
+    if s.is_empty() {
+        return Err(ImapError::Secret {
+            reason: format!("{} is empty", path.display()),
+        });
+    }
+    Ok(Secret::new(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_is_never_printed() {
+        let s = Secret::new("hunter2".to_owned());
+        assert_eq!(format!("{s} {s:?}"), "[redacted] [redacted]");
+        let c = Credential::Token(s.clone());
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn file_wins_and_trailing_newline_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("pw\n", "pw"),
+            ("pw\r\n", "pw"),
+            ("p w", "p w"),
+            ("pw\n\n", "pw\n"),
+        ];
+        for (content, want) in cases {
+            let p = dir.path().join("pw");
+            std::fs::write(&p, content).unwrap();
+            let src = SecretSource {
+                password_env: "IMAPMIG_TEST_UNSET_PW",
+                token_env: "IMAPMIG_TEST_UNSET_TOKEN",
+                password_file: Some(p),
+                token_file: None,
+            };
+            match src.load(Some(false)).unwrap() {
+                Credential::Password(s) => assert_eq!(s.expose(), want),
+                Credential::Token(_) => panic!("wanted a password"),
+            }
+            assert!(src.load(Some(true)).is_err());
+        }
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let src = SecretSource {
+            password_file: Some(empty),
+            ..SecretSource::default()
+        };
+        assert!(src.load(None).is_err());
+    }
+}
