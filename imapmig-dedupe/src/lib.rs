@@ -1,1 +1,10 @@
-//! imapmig-dedupe (being built; see the workspace README).
+//! imapmig-dedupe (being built).
+
+mod error;
+pub mod fingerprint;
+mod header;
+pub mod message_id;
+
+pub use error::{CorruptIndexKind, Error, MessageIdErrorKind};
+pub use fingerprint::{Fingerprint, FingerprintKey, Fingerprinter, MessageFingerprints, Strategy};
+pub use message_id::{MessageId, MessageIdStatus, Weakness};
