@@ -107,7 +107,10 @@ fn user_paths_are_read_instead_of_the_sample() {
     let inventory = section(&report, "Inventory");
     // Sizes are the bytes of the messages: 21 + 22 in INBOX, 17 in Reports/2024.
     assert_eq!(folder_row(&inventory, "INBOX")[..3], ["2", "43", "B"]);
-    assert_eq!(folder_row(&inventory, "Reports/2024")[..3], ["1", "17", "B"]);
+    assert_eq!(
+        folder_row(&inventory, "Reports/2024")[..3],
+        ["1", "17", "B"]
+    );
     assert!(
         inventory
             .iter()
