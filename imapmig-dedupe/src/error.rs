@@ -50,13 +50,13 @@ pub enum Error {
     /// The operating system's random source failed while generating a key.
     #[error("cannot generate a fingerprint key: {0}")]
     Random(getrandom::Error),
-    /// Reading or writing an index file failed.
-    #[error("{action} {}: {source}", path.display())]
+    /// Reading or writing an index failed.
+    #[error("{action}{}: {source}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
     Io {
         /// What was being done (`"write index"`, `"read index"`, ...).
         action: &'static str,
-        /// The file involved.
-        path: PathBuf,
+        /// The file involved, when there is one.
+        path: Option<PathBuf>,
         /// The underlying error.
         #[source]
         source: std::io::Error,

@@ -389,7 +389,7 @@ impl Fingerprinter {
     /// All fingerprints of a whole message, with its Message-ID status.
     pub fn message(&self, message: &[u8]) -> MessageFingerprints {
         let split = header::split(message);
-        let mut all = self.from_fields(&split.fields);
+        let mut all = self.of_fields(&split.fields);
         all.content = Some(self.content_of(&split));
         all
     }
@@ -398,10 +398,10 @@ impl Fingerprinter {
     /// [`Strategy::Content`]); `header_block` is typically the response to
     /// [`Fingerprinter::fetch_item`], which includes `Message-ID`.
     pub fn header_block(&self, header_block: &[u8]) -> MessageFingerprints {
-        self.from_fields(&header::split(header_block).fields)
+        self.of_fields(&header::split(header_block).fields)
     }
 
-    fn from_fields(&self, fields: &[Field<'_>]) -> MessageFingerprints {
+    fn of_fields(&self, fields: &[Field<'_>]) -> MessageFingerprints {
         let id_values: Vec<&[u8]> = fields
             .iter()
             .filter(|f| f.name.eq_ignore_ascii_case(b"message-id"))
@@ -432,18 +432,18 @@ fn write_bytes(hasher: &mut blake3::Hasher, bytes: &[u8]) {
 }
 
 fn write_value(hasher: &mut blake3::Hasher, field: &Field<'_>) {
-    if field.name.eq_ignore_ascii_case(b"message-id") {
-        if let Ok(ids) = parse_msg_ids(field.value) {
-            let mut text = Vec::new();
-            for id in &ids {
-                if !text.is_empty() {
-                    text.push(b' ');
-                }
-                text.extend_from_slice(id.as_str().as_bytes());
+    if field.name.eq_ignore_ascii_case(b"message-id")
+        && let Ok(ids) = parse_msg_ids(field.value)
+    {
+        let mut text = Vec::new();
+        for id in &ids {
+            if !text.is_empty() {
+                text.push(b' ');
             }
-            write_bytes(hasher, &text);
-            return;
+            text.extend_from_slice(id.as_str().as_bytes());
         }
+        write_bytes(hasher, &text);
+        return;
     }
     write_bytes(hasher, &header::normalise_value(field.value));
 }

@@ -192,7 +192,8 @@ mod tests {
 
     #[test]
     fn splits() {
-        let cases: &[(&[u8], &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a [u8], &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case<'_>] = &[
             (
                 b"A: 1\r\nB: 2\r\n\r\nbody\r\n",
                 &[("A", " 1\r\n"), ("B", " 2\r\n")],
