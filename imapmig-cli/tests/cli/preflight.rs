@@ -146,3 +146,131 @@ fn write(path: &Path, bytes: &[u8]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, bytes).unwrap();
 }
+
+/// The workspace root, where README.md is.
+fn workspace() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(workspace().join("README.md")).unwrap()
+}
+
+/// The lines of the first fenced block after the heading `heading`.
+fn fenced_after<'a>(text: &'a str, heading: &str) -> Vec<&'a str> {
+    let mut lines = text.lines().skip_while(|l| l.trim() != heading);
+    assert!(lines.next().is_some(), "no heading {heading:?}");
+    lines
+        .skip_while(|l| !l.starts_with("```"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .collect()
+}
+
+#[test]
+fn readme_quick_start_is_the_two_commands() {
+    let readme = readme();
+    let commands = fenced_after(&readme, "## Quick start");
+    assert_eq!(
+        commands,
+        [
+            "cargo run --release -p imapmig-cli -- preflight",
+            "scripts/test"
+        ]
+    );
+}
+
+#[test]
+fn readme_crate_table_is_the_workspace() {
+    let readme = readme();
+    let root = workspace();
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let members: Vec<&str> = manifest
+        .split("members = [")
+        .nth(1)
+        .unwrap()
+        .split(']')
+        .next()
+        .unwrap()
+        .split(',')
+        .map(|m| m.trim().trim_matches('"'))
+        .filter(|m| !m.is_empty())
+        .collect();
+    assert!(members.len() >= 8, "{members:?}");
+    let mut rows = 0;
+    for member in &members {
+        let cargo = std::fs::read_to_string(root.join(member).join("Cargo.toml")).unwrap();
+        let description = cargo
+            .lines()
+            .find_map(|l| l.strip_prefix("description = \""))
+            .and_then(|d| d.strip_suffix('"'))
+            .unwrap_or_else(|| panic!("{member} has no description"));
+        let row = format!("| [`{member}`]({member}) | {description} |");
+        assert!(
+            readme.lines().any(|l| l == row),
+            "README lacks the row {row}"
+        );
+        rows += 1;
+    }
+    let table_rows = readme.lines().filter(|l| l.starts_with("| [`")).count();
+    assert_eq!(
+        table_rows, rows,
+        "the crate table lists a crate that is not a member"
+    );
+}
+
+#[test]
+fn readme_command_forms_are_accepted_by_the_binary() {
+    let readme = readme();
+    let forms = fenced_after(&readme, "## The `imapmig` command");
+    let mut checked = 0;
+    for form in forms.iter().filter(|l| l.starts_with("imapmig ")) {
+        let words: Vec<&str> = form.split_whitespace().collect();
+        let subcommand: Vec<&str> = words[1..]
+            .iter()
+            .take_while(|w| {
+                w.chars().all(|c| c.is_ascii_lowercase() || c == '-') && !w.starts_with('-')
+            })
+            .copied()
+            .collect();
+        let output = Command::new(env!("CARGO_BIN_EXE_imapmig"))
+            .args(&subcommand)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "imapmig {subcommand:?} --help failed"
+        );
+        let help = String::from_utf8_lossy(&output.stdout);
+        for option in words.iter().filter_map(|w| {
+            let w = w.trim_start_matches('[');
+            w.starts_with("--").then(|| w.trim_end_matches([']', '.']))
+        }) {
+            assert!(
+                help.contains(option),
+                "imapmig {subcommand:?} has no {option}:\n{help}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 0, "no command form in the README");
+}
+
+#[test]
+fn readme_links_point_at_files_that_exist() {
+    let readme = readme();
+    let mut checked = 0;
+    for piece in readme.split("](").skip(1) {
+        let target = piece.split(')').next().unwrap();
+        if target.contains("://") || target.starts_with('#') {
+            continue;
+        }
+        assert!(
+            workspace().join(target).exists(),
+            "README links to missing {target}"
+        );
+        checked += 1;
+    }
+    assert!(checked > 0);
+}
