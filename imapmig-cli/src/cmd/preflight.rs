@@ -2,12 +2,14 @@
 //!
 //! It reads Maildir trees and mbox files (only through
 //! `imapmig_mime::source`), or, with no path, the sample mailbox shipped in
-//! the repository, and prints one report in sections: the inventory.
+//! the repository, and prints one report in sections: the inventory, and
+//! duplicates (imapmig-dedupe).
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod duplicates;
 mod inventory;
 mod scan;
 
@@ -40,7 +42,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn run_on(paths: Vec<PathBuf>, sample: bool) -> anyhow::Result<ExitCode> {
-    let mailboxes = scan::scan(&paths, |_| {})?;
+    let mut duplicates = duplicates::Duplicates::default();
+    let mailboxes = scan::scan(&paths, |message| {
+        duplicates.observe(message)?;
+        Ok(())
+    })?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if sample {
@@ -53,6 +59,7 @@ fn run_on(paths: Vec<PathBuf>, sample: bool) -> anyhow::Result<ExitCode> {
     }
     writeln!(out)?;
     inventory::write(&mut out, &mailboxes)?;
+    duplicates.write(&mut out, &mailboxes)?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

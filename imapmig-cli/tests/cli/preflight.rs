@@ -3,6 +3,13 @@
 //! The facts about the shipped sample come from `scripts/gen-sample.py`,
 //! which prints them when it writes `imapmig-cli/sample/`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers: a panic is a test failure"
+)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -273,4 +280,47 @@ fn readme_links_point_at_files_that_exist() {
         checked += 1;
     }
     assert!(checked > 0);
+}
+
+#[test]
+fn sample_duplicates_find_labels_redelivery_and_shared_ids() {
+    let report = stdout(&preflight(&[]));
+    let duplicates = section(&report, "Duplicates");
+    let line = |prefix: &str| {
+        duplicates
+            .iter()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix:?} in {duplicates:#?}"))
+            .trim()
+    };
+    // 929 files; the generator wrote 465 distinct messages into the Maildirs
+    // and 8 into the mbox. One of the Maildir ones is a re-delivered copy of
+    // another (only Received headers differ), so 472 are unique by content.
+    assert!(
+        line("messages: ").starts_with("messages: 929 unique: 472 duplicates: 457"),
+        "{duplicates:#?}"
+    );
+    // The Q3 roadmap, labelled INBOX, Work/Projects/2024, Important and
+    // Starred, is stored as identical bytes in five folders.
+    let roadmap = line("5 copies of ");
+    assert!(
+        roadmap.ends_with(
+            ": INBOX, Work/Projects/2024, [Gmail]/All Mail, [Gmail]/Important, [Gmail]/Starred"
+        ),
+        "{roadmap}"
+    );
+    assert!(roadmap.contains("namprd11.prod.outlook.com>"), "{roadmap}");
+    let redelivered = line("re-delivered: ");
+    assert!(
+        redelivered.ends_with(" in INBOX, Lists/rust-users, [Gmail]/All Mail"),
+        "{redelivered}"
+    );
+    assert!(line("436 groups of copies: 435 of identical bytes").contains("1 differing only"));
+    // Two different monitoring alerts share one Message-ID: never merged.
+    assert_eq!(
+        line("one Message-ID, "),
+        "one Message-ID, 2 different messages (kept apart, never merged): <alert@monitor.fabrikam.example>"
+    );
+    // 4 messages without Message-ID and the empty file, each also in All Mail.
+    assert!(line("messages whose Message-ID").ends_with(": 10 without Message-ID"));
 }

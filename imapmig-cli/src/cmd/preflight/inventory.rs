@@ -59,11 +59,7 @@ pub(super) fn write(out: &mut impl Write, mailboxes: &[Mailbox]) -> std::io::Res
 
 /// Whole percent of `part` in `whole`, rounded down; 0 for an empty whole.
 pub(super) fn percent(part: u64, whole: u64) -> u64 {
-    if whole == 0 {
-        0
-    } else {
-        part.saturating_mul(100) / whole
-    }
+    part.saturating_mul(100).checked_div(whole).unwrap_or(0)
 }
 
 /// A size in bytes as people read it: `512 B`, `1.5 KiB`, `3.2 MiB`, `1.1 GiB`.

@@ -55,7 +55,7 @@ impl Mailbox {
 /// Walk every root, count and measure each folder, and hand each message to `visit`.
 pub(super) fn scan(
     roots: &[PathBuf],
-    mut visit: impl FnMut(&Message<'_>),
+    mut visit: impl FnMut(&Message<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<Vec<Mailbox>> {
     let mut mailboxes = Vec::with_capacity(roots.len());
     for (index, root) in roots.iter().enumerate() {
@@ -67,7 +67,7 @@ pub(super) fn scan(
 fn scan_one(
     index: usize,
     root: &Path,
-    visit: &mut impl FnMut(&Message<'_>),
+    visit: &mut impl FnMut(&Message<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<Mailbox> {
     let found = source::walk_tree(root)
         .with_context(|| format!("reading the mail tree at {}", root.display()))?;
@@ -85,17 +85,24 @@ fn scan_one(
             messages: 0,
             bytes: 0,
         };
+        let mut failure = None;
         source::for_each_message(&folder.path, |id, bytes| {
             stats.messages += 1;
             stats.bytes += bytes.len() as u64;
-            visit(&Message {
-                mailbox: index,
-                folder: &stats.name,
-                id,
-                bytes,
-            });
+            if failure.is_none() {
+                failure = visit(&Message {
+                    mailbox: index,
+                    folder: &stats.name,
+                    id,
+                    bytes,
+                })
+                .err();
+            }
         })
         .with_context(|| format!("reading folder {}", folder.path.display()))?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
         folders.push(stats);
     }
     Ok(Mailbox {
