@@ -1,0 +1,933 @@
+//! Persistence of [`FolderState`]: the [`StateStore`] trait, a crash-safe
+//! [`FileStore`] and a [`MemoryStore`].
+//!
+//! # The state file format (version 1)
+//!
+//! A text file, written by hand rather than by serde so that it stays the
+//! same whatever features are on:
+//!
+//! ```text
+//! imapmig-state 1
+//! key <store key>
+//! length <bytes of body>
+//! crc32 <8 lowercase hex digits: CRC-32 (IEEE) of body>
+//!
+//! <body>
+//! ```
+//!
+//! The body has one record per line, fields separated by one space, `-`
+//! for an absent value, fingerprints as 32 hex digits:
+//!
+//! ```text
+//! source <uidvalidity> <uidnext|-> <highestmodseq|->
+//! target <uidvalidity> <uidnext|-> <highestmodseq|->
+//! copied <source uid> <target uid|-> <fingerprint|-> <size>
+//! intent <source uid> <fingerprint|-> <size>
+//! unidentified <source uid>
+//! skipped <source uid> <fingerprint|-> <size> <reason code> <detail as a JSON string>
+//! ```
+//!
+//! A reader rejects, with an error and never an empty state: a wrong magic
+//! line, a version newer than it knows ([`Error::FutureVersion`]), another
+//! key, a body longer or shorter than `length`, a checksum mismatch, an
+//! unknown record, a bad field, or a UID recorded twice.
+//!
+//! # Crash safety
+//!
+//! [`FileStore::save`] writes `<key>.state.tmp`, fsyncs it, renames it over
+//! `<key>.state` and fsyncs the directory. A crash at any step leaves the
+//! previous file or the new one, both complete. Each save rewrites the whole
+//! folder state (about 60 bytes per message), so batch intents: record
+//! several, save once, then APPEND them.
+
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::Error;
+use crate::ids::{Fingerprint, ModSeq, Uid, UidValidity};
+use crate::state::{CopiedMessage, FolderState, Intent, SideMark, SkippedMessage};
+
+/// The newest state file format this build reads and the one it writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+const MAGIC: &str = "imapmig-state";
+
+/// The name under which a folder pair's state is stored: 1 to 200 ASCII
+/// letters, digits, `.`, `_` or `-`, not starting with `.`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "String", into = "String"))]
+pub struct StoreKey(String);
+
+impl StoreKey {
+    /// Validates a key.
+    pub fn new(key: &str) -> Result<Self, Error> {
+        if key.is_empty() || key.len() > 200 {
+            return Err(Error::invalid("store key", key, "must be 1 to 200 bytes"));
+        }
+        if key.starts_with('.') {
+            return Err(Error::invalid("store key", key, "must not start with '.'"));
+        }
+        if !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            return Err(Error::invalid(
+                "store key",
+                key,
+                "only ASCII letters, digits, '.', '_' and '-' are allowed",
+            ));
+        }
+        Ok(StoreKey(key.to_owned()))
+    }
+
+    /// A key for a folder pair: a readable prefix from the folder names and
+    /// a BLAKE3 hash of all four parts, so distinct pairs never collide.
+    ///
+    /// ```
+    /// use imapmig_core::store::StoreKey;
+    /// let a = StoreKey::for_folder_pair("alice@old", "INBOX/Sent", "alice@new", "Sent Items");
+    /// let b = StoreKey::for_folder_pair("alice@old", "INBOX.Sent", "alice@new", "Sent Items");
+    /// assert_ne!(a, b);
+    /// assert!(a.as_str().starts_with("INBOX_Sent-"));
+    /// ```
+    pub fn for_folder_pair(
+        source_account: &str,
+        source_folder: &str,
+        target_account: &str,
+        target_folder: &str,
+    ) -> Self {
+        let mut hasher = blake3::Hasher::new();
+        for part in [source_account, source_folder, target_account, target_folder] {
+            hasher.update(&(part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+        let hash = hasher.finalize().to_hex();
+        let readable: String = source_folder
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .take(48)
+            .collect();
+        let readable = readable.trim_start_matches('_');
+        let hash = &hash.as_str()[..32];
+        StoreKey(if readable.is_empty() {
+            hash.to_owned()
+        } else {
+            format!("{readable}-{hash}")
+        })
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StoreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for StoreKey {
+    type Error = Error;
+    fn try_from(value: String) -> Result<Self, Error> {
+        StoreKey::new(&value)
+    }
+}
+
+impl From<StoreKey> for String {
+    fn from(value: StoreKey) -> String {
+        value.0
+    }
+}
+
+/// Where folder states are kept. Two implementations: [`FileStore`]
+/// (crash-safe files, the default) and [`MemoryStore`] (tests, dry runs).
+pub trait StateStore {
+    /// The saved state, `Ok(None)` when nothing was ever saved under this
+    /// key. A damaged or future-version file is an error, never `None`.
+    fn load(&self, key: &StoreKey) -> Result<Option<FolderState>, Error>;
+    /// Saves the state atomically: after a crash, `load` returns either the
+    /// previous state or this one.
+    fn save(&self, key: &StoreKey, state: &FolderState) -> Result<(), Error>;
+}
+
+/// The file operations [`FileStore`] performs, one method per step, so a
+/// test can make any step fail ([`OsFilesystem`] is the real one).
+pub trait Filesystem: fmt::Debug + Send + Sync {
+    /// Creates or truncates `path` and writes `bytes` to it.
+    fn write(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
+    /// Flushes `path`'s data to stable storage (fsync).
+    fn sync_file(&self, path: &Path) -> io::Result<()>;
+    /// Atomically renames `from` to `to`, replacing `to`.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Flushes the directory entry changes of `dir` (fsync on the directory).
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Reads at most `limit` bytes of `path`; `Ok(None)` when it does not
+    /// exist; an error of kind `FileTooLarge` when it is longer.
+    fn read(&self, path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>>;
+}
+
+/// The real file system.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OsFilesystem;
+
+impl Filesystem for OsFilesystem {
+    fn write(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let mut file = fs::File::create(path)?;
+        file.write_all(bytes)
+    }
+
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        fs::OpenOptions::new().write(true).open(path)?.sync_all()
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        fs::File::open(dir)?.sync_all()
+    }
+
+    fn read(&self, path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
+        use std::io::Read;
+        let file = match fs::File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut bytes = Vec::new();
+        file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > limit {
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                format!("state file is larger than the limit of {limit} bytes"),
+            ));
+        }
+        Ok(Some(bytes))
+    }
+}
+
+/// Folder states as files `<dir>/<key>.state` (see the module docs for the
+/// format and the crash-safety argument).
+///
+/// One process per directory: concurrent writers of the same key are not
+/// coordinated.
+#[derive(Debug)]
+pub struct FileStore {
+    dir: PathBuf,
+    fs: Box<dyn Filesystem>,
+    max_file_size: u64,
+}
+
+impl FileStore {
+    /// Default limit on the size of a state file read back: 1 GiB, about
+    /// fifteen million messages.
+    pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 30;
+
+    /// A store in `dir`, which must exist.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FileStore::with_filesystem(dir, Box::new(OsFilesystem))
+    }
+
+    /// A store using other file operations (fault injection in tests).
+    pub fn with_filesystem(dir: impl Into<PathBuf>, fs: Box<dyn Filesystem>) -> Self {
+        FileStore {
+            dir: dir.into(),
+            fs,
+            max_file_size: FileStore::DEFAULT_MAX_FILE_SIZE,
+        }
+    }
+
+    /// Changes the largest state file [`StateStore::load`] accepts.
+    #[must_use]
+    pub fn with_max_file_size(mut self, bytes: u64) -> Self {
+        self.max_file_size = bytes;
+        self
+    }
+
+    /// The path of a key's state file.
+    pub fn path(&self, key: &StoreKey) -> PathBuf {
+        self.dir.join(format!("{key}.state"))
+    }
+
+    fn io<'a>(path: &'a Path, step: &'static str) -> impl FnOnce(io::Error) -> Error + 'a {
+        move |source| Error::Io {
+            path: path.to_path_buf(),
+            step,
+            source,
+        }
+    }
+}
+
+impl StateStore for FileStore {
+    fn load(&self, key: &StoreKey) -> Result<Option<FolderState>, Error> {
+        let path = self.path(key);
+        let Some(bytes) = self
+            .fs
+            .read(&path, self.max_file_size)
+            .map_err(FileStore::io(&path, "read"))?
+        else {
+            return Ok(None);
+        };
+        let (found, state) = decode(&bytes).map_err(|e| e.at_path(&path))?;
+        if &found != key {
+            return Err(Error::KeyMismatch {
+                path,
+                found: found.0,
+                expected: key.0.clone(),
+            });
+        }
+        Ok(Some(state))
+    }
+
+    fn save(&self, key: &StoreKey, state: &FolderState) -> Result<(), Error> {
+        let path = self.path(key);
+        let tmp = self.dir.join(format!("{key}.state.tmp"));
+        let bytes = encode(key, state);
+        self.fs
+            .write(&tmp, &bytes)
+            .map_err(FileStore::io(&tmp, "write"))?;
+        self.fs
+            .sync_file(&tmp)
+            .map_err(FileStore::io(&tmp, "fsync"))?;
+        self.fs
+            .rename(&tmp, &path)
+            .map_err(FileStore::io(&path, "rename"))?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(FileStore::io(&self.dir, "fsync directory"))
+    }
+}
+
+/// Folder states in memory, encoded in the file format so that a test
+/// exercises the same encoder and decoder as the file store.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    files: Mutex<HashMap<StoreKey, Vec<u8>>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    fn files(&self) -> std::sync::MutexGuard<'_, HashMap<StoreKey, Vec<u8>>> {
+        // A panic while holding the lock cannot leave a half-written entry:
+        // entries are replaced whole.
+        self.files.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl StateStore for MemoryStore {
+    fn load(&self, key: &StoreKey) -> Result<Option<FolderState>, Error> {
+        let files = self.files();
+        let Some(bytes) = files.get(key) else {
+            return Ok(None);
+        };
+        let (_, state) = decode(bytes)?;
+        Ok(Some(state))
+    }
+
+    fn save(&self, key: &StoreKey, state: &FolderState) -> Result<(), Error> {
+        let bytes = encode(key, state);
+        self.files().insert(key.clone(), bytes);
+        Ok(())
+    }
+}
+
+fn opt<T: fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+/// Encodes a state in the file format (version [`FORMAT_VERSION`]).
+pub fn encode(key: &StoreKey, state: &FolderState) -> Vec<u8> {
+    let mut body = String::with_capacity(64 + state.copied.len() * 64);
+    for (name, mark) in [("source", &state.source), ("target", &state.target)] {
+        if let Some(m) = mark {
+            // Writing to a String cannot fail.
+            let _ = writeln!(
+                body,
+                "{name} {} {} {}",
+                m.uid_validity,
+                opt(m.uid_next),
+                opt(m.highest_modseq)
+            );
+        }
+    }
+    for (uid, c) in &state.copied {
+        let _ = writeln!(
+            body,
+            "copied {uid} {} {} {}",
+            opt(c.target),
+            opt(c.fingerprint),
+            c.size
+        );
+    }
+    for (uid, i) in &state.intents {
+        let _ = writeln!(body, "intent {uid} {} {}", opt(i.fingerprint), i.size);
+    }
+    for uid in &state.unidentified {
+        let _ = writeln!(body, "unidentified {uid}");
+    }
+    for (uid, s) in &state.skipped {
+        let detail = serde_json::Value::String(s.detail.clone()).to_string();
+        let _ = writeln!(
+            body,
+            "skipped {uid} {} {} {} {detail}",
+            opt(s.fingerprint),
+            s.size,
+            s.reason
+        );
+    }
+    let crc = crc32fast::hash(body.as_bytes());
+    let mut out = format!(
+        "{MAGIC} {FORMAT_VERSION}\nkey {key}\nlength {}\ncrc32 {crc:08x}\n\n",
+        body.len()
+    );
+    out.push_str(&body);
+    out.into_bytes()
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn corrupt(&self, offset: usize, reason: impl Into<String>) -> Error {
+        Error::CorruptState {
+            path: PathBuf::new(),
+            offset,
+            reason: reason.into(),
+        }
+    }
+
+    /// The next line without its `\n`, and its offset.
+    fn line(&mut self) -> Result<(&'a str, usize), Error> {
+        let start = self.pos;
+        let rest = &self.bytes[start..];
+        let Some(len) = rest.iter().position(|b| *b == b'\n') else {
+            return Err(self.corrupt(start, "unterminated header line"));
+        };
+        self.pos = start + len + 1;
+        let line = std::str::from_utf8(&rest[..len])
+            .map_err(|_| self.corrupt(start, "header line is not UTF-8"))?;
+        Ok((line, start))
+    }
+
+    /// The next header line `<name> <value>`: its value and the value's offset.
+    fn header(&mut self, name: &str) -> Result<(&'a str, usize), Error> {
+        let (line, at) = self.line()?;
+        let value = line
+            .strip_prefix(name)
+            .and_then(|v| v.strip_prefix(' '))
+            .ok_or_else(|| self.corrupt(at, format!("expected the {name} line")))?;
+        Ok((value, at + name.len() + 1))
+    }
+}
+
+fn field<T: std::str::FromStr>(value: Option<&str>, what: &str, offset: usize) -> Result<T, Error> {
+    let corrupt = |reason: String| Error::CorruptState {
+        path: PathBuf::new(),
+        offset,
+        reason,
+    };
+    let value = value.ok_or_else(|| corrupt(format!("missing {what}")))?;
+    value
+        .parse()
+        .map_err(|_| corrupt(format!("bad {what} {:?}", truncate(value))))
+}
+
+fn optional<T: std::str::FromStr>(
+    value: Option<&str>,
+    what: &str,
+    offset: usize,
+) -> Result<Option<T>, Error> {
+    match value {
+        Some("-") => Ok(None),
+        other => field(other, what, offset).map(Some),
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+/// Decodes a state file, checking magic, version, length and checksum.
+///
+/// Errors carry the byte offset of the problem; the path is empty (the
+/// [`FileStore`] fills it in).
+pub fn decode(bytes: &[u8]) -> Result<(StoreKey, FolderState), Error> {
+    let mut cur = Cursor { bytes, pos: 0 };
+    let (magic, at) = cur.line()?;
+    let version = magic
+        .strip_prefix(MAGIC)
+        .and_then(|v| v.strip_prefix(' '))
+        .ok_or_else(|| cur.corrupt(at, "not an imapmig state file"))?;
+    let version: u32 = version
+        .parse()
+        .map_err(|_| cur.corrupt(at + MAGIC.len() + 1, "bad format version"))?;
+    if version > FORMAT_VERSION {
+        return Err(Error::FutureVersion {
+            path: PathBuf::new(),
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    if version == 0 {
+        return Err(cur.corrupt(at, "format version 0 does not exist"));
+    }
+    let (key, key_at) = cur.header("key")?;
+    let key = StoreKey::new(key).map_err(|_| cur.corrupt(key_at, "bad key"))?;
+    let (length, length_at) = cur.header("length")?;
+    let length: usize = length
+        .parse()
+        .map_err(|_| cur.corrupt(length_at, "bad length"))?;
+    let (crc, crc_at) = cur.header("crc32")?;
+    let lower_hex = crc
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let crc = (crc.len() == 8 && lower_hex)
+        .then(|| u32::from_str_radix(crc, 16).ok())
+        .flatten()
+        .ok_or_else(|| cur.corrupt(crc_at, "bad crc32"))?;
+    let (blank, blank_at) = cur.line()?;
+    if !blank.is_empty() {
+        return Err(cur.corrupt(blank_at, "expected an empty line after the header"));
+    }
+    let body_at = cur.pos;
+    let body = &bytes[body_at..];
+    if body.len() != length {
+        return Err(cur.corrupt(
+            body_at,
+            format!("body is {} bytes, header says {length}", body.len()),
+        ));
+    }
+    let actual = crc32fast::hash(body);
+    if actual != crc {
+        return Err(cur.corrupt(
+            body_at,
+            format!("checksum mismatch: header {crc:08x}, body {actual:08x}"),
+        ));
+    }
+    let body = std::str::from_utf8(body)
+        .map_err(|e| cur.corrupt(body_at + e.valid_up_to(), "body is not UTF-8"))?;
+    let state = decode_body(body, body_at)?;
+    Ok((key, state))
+}
+
+fn decode_body(body: &str, body_at: usize) -> Result<FolderState, Error> {
+    let mut state = FolderState::new();
+    let mut at = body_at;
+    for line in body.split_inclusive('\n') {
+        let offset = at;
+        at += line.len();
+        let corrupt = |reason: String| Error::CorruptState {
+            path: PathBuf::new(),
+            offset,
+            reason,
+        };
+        let Some(line) = line.strip_suffix('\n') else {
+            return Err(corrupt("last record is not terminated".into()));
+        };
+        let (kind, rest) = line.split_once(' ').unwrap_or((line, ""));
+        let mut f = rest.splitn(if kind == "skipped" { 5 } else { 4 }, ' ');
+        let uid = |v: Option<&str>| field::<Uid>(v, "uid", offset);
+        let duplicate = |what: &str, uid: Uid| corrupt(format!("{what} {uid} recorded twice"));
+        match kind {
+            "source" | "target" => {
+                let mark = SideMark {
+                    uid_validity: field::<UidValidity>(f.next(), "uidvalidity", offset)?,
+                    uid_next: optional::<Uid>(f.next(), "uidnext", offset)?,
+                    highest_modseq: optional::<ModSeq>(f.next(), "highestmodseq", offset)?,
+                };
+                let slot = if kind == "source" {
+                    &mut state.source
+                } else {
+                    &mut state.target
+                };
+                if slot.replace(mark).is_some() {
+                    return Err(corrupt(format!("{kind} recorded twice")));
+                }
+            }
+            "copied" => {
+                let source = uid(f.next())?;
+                let entry = CopiedMessage {
+                    target: optional::<Uid>(f.next(), "target uid", offset)?,
+                    fingerprint: optional::<Fingerprint>(f.next(), "fingerprint", offset)?,
+                    size: field(f.next(), "size", offset)?,
+                };
+                if state.copied.insert(source, entry).is_some() {
+                    return Err(duplicate("copied uid", source));
+                }
+            }
+            "intent" => {
+                let source = uid(f.next())?;
+                let entry = Intent {
+                    fingerprint: optional::<Fingerprint>(f.next(), "fingerprint", offset)?,
+                    size: field(f.next(), "size", offset)?,
+                };
+                if f.next().is_some() {
+                    return Err(corrupt("trailing field".into()));
+                }
+                if state.intents.insert(source, entry).is_some() {
+                    return Err(duplicate("intent uid", source));
+                }
+            }
+            "unidentified" => {
+                let source = uid(f.next())?;
+                if f.next().is_some() {
+                    return Err(corrupt("trailing field".into()));
+                }
+                if !state.unidentified.insert(source) {
+                    return Err(duplicate("unidentified uid", source));
+                }
+            }
+            "skipped" => {
+                let source = uid(f.next())?;
+                let fingerprint = optional::<Fingerprint>(f.next(), "fingerprint", offset)?;
+                let size = field(f.next(), "size", offset)?;
+                let reason = field(f.next(), "reason", offset)?;
+                let detail: String = f
+                    .next()
+                    .and_then(|d| serde_json::from_str(d).ok())
+                    .ok_or_else(|| corrupt("bad detail string".into()))?;
+                let entry = SkippedMessage {
+                    fingerprint,
+                    size,
+                    reason,
+                    detail,
+                };
+                if state.skipped.insert(source, entry).is_some() {
+                    return Err(duplicate("skipped uid", source));
+                }
+            }
+            other => return Err(corrupt(format!("unknown record {:?}", truncate(other)))),
+        }
+        if kind != "skipped" && kind != "intent" && kind != "unidentified" && f.next().is_some() {
+            return Err(corrupt("trailing field".into()));
+        }
+    }
+    Ok(state)
+}
+
+impl Error {
+    fn at_path(self, path: &Path) -> Error {
+        match self {
+            Error::CorruptState { offset, reason, .. } => Error::CorruptState {
+                path: path.to_path_buf(),
+                offset,
+                reason,
+            },
+            Error::FutureVersion {
+                found, supported, ..
+            } => Error::FutureVersion {
+                path: path.to_path_buf(),
+                found,
+                supported,
+            },
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::tolerance::SkipReason;
+
+    fn uid(n: u32) -> Uid {
+        Uid::try_from(n).unwrap()
+    }
+
+    fn sample(n: u32) -> FolderState {
+        let mut state = FolderState::new();
+        state.source = Some(SideMark {
+            uid_validity: UidValidity::try_from(7).unwrap(),
+            uid_next: Some(uid(n + 1)),
+            highest_modseq: Some(ModSeq::try_from(u64::MAX).unwrap()),
+        });
+        state.target = Some(SideMark {
+            uid_validity: UidValidity::try_from(9).unwrap(),
+            uid_next: None,
+            highest_modseq: None,
+        });
+        for i in 1..=n {
+            let target = (i % 3 != 0).then(|| uid(i + 100));
+            let fp = (i % 5 != 0).then(|| Fingerprint::from(u128::from(i) << 64));
+            state.record_copied(uid(i), target, fp, u64::from(i) * 1000);
+        }
+        state.record_intent(uid(n + 1), Some(Fingerprint::from(1u128)), 10);
+        state.record_intent(uid(n + 2), None, 11);
+        state.unidentified.insert(uid(n + 3));
+        state.record_skipped(
+            uid(n + 4),
+            None,
+            12,
+            SkipReason::Corrupt,
+            "close-boundary-missing, \"quoted\"\nnext line",
+        );
+        state
+    }
+
+    #[test]
+    fn round_trips() {
+        let key = StoreKey::new("INBOX-abc").unwrap();
+        for n in [0, 1, 10] {
+            let state = sample(n);
+            let bytes = encode(&key, &state);
+            let (k, back) = decode(&bytes).unwrap();
+            assert_eq!(k, key);
+            assert_eq!(back, state);
+        }
+        let empty = FolderState::new();
+        assert_eq!(decode(&encode(&key, &empty)).unwrap().1, empty);
+    }
+
+    #[test]
+    fn every_truncation_and_bit_flip_is_an_error() {
+        let key = StoreKey::new("k").unwrap();
+        let bytes = encode(&key, &sample(5));
+        for len in 0..bytes.len() {
+            assert!(
+                decode(&bytes[..len]).is_err(),
+                "truncated to {len} accepted"
+            );
+        }
+        for i in 0..bytes.len() {
+            for bit in [0x01u8, 0x20, 0x80] {
+                let mut damaged = bytes.clone();
+                damaged[i] ^= bit;
+                if let Ok((k, state)) = decode(&damaged) {
+                    // Only a flip in the key line can still decode, and then
+                    // the key differs (the store reports a mismatch).
+                    assert_ne!(k, key, "flip at {i} decoded: {state:?}");
+                }
+            }
+        }
+        let mut longer = bytes.clone();
+        longer.push(b'\n');
+        assert!(decode(&longer).is_err());
+    }
+
+    #[test]
+    fn header_errors_are_typed() {
+        let key = StoreKey::new("k").unwrap();
+        let good = String::from_utf8(encode(&key, &sample(2))).unwrap();
+        let future = good.replacen("imapmig-state 1", "imapmig-state 2", 1);
+        assert!(matches!(
+            decode(future.as_bytes()),
+            Err(Error::FutureVersion {
+                found: 2,
+                supported: 1,
+                ..
+            })
+        ));
+        let cases: &[(&str, usize)] = &[
+            ("", 0),
+            ("imapmig-state x\n", 14),
+            ("something else\n", 0),
+            ("imapmig-state 0\n", 0),
+            ("imapmig-state 1\nkey ../x\n", 20),
+        ];
+        for (input, offset) in cases {
+            match decode(input.as_bytes()) {
+                Err(Error::CorruptState { offset: got, .. }) => {
+                    assert_eq!(got, *offset, "{input:?}")
+                }
+                other => panic!("{input:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn bad_records_are_rejected() {
+        let key = StoreKey::new("k").unwrap();
+        let frame = |body: &str| {
+            format!(
+                "imapmig-state 1\nkey k\nlength {}\ncrc32 {:08x}\n\n{body}",
+                body.len(),
+                crc32fast::hash(body.as_bytes())
+            )
+        };
+        let good = [
+            "copied 1 - - 5\n",
+            "source 1 - -\ntarget 2 3 4\n",
+            "skipped 3 - 1 corrupt \"a b\"\n",
+        ];
+        for body in good {
+            assert!(decode(frame(body).as_bytes()).is_ok(), "{body:?}");
+        }
+        let bad = [
+            "copied 0 - - 5\n",
+            "copied 1 - - 5",
+            "copied 1 - - 5 6\n",
+            "copied 1 - - 5\ncopied 1 2 - 5\n",
+            "copied 1 x - 5\n",
+            "copied 1 - 123 5\n",
+            "source 0 - -\n",
+            "source 1 - -\nsource 1 - -\n",
+            "source 1 - - -\n",
+            "intent 1 - 5 x\n",
+            "unidentified 1 2\n",
+            "skipped 3 - 1 nope \"a\"\n",
+            "skipped 3 - 1 corrupt a\n",
+            "frobnicate 1\n",
+            "\n",
+        ];
+        for body in bad {
+            assert!(
+                matches!(
+                    decode(frame(body).as_bytes()),
+                    Err(Error::CorruptState { .. })
+                ),
+                "{body:?}"
+            );
+        }
+        let _ = key;
+    }
+
+    #[test]
+    fn file_store_round_trips_and_checks_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path());
+        let key = StoreKey::new("a").unwrap();
+        assert_eq!(store.load(&key).unwrap(), None);
+        store.save(&key, &sample(3)).unwrap();
+        assert_eq!(store.load(&key).unwrap(), Some(sample(3)));
+        let other = StoreKey::new("b").unwrap();
+        fs::copy(store.path(&key), store.path(&other)).unwrap();
+        assert!(matches!(store.load(&other), Err(Error::KeyMismatch { .. })));
+        fs::write(store.path(&key), b"").unwrap();
+        assert!(matches!(store.load(&key), Err(Error::CorruptState { .. })));
+        let small = FileStore::new(dir.path()).with_max_file_size(3);
+        assert!(matches!(
+            small.load(&other),
+            Err(Error::Io { step: "read", .. })
+        ));
+    }
+
+    /// Fails the `fail_at`-th file operation (1-based); a failing write
+    /// leaves half of the bytes behind, like a crash in the middle.
+    #[derive(Debug)]
+    struct FaultyFs {
+        fail_at: usize,
+        count: AtomicUsize,
+    }
+
+    impl FaultyFs {
+        fn step(&self) -> io::Result<()> {
+            let n = self.count.fetch_add(1, Ordering::SeqCst) + 1;
+            if n == self.fail_at {
+                Err(io::Error::other(format!("injected fault at step {n}")))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl Filesystem for FaultyFs {
+        fn write(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+            if let Err(e) = self.step() {
+                OsFilesystem.write(path, &bytes[..bytes.len() / 2])?;
+                return Err(e);
+            }
+            OsFilesystem.write(path, bytes)
+        }
+        fn sync_file(&self, path: &Path) -> io::Result<()> {
+            self.step()?;
+            OsFilesystem.sync_file(path)
+        }
+        fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+            self.step()?;
+            OsFilesystem.rename(from, to)
+        }
+        fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+            self.step()?;
+            OsFilesystem.sync_dir(dir)
+        }
+        fn read(&self, path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
+            self.step()?;
+            OsFilesystem.read(path, limit)
+        }
+    }
+
+    #[test]
+    fn a_fault_at_every_write_step_leaves_old_or_new_state() {
+        let key = StoreKey::new("INBOX").unwrap();
+        let (old, new) = (sample(4), sample(9));
+        let steps = ["write", "fsync", "rename", "fsync directory"];
+        for (i, step) in steps.iter().enumerate() {
+            let dir = tempfile::tempdir().unwrap();
+            FileStore::new(dir.path()).save(&key, &old).unwrap();
+            let faulty = FileStore::with_filesystem(
+                dir.path(),
+                Box::new(FaultyFs {
+                    fail_at: i + 1,
+                    count: AtomicUsize::new(0),
+                }),
+            );
+            match faulty.save(&key, &new) {
+                Err(Error::Io { step: got, .. }) => assert_eq!(got, *step),
+                other => panic!("step {step}: {other:?}"),
+            }
+            let store = FileStore::new(dir.path());
+            let loaded = store.load(&key).unwrap().unwrap();
+            if *step == "fsync directory" {
+                assert_eq!(loaded, new, "the rename happened before the fault");
+            } else {
+                assert_eq!(loaded, old, "fault at {step} must keep the old state");
+            }
+            // The next save succeeds over the leftover temporary file.
+            store.save(&key, &new).unwrap();
+            assert_eq!(store.load(&key).unwrap(), Some(new.clone()));
+        }
+        // A read fault is an error, not an empty state.
+        let dir = tempfile::tempdir().unwrap();
+        FileStore::new(dir.path()).save(&key, &old).unwrap();
+        let faulty = FileStore::with_filesystem(
+            dir.path(),
+            Box::new(FaultyFs {
+                fail_at: 1,
+                count: AtomicUsize::new(0),
+            }),
+        );
+        assert!(matches!(
+            faulty.load(&key),
+            Err(Error::Io { step: "read", .. })
+        ));
+    }
+
+    #[test]
+    fn memory_store_uses_the_file_format() {
+        let store = MemoryStore::new();
+        let key = StoreKey::new("x").unwrap();
+        assert_eq!(store.load(&key).unwrap(), None);
+        store.save(&key, &sample(2)).unwrap();
+        assert_eq!(store.load(&key).unwrap(), Some(sample(2)));
+    }
+
+    #[test]
+    fn store_keys() {
+        for bad in ["", ".hidden", "a/b", "a b", &"x".repeat(201), "ü"] {
+            assert!(StoreKey::new(bad).is_err(), "{bad:?}");
+        }
+        for good in ["INBOX", "a.b_c-d", &"x".repeat(200)] {
+            assert!(StoreKey::new(good).is_ok(), "{good:?}");
+        }
+        let k = StoreKey::for_folder_pair("a", "Ünïcode/Ordner", "b", "x");
+        assert!(StoreKey::new(k.as_str()).is_ok());
+        let k = StoreKey::for_folder_pair("a", "...", "b", "x");
+        assert_eq!(k.as_str().len(), 32);
+    }
+}
