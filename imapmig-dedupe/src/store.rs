@@ -15,7 +15,10 @@ use crate::error::Error;
 use crate::index::Index;
 
 impl Index {
-    /// Saves the index to `path` crash-safely (see the [module docs](self)).
+    /// Saves the index to `path` crash-safely: it writes `.NAME.new` beside
+    /// it, syncs it to stable storage, renames it over `path`, and syncs the
+    /// directory, so a kill at any instant leaves the old index or the new
+    /// one, never a mix. The format is described in the [`index`](crate::index) docs.
     ///
     /// ```
     /// use imapmig_dedupe::{FolderId, Index, Scope};
@@ -67,7 +70,8 @@ impl Index {
     }
 
     /// Loads an index saved by [`Index::save`]. Its entries count as recorded
-    /// by a previous run.
+    /// by a previous run. A truncated, corrupt or unknown-version file is an
+    /// [`Error::CorruptIndex`] naming the file and the byte offset.
     pub fn load(path: &Path) -> Result<Index, Error> {
         let file = File::open(path).map_err(|source| Error::Io {
             action: "open index",
