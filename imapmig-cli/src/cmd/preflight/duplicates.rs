@@ -1,19 +1,23 @@
-//! The duplicates section: copies of one message, found by imapmig-dedupe's
-//! content fingerprints, and Message-IDs that do not identify one message.
+//! The duplicates section: copies of one message and Message-IDs shared by
+//! different messages, from imapmig-dedupe's [`DuplicateFinder`] with its
+//! default policy (equal content fingerprints in any folder; transport
+//! headers such as `Received` do not count).
 
+use std::collections::BTreeMap;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 
-use imapmig_dedupe::{Fingerprint, Fingerprinter, FolderId, Index, Lookup, MessageIdStatus, Scope};
+use imapmig_dedupe::{
+    DuplicateFinder, DuplicateGroup, FingerprintKey, Fingerprinter, MessageIdStatus, Policy,
+};
 
 use super::scan::{Mailbox, Message};
 
 /// How many of the largest duplicate groups the report lists.
 const LISTED_GROUPS: usize = 5;
 
-/// Duplicates of every mailbox; each mailbox has its own index (the same
+/// Duplicates of every mailbox; each mailbox has its own finder (the same
 /// message in two users' mailboxes is not a duplicate).
 #[derive(Debug, Default)]
 pub(super) struct Duplicates {
@@ -22,72 +26,30 @@ pub(super) struct Duplicates {
 
 #[derive(Debug)]
 struct MailboxDuplicates {
-    index: Index,
     fingerprinter: Fingerprinter,
-    folders: HashMap<String, FolderId>,
-    messages: u64,
-    duplicates: u64,
-    /// Every message by content fingerprint: its Message-ID and its copies.
-    groups: HashMap<Fingerprint, Group>,
-    /// Content fingerprints seen under each usable Message-ID.
-    by_message_id: BTreeMap<String, BTreeSet<Fingerprint>>,
+    finder: DuplicateFinder,
+    /// Per message, in the order added: its Message-ID as shown and a hash of its bytes.
+    messages: Vec<(Option<String>, u64)>,
     /// Messages whose Message-ID cannot stand for them, by reason.
     unusable_ids: BTreeMap<&'static str, u64>,
 }
 
-#[derive(Debug, Default)]
-struct Group {
-    message_id: Option<String>,
-    /// (folder, hash of the raw bytes) of each copy.
-    copies: Vec<(String, u64)>,
-}
-
 impl Duplicates {
-    /// Fingerprint one message and record it in its mailbox's index.
+    /// Fingerprint one message and give it to its mailbox's finder.
     pub(super) fn observe(&mut self, message: &Message<'_>) -> anyhow::Result<()> {
         while self.mailboxes.len() <= message.mailbox {
-            let index = Index::new(Scope::ANY_FOLDER)?;
             self.mailboxes.push(MailboxDuplicates {
-                fingerprinter: index.fingerprinter(),
-                index,
-                folders: HashMap::new(),
-                messages: 0,
-                duplicates: 0,
-                groups: HashMap::new(),
-                by_message_id: BTreeMap::new(),
+                fingerprinter: Fingerprinter::new(&FingerprintKey::generate()?),
+                finder: DuplicateFinder::new(Policy::CONTENT),
+                messages: Vec::new(),
                 unusable_ids: BTreeMap::new(),
             });
         }
         let mailbox = &mut self.mailboxes[message.mailbox];
-        let next = u32::try_from(mailbox.folders.len())?;
-        let folder = match mailbox.folders.get(message.folder) {
-            Some(id) => *id,
-            None => {
-                let id = FolderId::try_from(next)?;
-                mailbox.folders.insert(message.folder.to_owned(), id);
-                id
-            }
-        };
         let fingerprints = mailbox.fingerprinter.message(message.bytes);
-        let Some(content) = fingerprints.content else {
-            anyhow::bail!(
-                "no content fingerprint for a whole message ({})",
-                message.id
-            );
-        };
-        mailbox.messages += 1;
-        if let Lookup::Duplicate { .. } = mailbox.index.insert(content, folder)? {
-            mailbox.duplicates += 1;
-        }
-        let message_id = match &fingerprints.message_id {
-            MessageIdStatus::Usable(id) => {
-                mailbox
-                    .by_message_id
-                    .entry(id.to_string())
-                    .or_default()
-                    .insert(content);
-                Some(id.to_string())
-            }
+        let _verdict = mailbox.finder.add(message.folder, &fingerprints);
+        let shown = match &fingerprints.message_id {
+            MessageIdStatus::Usable(id) => Some(id.to_string()),
             other => {
                 *mailbox
                     .unusable_ids
@@ -98,11 +60,7 @@ impl Duplicates {
         };
         let mut hasher = DefaultHasher::new();
         message.bytes.hash(&mut hasher);
-        let group = mailbox.groups.entry(content).or_default();
-        group.message_id = group.message_id.take().or(message_id);
-        group
-            .copies
-            .push((message.folder.to_owned(), hasher.finish()));
+        mailbox.messages.push((shown, hasher.finish()));
         Ok(())
     }
 
@@ -118,28 +76,18 @@ impl Duplicates {
 
 impl MailboxDuplicates {
     fn write(&self, out: &mut impl Write, label: &str) -> std::io::Result<()> {
+        let report = self.finder.report();
         writeln!(out, "mailbox {label}")?;
         writeln!(
             out,
             "  messages: {} unique: {} duplicates: {} (same content in any folder; \
              transport headers such as Received are ignored)",
-            self.messages,
-            self.messages - self.duplicates,
-            self.duplicates
+            report.messages, report.unique, report.duplicates
         )?;
-        let mut groups: Vec<&Group> = self
-            .groups
-            .values()
-            .filter(|g| g.copies.len() > 1)
-            .collect();
-        groups.sort_by(|a, b| {
-            b.copies
-                .len()
-                .cmp(&a.copies.len())
-                .then_with(|| a.message_id.cmp(&b.message_id))
-                .then_with(|| a.copies.cmp(&b.copies))
-        });
-        let identical = groups.iter().filter(|g| g.identical()).count();
+        let mut groups: Vec<&DuplicateGroup> = report.groups.iter().collect();
+        // Largest first; among equals, in the order met.
+        groups.sort_by_key(|g| std::cmp::Reverse(g.members.len()));
+        let identical = groups.iter().filter(|g| self.identical(g)).count();
         writeln!(
             out,
             "  {} groups of copies: {} of identical bytes (one message filed in several \
@@ -152,27 +100,26 @@ impl MailboxDuplicates {
             writeln!(
                 out,
                 "    {} copies of {}: {}",
-                group.copies.len(),
-                group.message_id.as_deref().unwrap_or("(no Message-ID)"),
-                group.folders().join(", ")
+                group.members.len(),
+                self.shown_id(group.members.first().map(|m| m.message)),
+                folders(group).join(", ")
             )?;
         }
-        for group in groups.iter().filter(|g| !g.identical()) {
+        for group in groups.iter().filter(|g| !self.identical(g)) {
             writeln!(
                 out,
                 "    re-delivered: {} in {}",
-                group.message_id.as_deref().unwrap_or("(no Message-ID)"),
-                group.folders().join(", ")
+                self.shown_id(group.members.first().map(|m| m.message)),
+                folders(group).join(", ")
             )?;
         }
-        for (id, contents) in &self.by_message_id {
-            if contents.len() > 1 {
-                writeln!(
-                    out,
-                    "  one Message-ID, {} different messages (kept apart, never merged): {id}",
-                    contents.len()
-                )?;
-            }
+        for conflict in &report.conflicts {
+            writeln!(
+                out,
+                "  one Message-ID, {} different messages (kept apart, never merged): {}",
+                conflict.members.len(),
+                conflict.message_id
+            )?;
         }
         if !self.unusable_ids.is_empty() {
             let reasons: Vec<String> = self
@@ -188,24 +135,33 @@ impl MailboxDuplicates {
         }
         Ok(())
     }
+
+    /// All copies of the group have the same bytes.
+    fn identical(&self, group: &DuplicateGroup) -> bool {
+        let hash = |m: usize| self.messages.get(m).map(|(_, h)| *h);
+        group
+            .members
+            .windows(2)
+            .all(|w| hash(w[0].message) == hash(w[1].message))
+    }
+
+    fn shown_id(&self, message: Option<usize>) -> &str {
+        message
+            .and_then(|m| self.messages.get(m))
+            .and_then(|(id, _)| id.as_deref())
+            .unwrap_or("(no Message-ID)")
+    }
 }
 
-impl Group {
-    /// All copies have the same bytes.
-    fn identical(&self) -> bool {
-        self.copies.windows(2).all(|w| w[0].1 == w[1].1)
-    }
-
-    /// The distinct folders of the copies, in order of first appearance.
-    fn folders(&self) -> Vec<&str> {
-        let mut seen = Vec::new();
-        for (folder, _) in &self.copies {
-            if !seen.contains(&folder.as_str()) {
-                seen.push(folder);
-            }
+/// The distinct folders of a group's members, in order of first appearance.
+fn folders(group: &DuplicateGroup) -> Vec<&str> {
+    let mut seen: Vec<&str> = Vec::new();
+    for member in &group.members {
+        if !seen.contains(&member.folder.as_str()) {
+            seen.push(&member.folder);
         }
-        seen
     }
+    seen
 }
 
 fn unusable_reason(status: &MessageIdStatus) -> &'static str {
