@@ -92,7 +92,7 @@ impl ObservedMessage {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Observation {
     status: FolderStatus,
-    messages: Vec<ObservedMessage>,
+    pub(crate) messages: Vec<ObservedMessage>,
 }
 
 impl Observation {

@@ -747,3 +747,461 @@ fn flag_changes(present: &[Pair], source: &Observation, target: &Observation) ->
     }
     changes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::UidValidity;
+    use crate::tolerance::SkipReason;
+
+    fn uid(n: u32) -> Uid {
+        Uid::try_from(n).unwrap()
+    }
+
+    /// (uid, fingerprint or 0 for none, internal date or -1 for none)
+    fn obs(validity: u32, msgs: &[(u32, u128, i64)]) -> Observation {
+        let messages = msgs
+            .iter()
+            .map(|&(u, fp, date)| {
+                let mut m = ObservedMessage::new(uid(u), 100 + u64::from(u));
+                if fp != 0 {
+                    m = m.with_fingerprint(fp);
+                }
+                if date >= 0 {
+                    m = m.with_internal_date(date);
+                }
+                m
+            })
+            .collect();
+        Observation::new(
+            FolderStatus::new(UidValidity::try_from(validity).unwrap(), msgs.len() as u32),
+            messages,
+        )
+    }
+
+    fn uids(list: &[u32]) -> Vec<Uid> {
+        list.iter().map(|n| uid(*n)).collect()
+    }
+
+    fn copy_uids(plan: &Plan) -> Vec<Uid> {
+        plan.copy.iter().map(|m| m.uid).collect()
+    }
+
+    /// Runs a pass and "executes" it: target UIDs are 1000 + source UID.
+    fn execute(state: &mut FolderState, source: &Observation, target: &Observation) -> Plan {
+        let plan = state.begin_pass(source, target, &Stage::Final, &Policy::default());
+        for m in &plan.copy {
+            state.record_intent(m.uid, m.fingerprint, m.size);
+            state.record_copied(m.uid, Some(uid(1000 + m.uid.get())), m.fingerprint, m.size);
+        }
+        plan
+    }
+
+    #[test]
+    fn first_and_second_pass() {
+        let mut state = FolderState::new();
+        let source = obs(1, &[(1, 11, 0), (2, 12, 0), (3, 0, 0)]);
+        let plan = execute(&mut state, &source, &obs(5, &[]));
+        assert_eq!(copy_uids(&plan), uids(&[1, 2, 3]));
+        let target = obs(5, &[(1001, 11, 0), (1002, 12, 0), (1003, 0, 0)]);
+        let plan = execute(&mut state, &source, &target);
+        assert!(plan.copy.is_empty());
+        assert_eq!(plan.present.len(), 3);
+        assert!(plan.present.iter().all(|p| p.matched == Match::Uid));
+        assert_eq!(plan.reset, None);
+        assert_eq!(plan.target_unmatched, 0);
+    }
+
+    #[test]
+    fn source_reset_reconciles_by_fingerprint() {
+        let mut state = FolderState::new();
+        execute(
+            &mut state,
+            &obs(1, &[(1, 11, 0), (2, 12, 0), (3, 13, 0)]),
+            &obs(5, &[]),
+        );
+        // Target observed without fingerprints: its UIDs are still valid,
+        // so the recorded fingerprints stand in.
+        let target = obs(5, &[(1001, 0, 0), (1002, 0, 0), (1003, 0, 0)]);
+        let source = obs(2, &[(7, 13, 0), (8, 11, 0), (9, 14, 0)]);
+        let plan = execute(&mut state, &source, &target);
+        assert_eq!(copy_uids(&plan), uids(&[9]));
+        let report = plan.reset.unwrap();
+        assert!(report.source_changed && !report.target_changed);
+        assert_eq!((report.old_pairs, report.confirmed), (3, 2));
+        assert_eq!(report.verdict, ResetVerdict::Confirmed);
+        assert_eq!(
+            plan.present,
+            vec![
+                Pair {
+                    source: uid(7),
+                    target: Some(uid(1003)),
+                    matched: Match::Fingerprint
+                },
+                Pair {
+                    source: uid(8),
+                    target: Some(uid(1001)),
+                    matched: Match::Fingerprint
+                },
+            ]
+        );
+        assert_eq!(
+            state.copied_message(uid(7)).unwrap().target,
+            Some(uid(1003))
+        );
+        assert_eq!(state.source_mark().unwrap().uid_validity.get(), 2);
+    }
+
+    #[test]
+    fn target_reset_reconciles_by_fingerprint() {
+        let mut state = FolderState::new();
+        let source = obs(1, &[(1, 11, 0), (2, 12, 0), (3, 0, 0)]);
+        execute(&mut state, &source, &obs(5, &[]));
+        // The target was rebuilt: new UIDVALIDITY, message 2 lost.
+        let target = obs(6, &[(1, 11, 0), (2, 99, 0), (3, 0, 0)]);
+        let plan = state.begin_pass(&source, &target, &Stage::Final, &Policy::default());
+        assert_eq!(
+            plan.present[0],
+            Pair {
+                source: uid(1),
+                target: Some(uid(1)),
+                matched: Match::Fingerprint
+            }
+        );
+        // Messages 2 and 3 are not found by fingerprint, but the target has
+        // a message it cannot identify (3, no fingerprint): the records are
+        // trusted, nothing is recopied.
+        let recorded: Vec<_> = plan.present[1..]
+            .iter()
+            .map(|p| (p.source, p.target, p.matched))
+            .collect();
+        assert_eq!(
+            recorded,
+            vec![
+                (uid(2), None, Match::Recorded),
+                (uid(3), None, Match::Recorded)
+            ]
+        );
+        assert!(plan.copy.is_empty());
+        let report = plan.reset.unwrap();
+        assert!(report.target_changed);
+        assert_eq!(report.confirmed, 1);
+        assert_eq!(report.verdict, ResetVerdict::Unconfirmed, "1 of 3 < 50 %");
+        assert_eq!(
+            state.target_mark().unwrap().uid_validity.get(),
+            5,
+            "state untouched"
+        );
+    }
+
+    #[test]
+    fn target_reset_recopies_what_is_really_gone() {
+        let mut state = FolderState::new();
+        let source = obs(1, &[(1, 11, 0), (2, 12, 0), (3, 13, 0)]);
+        execute(&mut state, &source, &obs(5, &[]));
+        let target = obs(6, &[(40, 11, 0), (41, 13, 0), (42, 77, 0)]);
+        let plan = execute(&mut state, &source, &target);
+        assert_eq!(copy_uids(&plan), uids(&[2]));
+        assert_eq!(plan.missing_on_target, uids(&[2]));
+        assert_eq!(plan.target_unmatched, 1);
+        assert_eq!(plan.reset.unwrap().verdict, ResetVerdict::Confirmed);
+        assert_eq!(state.copied_message(uid(3)).unwrap().target, Some(uid(41)));
+    }
+
+    #[test]
+    fn open_intents_are_resolved_by_fingerprint() {
+        let mut state = FolderState::new();
+        let source = obs(1, &[(1, 11, 0), (2, 12, 0), (3, 0, 0)]);
+        state.begin_pass(&source, &obs(5, &[]), &Stage::Final, &Policy::default());
+        state.record_intent(uid(1), Some(Fingerprint::from(11u128)), 101);
+        state.record_intent(uid(2), Some(Fingerprint::from(12u128)), 102);
+        state.record_intent(uid(3), None, 103);
+        // Crash: message 1 reached the target, 2 did not, 3 is unknowable.
+        let target = obs(5, &[(1, 11, 0), (9, 55, 0)]);
+        let plan = state.begin_pass(&source, &target, &Stage::Final, &Policy::default());
+        assert_eq!(
+            plan.present,
+            vec![Pair {
+                source: uid(1),
+                target: Some(uid(1)),
+                matched: Match::Fingerprint
+            }]
+        );
+        assert_eq!(copy_uids(&plan), uids(&[2]));
+        assert_eq!(plan.unidentified, uids(&[3]));
+        assert_eq!(
+            state.open_intents().map(|(u, _)| u).collect::<Vec<_>>(),
+            uids(&[3])
+        );
+        // The operator decides to copy what cannot be identified.
+        let policy = Policy {
+            unidentified: UnidentifiedPolicy::Copy,
+            ..Policy::default()
+        };
+        let plan = plan_pass(&state, &source, &target, &Stage::Final, &policy);
+        assert_eq!(copy_uids(&plan), uids(&[2, 3]));
+    }
+
+    #[test]
+    fn copy_without_appenduid_is_found_later() {
+        let mut state = FolderState::new();
+        let source = obs(1, &[(1, 11, 0), (2, 0, 0)]);
+        state.begin_pass(&source, &obs(5, &[]), &Stage::Final, &Policy::default());
+        state.record_copied(uid(1), None, Some(Fingerprint::from(11u128)), 101);
+        state.record_copied(uid(2), None, None, 102);
+        let target = obs(5, &[(3, 0, 0), (4, 11, 0)]);
+        let plan = state.begin_pass(&source, &target, &Stage::Final, &Policy::default());
+        assert_eq!(
+            plan.present,
+            vec![
+                Pair {
+                    source: uid(1),
+                    target: Some(uid(4)),
+                    matched: Match::Fingerprint
+                },
+                Pair {
+                    source: uid(2),
+                    target: None,
+                    matched: Match::Recorded
+                },
+            ]
+        );
+        assert_eq!(state.copied_message(uid(1)).unwrap().target, Some(uid(4)));
+    }
+
+    #[test]
+    fn source_reset_without_fingerprints_is_never_a_blind_recopy() {
+        let mut state = FolderState::new();
+        execute(&mut state, &obs(1, &[(1, 11, 0), (2, 12, 0)]), &obs(5, &[]));
+        let target = obs(5, &[(1001, 11, 0), (1002, 12, 0)]);
+        let source = obs(2, &[(1, 11, 0), (2, 0, 0)]);
+        let plan = execute(&mut state, &source, &target);
+        assert_eq!(plan.unidentified, uids(&[2]));
+        assert!(plan.copy.is_empty());
+        // The next pass (no reset now) still holds it.
+        let plan = execute(&mut state, &source, &target);
+        assert_eq!(plan.unidentified, uids(&[2]));
+        assert!(plan.copy.is_empty());
+        // Once it has a fingerprint it is matched.
+        let source = obs(2, &[(1, 11, 0), (2, 12, 0)]);
+        let plan = execute(&mut state, &source, &target);
+        assert!(plan.unidentified.is_empty() && plan.copy.is_empty());
+        assert_eq!(plan.present.len(), 2);
+    }
+
+    #[test]
+    fn unconfirmed_reset_copies_nothing_and_keeps_the_state() {
+        let mut state = FolderState::new();
+        execute(
+            &mut state,
+            &obs(1, &[(1, 11, 0), (2, 12, 0), (3, 13, 0)]),
+            &obs(5, &[]),
+        );
+        let before = state.clone();
+        let target = obs(5, &[(1001, 11, 0), (1002, 12, 0), (1003, 13, 0)]);
+        // Same mail, but the fingerprints were computed differently.
+        let source = obs(2, &[(1, 21, 0), (2, 22, 0), (3, 23, 0)]);
+        let plan = state.begin_pass(&source, &target, &Stage::Final, &Policy::default());
+        assert!(!plan.is_applicable());
+        assert!(plan.copy.is_empty());
+        assert_eq!(plan.held, uids(&[1, 2, 3]));
+        assert_eq!(state, before);
+        let policy = Policy {
+            min_reset_confirmation: 0.0,
+            ..Policy::default()
+        };
+        let plan = plan_pass(&state, &source, &target, &Stage::Final, &policy);
+        assert_eq!(copy_uids(&plan), uids(&[1, 2, 3]));
+    }
+
+    #[test]
+    fn stages_cover_everything_once() {
+        let cutoff = 1_000;
+        let source = obs(
+            1,
+            &[
+                (1, 11, 10),
+                (2, 12, 999),
+                (3, 13, 1000),
+                (4, 14, -1),
+                (5, 15, 5000),
+            ],
+        );
+        let target = obs(5, &[]);
+        let table: &[(Stage, &[u32], &[u32])] = &[
+            (Stage::PreStage { before: cutoff }, &[1, 2], &[3, 4, 5]),
+            (Stage::Delta { since: cutoff }, &[3, 4, 5], &[1, 2]),
+            (Stage::Final, &[1, 2, 3, 4, 5], &[]),
+        ];
+        for (stage, copied, deferred) in table {
+            let plan = plan_pass(
+                &FolderState::new(),
+                &source,
+                &target,
+                stage,
+                &Policy::default(),
+            );
+            assert_eq!(copy_uids(&plan), uids(copied), "{stage:?}");
+            assert_eq!(plan.deferred, uids(deferred), "{stage:?}");
+        }
+        // Pre-stage then delta: the union is everything, nothing twice.
+        let mut state = FolderState::new();
+        let mut all = Vec::new();
+        let mut on_target: Vec<(u32, u128, i64)> = Vec::new();
+        for stage in [
+            Stage::PreStage { before: cutoff },
+            Stage::Delta { since: cutoff },
+            Stage::Final,
+        ] {
+            let target = obs(5, &on_target);
+            let plan = state.begin_pass(&source, &target, &stage, &Policy::default());
+            for m in &plan.copy {
+                state.record_copied(m.uid, None, m.fingerprint, m.size);
+                on_target.push((m.uid.get() + 1000, m.fingerprint.unwrap().get(), 0));
+                all.push(m.uid);
+            }
+        }
+        assert_eq!(all, uids(&[1, 2, 3, 4, 5]));
+    }
+
+    #[test]
+    fn flag_changes_ignore_recent_and_case() {
+        let mut state = FolderState::new();
+        let mut source = obs(1, &[(1, 11, 0)]);
+        execute(&mut state, &source, &obs(5, &[]));
+        let flags = |list: &[&str]| {
+            list.iter()
+                .map(|f| f.parse::<Flag>().unwrap())
+                .collect::<Vec<_>>()
+        };
+        source.messages[0].flags = Some(flags(&["\\Seen", "$Label1", "\\Recent"]));
+        let mut target = obs(5, &[(1001, 11, 0)]);
+        target.messages[0].flags = Some(flags(&["\\seen", "\\Flagged", "$label1"]));
+        let plan = plan_pass(&state, &source, &target, &Stage::Final, &Policy::default());
+        assert_eq!(
+            plan.flag_changes,
+            vec![FlagChange {
+                source: uid(1),
+                target: uid(1001),
+                add: vec![],
+                remove: flags(&["\\Flagged"])
+            }]
+        );
+        let policy = Policy {
+            sync_flags: false,
+            ..Policy::default()
+        };
+        assert!(
+            plan_pass(&state, &source, &target, &Stage::Final, &policy)
+                .flag_changes
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn vanished_missing_duplicates_and_adoption() {
+        let mut state = FolderState::new();
+        execute(
+            &mut state,
+            &obs(1, &[(1, 11, 0), (2, 12, 0), (3, 13, 0)]),
+            &obs(5, &[]),
+        );
+        // 1 expunged on the source, 2 deleted on the target, 4 and 5 are new
+        // with the same fingerprint, 6 is new and already on the target.
+        let source = obs(
+            1,
+            &[(2, 12, 0), (3, 13, 0), (4, 44, 0), (5, 44, 0), (6, 66, 0)],
+        );
+        let target = obs(
+            5,
+            &[(1001, 11, 0), (1003, 13, 0), (1500, 44, 0), (1501, 66, 0)],
+        );
+        let plan = execute(&mut state, &source, &target);
+        assert_eq!(
+            plan.vanished,
+            vec![Vanished {
+                source: uid(1),
+                target: Some(uid(1001))
+            }]
+        );
+        assert_eq!(plan.missing_on_target, uids(&[2]));
+        assert_eq!(copy_uids(&plan), uids(&[2, 5]));
+        let adopted: Vec<_> = plan
+            .present
+            .iter()
+            .filter(|p| p.matched == Match::Fingerprint)
+            .map(|p| (p.source, p.target))
+            .collect();
+        assert_eq!(
+            adopted,
+            vec![(uid(4), Some(uid(1500))), (uid(6), Some(uid(1501)))]
+        );
+        assert_eq!(plan.target_unmatched, 1);
+        assert!(state.copied_message(uid(1)).is_none());
+        let policy = Policy {
+            adopt_existing: false,
+            recopy_missing_on_target: false,
+            ..Policy::default()
+        };
+        let mut fresh = FolderState::new();
+        let plan = fresh.begin_pass(&source, &target, &Stage::Final, &policy);
+        assert_eq!(copy_uids(&plan), uids(&[2, 3, 4, 5, 6]));
+    }
+
+    #[test]
+    fn skips_survive_a_source_reset() {
+        let mut state = FolderState::new();
+        let source = obs(1, &[(1, 11, 0), (2, 12, 0)]);
+        state.begin_pass(&source, &obs(5, &[]), &Stage::Final, &Policy::default());
+        state.record_copied(
+            uid(1),
+            Some(uid(1001)),
+            Some(Fingerprint::from(11u128)),
+            101,
+        );
+        state.record_skipped(
+            uid(2),
+            Some(Fingerprint::from(12u128)),
+            102,
+            SkipReason::Corrupt,
+            "bad",
+        );
+        let target = obs(5, &[(1001, 11, 0)]);
+        let plan = execute(&mut state, &source, &target);
+        assert_eq!(plan.skipped, uids(&[2]));
+        let source = obs(2, &[(8, 11, 0), (9, 12, 0)]);
+        let plan = execute(&mut state, &source, &target);
+        assert_eq!(plan.skipped, uids(&[9]));
+        assert!(plan.copy.is_empty());
+        let (skipped_uid, skip) = state.skipped().next().unwrap();
+        assert_eq!((skipped_uid, skip.reason), (uid(9), SkipReason::Corrupt));
+        let retry = Policy {
+            retry_skipped: true,
+            ..Policy::default()
+        };
+        assert_eq!(
+            copy_uids(&plan_pass(&state, &source, &target, &Stage::Final, &retry)),
+            uids(&[9])
+        );
+    }
+
+    #[test]
+    fn summary_counts() {
+        let plan = plan_pass(
+            &FolderState::new(),
+            &obs(1, &[(1, 1, 0), (2, 2, 0)]),
+            &obs(2, &[(5, 2, 0)]),
+            &Stage::Final,
+            &Policy::default(),
+        );
+        let s = plan.summary();
+        assert_eq!(
+            (s.copy, s.copy_bytes, s.present, s.reconciled),
+            (1, 101, 1, 1)
+        );
+        assert!(
+            s.to_string()
+                .starts_with("copy: 1 (101 bytes) present: 1 (reconciled 1)")
+        );
+    }
+}
