@@ -1,11 +1,897 @@
-//! Being built.
+//! `imapmig migrate`: a resumable IMAP-to-IMAP migration built from the imapmig crates.
+//!
+//! ```text
+//! imapmig migrate --source imap://USER@HOST:PORT --target imap://USER@HOST:PORT --state DIR
+//!                 [--rules FILE] [--skip-log FILE] [--max-bad N] [--before DATE | --since DATE]
+//!                 [--dry-run] [--parallel N] [--quota BYTES] [--gmail auto|on|off]
+//! ```
+//!
+//! Passwords come from `IMAPMIG_SOURCE_PASSWORD` / `IMAPMIG_TARGET_PASSWORD` (or
+//! `--source-password-file` / `--target-password-file`); bearer tokens for XOAUTH2 and
+//! OAUTHBEARER from `IMAPMIG_SOURCE_TOKEN` / `IMAPMIG_TARGET_TOKEN` (or `--*-token-file`).
+//!
+//! The run: discover both servers' folders and namespaces and map them (imapmig-folders, with
+//! `--rules`); size the source and refuse a plan that does not fit the target's quota before
+//! copying anything (imapmig-core); then, for each folder pair (up to `--parallel` at once),
+//! observe both sides with header fingerprints (imapmig-dedupe), plan the pass against the
+//! saved state (imapmig-core), stream the missing bodies into pipelined APPENDs with flags and
+//! INTERNALDATE, repair or skip what the target refuses (imapmig-mime, `--max-bad`, the CSV
+//! skip log), sync flag changes, and verify the folder from the target's own listing. A
+//! throttled, dropped or stalled connection is retried with backoff; a killed run resumes
+//! where it stopped, copying nothing twice.
+//!
+//! Staging: `--before DATE` copies only mail older than DATE (the historic pre-stage);
+//! `--since DATE` only mail from DATE on; neither copies everything still missing (the final
+//! delta pass after cutover, which copies only what earlier passes did not).
+//!
+//! The last line on stdout is `copied: C present: P skipped: S failed: F`.
+//!
+//! # Exit status
+//!
+//! | status | meaning |
+//! |---|---|
+//! | 0 | every source message asked for is on the target or in the skip log |
+//! | 1 | the run ended with messages neither copied nor logged (`failed` > 0) |
+//! | 2 | the bad-item threshold (`--max-bad`, `--max-bad-fraction`) was exceeded; the run stopped |
+//! | 3 | refused: the source does not fit the target's quota (nothing was copied), or the target ran out of quota |
+//! | 4 | a server refused the login |
+//! | 5 | a server could not be reached (or kept failing after every retry) |
+//! | 6 | TLS (or STARTTLS) failed |
+//! | 7 | the state directory or skip log could not be used |
+//! | 8 | the folder map is unusable: two source folders map to one target, or a rule is invalid |
+//! | 64 | usage: a malformed URL or option, or a missing password |
 
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-/// Arguments.
+use anyhow::Context;
+use futures::StreamExt;
+use imapmig_core::{
+    FileStore, FolderState, Policy, SkipReason, Stage, StateStore, StoreKey, Tolerance, Uid,
+};
+use imapmig_folders::{Listing, Mapper, Rules};
+
+use crate::imap::folder_pass::{
+    self, PairNames, PassContext, PassError, PassReport, SkipSink, SourceFilter, StateSlot,
+};
+use crate::imap::{Connection, Endpoint, ImapError, SecretSource};
+
+/// Exit: some messages neither copied nor logged.
+pub(crate) const EXIT_INCOMPLETE: u8 = 1;
+/// Exit: bad-item threshold exceeded.
+pub(crate) const EXIT_TOO_MANY_BAD: u8 = 2;
+/// Exit: quota (whale) refused.
+pub(crate) const EXIT_QUOTA: u8 = 3;
+/// Exit: login refused.
+pub(crate) const EXIT_LOGIN: u8 = 4;
+/// Exit: server unreachable.
+pub(crate) const EXIT_UNREACHABLE: u8 = 5;
+/// Exit: TLS failure.
+pub(crate) const EXIT_TLS: u8 = 6;
+/// Exit: state directory or skip log unusable.
+pub(crate) const EXIT_STATE: u8 = 7;
+/// Exit: folder map unusable.
+pub(crate) const EXIT_FOLDER_MAP: u8 = 8;
+
+/// Gmail handling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum GmailMode {
+    /// On when the source has a `\All` folder or X-GM-EXT-1.
+    Auto,
+    /// Always.
+    On,
+    /// Never: All Mail is an ordinary folder.
+    Off,
+}
+
+/// Arguments of `imapmig migrate`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+#[command(
+    after_help = "Exit status: 0 complete, 1 incomplete (failed > 0), 2 bad-item threshold exceeded, \
+3 quota refused, 4 login refused, 5 unreachable, 6 TLS failure, 7 state unusable, 8 folder map unusable, 64 usage."
+)]
+pub(crate) struct Args {
+    /// Source server, `imap://USER@HOST:PORT` or `imaps://…` (`?starttls`, `?auth=xoauth2|oauthbearer|plain|login`).
+    #[arg(long)]
+    source: String,
+    /// Target server, same form.
+    #[arg(long)]
+    target: String,
+    /// Directory for the resumable state (created if missing).
+    #[arg(long)]
+    state: PathBuf,
+    /// Folder mapping rules (`^INBOX\.Sent$ -> Sent Items`, `[SKIP]`), first match wins.
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// CSV of skipped messages with reasons (default: DIR/skipped.csv).
+    #[arg(long)]
+    skip_log: Option<PathBuf>,
+    /// Most bad (skipped) messages allowed before the run stops.
+    #[arg(long, default_value_t = 50)]
+    max_bad: u64,
+    /// Largest fraction of bad messages allowed (0.0-1.0).
+    #[arg(long)]
+    max_bad_fraction: Option<f64>,
+    /// Pre-stage: copy only mail with INTERNALDATE before this day (YYYY-MM-DD, UTC).
+    #[arg(long, conflicts_with = "since")]
+    before: Option<String>,
+    /// Delta: copy only mail from this day on (YYYY-MM-DD, UTC).
+    #[arg(long)]
+    since: Option<String>,
+    /// Plan and report; change nothing on the target or in the state.
+    #[arg(long)]
+    dry_run: bool,
+    /// Folder pairs migrated at once (each uses one connection per server).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=32))]
+    parallel: u16,
+    /// Target quota in bytes (default: the target's own GETQUOTAROOT, if it has one).
+    #[arg(long)]
+    quota: Option<u64>,
+    /// Gmail handling: All Mail skipped, archived-only mail placed in the archive folder.
+    #[arg(long, value_enum, default_value = "auto")]
+    gmail: GmailMode,
+    /// Seconds to wait for any one server answer.
+    #[arg(long, default_value_t = 120)]
+    io_timeout: u64,
+    /// Retries of a folder after throttling or a dropped connection.
+    #[arg(long, default_value_t = 12)]
+    retries: u32,
+    /// Read the source password from this file instead of the environment.
+    #[arg(long)]
+    source_password_file: Option<PathBuf>,
+    /// Read the target password from this file instead of the environment.
+    #[arg(long)]
+    target_password_file: Option<PathBuf>,
+    /// Read the source bearer token (XOAUTH2/OAUTHBEARER) from this file.
+    #[arg(long)]
+    source_token_file: Option<PathBuf>,
+    /// Read the target bearer token (XOAUTH2/OAUTHBEARER) from this file.
+    #[arg(long)]
+    target_token_file: Option<PathBuf>,
+}
 
-pub(crate) fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not built yet")
+/// A failure that decides the exit status.
+#[derive(Debug)]
+struct Fatal {
+    code: u8,
+    message: String,
+}
+
+impl Fatal {
+    fn new(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The exit status for a connection-level error.
+fn imap_exit(e: &ImapError) -> u8 {
+    match e {
+        ImapError::Url { .. } | ImapError::Secret { .. } => crate::cmd::EXIT_USAGE,
+        ImapError::Login { .. } => EXIT_LOGIN,
+        ImapError::Tls { .. } => EXIT_TLS,
+        _ => EXIT_UNREACHABLE,
+    }
+}
+
+impl From<ImapError> for Fatal {
+    fn from(e: ImapError) -> Self {
+        Self::new(imap_exit(&e), e.to_string())
+    }
+}
+
+/// Runs the command.
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match runtime.block_on(migrate(args)) {
+        Ok(code) => Ok(ExitCode::from(code)),
+        Err(fatal) => {
+            eprintln!("error: {}", fatal.message);
+            Ok(ExitCode::from(fatal.code))
+        }
+    }
+}
+
+/// Everything fixed before the first folder is touched.
+struct Setup {
+    source: Endpoint,
+    target: Endpoint,
+    source_cred: crate::imap::Credential,
+    target_cred: crate::imap::Credential,
+    timeout: Duration,
+    stage: Stage,
+}
+
+fn parse_day(s: &str, what: &str) -> Result<i64, Fatal> {
+    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| {
+        Fatal::new(
+            crate::cmd::EXIT_USAGE,
+            format!("--{what} {s:?}: expected YYYY-MM-DD ({e})"),
+        )
+    })?;
+    Ok(d.and_hms_opt(0, 0, 0)
+        .map_or(0, |t| t.and_utc().timestamp()))
+}
+
+fn setup(args: &Args) -> Result<Setup, Fatal> {
+    let source: Endpoint = args
+        .source
+        .parse()
+        .map_err(|e: ImapError| Fatal::new(crate::cmd::EXIT_USAGE, format!("--source: {e}")))?;
+    let target: Endpoint = args
+        .target
+        .parse()
+        .map_err(|e: ImapError| Fatal::new(crate::cmd::EXIT_USAGE, format!("--target: {e}")))?;
+    let source_cred = SecretSource::source(
+        args.source_password_file.clone(),
+        args.source_token_file.clone(),
+    )
+    .load(source.mechanism.map(|m| m.wants_token()))
+    .map_err(|e| Fatal::new(crate::cmd::EXIT_USAGE, format!("source {e}")))?;
+    let target_cred = SecretSource::target(
+        args.target_password_file.clone(),
+        args.target_token_file.clone(),
+    )
+    .load(target.mechanism.map(|m| m.wants_token()))
+    .map_err(|e| Fatal::new(crate::cmd::EXIT_USAGE, format!("target {e}")))?;
+    if let Some(f) = args.max_bad_fraction
+        && !(0.0..=1.0).contains(&f)
+    {
+        return Err(Fatal::new(
+            crate::cmd::EXIT_USAGE,
+            "--max-bad-fraction must be between 0 and 1",
+        ));
+    }
+    let stage = match (&args.before, &args.since) {
+        (Some(b), _) => Stage::PreStage {
+            before: parse_day(b, "before")?,
+        },
+        (None, Some(s)) => Stage::Delta {
+            since: parse_day(s, "since")?,
+        },
+        (None, None) => Stage::Final,
+    };
+    Ok(Setup {
+        source,
+        target,
+        source_cred,
+        target_cred,
+        timeout: Duration::from_secs(args.io_timeout.max(1)),
+        stage,
+    })
+}
+
+/// The CSV skip log plus the bad-item threshold, shared by all folder tasks.
+struct Skips {
+    log: Option<Mutex<imapmig_core::tolerance::SkipLog<std::fs::File>>>,
+    tolerance: Tolerance,
+    bad: AtomicU64,
+    asked: AtomicU64,
+}
+
+impl SkipSink for Skips {
+    fn skip(
+        &self,
+        folder: &str,
+        uid: Uid,
+        message_id: Option<String>,
+        size: u64,
+        reason: SkipReason,
+        detail: &str,
+    ) -> Result<(), PassError> {
+        if let Some(log) = &self.log {
+            let record = imapmig_core::tolerance::SkipRecord {
+                folder: folder.to_owned(),
+                source_uid: uid,
+                message_id,
+                size,
+                reason,
+                detail: detail.to_owned(),
+                time: chrono::Utc::now().timestamp(),
+            };
+            let mut log = log
+                .lock()
+                .map_err(|_| PassError::State("skip log lock poisoned".into()))?;
+            log.write(&record)
+                .map_err(|e| PassError::State(format!("skip log: {e}")))?;
+        }
+        eprintln!("skipped: {folder} uid {uid}: {reason}: {detail}");
+        let bad = self.bad.fetch_add(1, Ordering::SeqCst) + 1;
+        let verdict = self
+            .tolerance
+            .verdict(bad, self.asked.load(Ordering::SeqCst).max(bad));
+        if verdict.exceeded() {
+            return Err(PassError::TooManyBad(verdict.to_string()));
+        }
+        Ok(())
+    }
+
+    fn asked(&self, n: u64) {
+        self.asked.fetch_add(n, Ordering::SeqCst);
+    }
+}
+
+/// One pair's state file in the store.
+struct Slot {
+    store: Arc<FileStore>,
+    key: StoreKey,
+}
+
+impl StateSlot for Slot {
+    fn load(&self) -> Result<FolderState, PassError> {
+        self.store
+            .load(&self.key)
+            .map(Option::unwrap_or_default)
+            .map_err(|e| PassError::State(e.to_string()))
+    }
+
+    fn save(&self, state: &FolderState) -> Result<(), PassError> {
+        self.store
+            .save(&self.key, state)
+            .map_err(|e| PassError::State(e.to_string()))
+    }
+}
+
+/// The fingerprint key of this state directory: made once, kept, so that reruns compute the
+/// same fingerprints.
+fn fingerprint_key(dir: &Path) -> anyhow::Result<imapmig_dedupe::FingerprintKey> {
+    let path = dir.join("fingerprint.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let arr: [u8; 32] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("{} is not 32 bytes", path.display()))?;
+            Ok(imapmig_dedupe::FingerprintKey::from_bytes(arr))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key =
+                imapmig_dedupe::FingerprintKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let tmp = dir.join("fingerprint.key.new");
+            {
+                use std::io::Write;
+                let mut f = std::fs::File::create(&tmp)?;
+                f.write_all(key.as_bytes())?;
+                f.sync_all()?;
+            }
+            std::fs::rename(&tmp, &path)?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Connects with retries on throttling-type refusals (connection caps, `[LIMIT]`).
+async fn connect(
+    ep: &Endpoint,
+    cred: &crate::imap::Credential,
+    timeout: Duration,
+    retries: u32,
+) -> Result<Connection, ImapError> {
+    let mut attempt = 0;
+    loop {
+        match Connection::open(ep, cred, timeout).await {
+            Ok(c) => return Ok(c),
+            Err(e)
+                if attempt < retries
+                    && matches!(
+                        e,
+                        ImapError::Login { .. } | ImapError::Bye { .. } | ImapError::Io { .. }
+                    )
+                    && e.is_transient() =>
+            {
+                attempt += 1;
+                tokio::time::sleep(backoff(attempt, e.server_text())).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Delay before retry `attempt` (1-based): exponential from 0.5 s, capped at 60 s, with
+/// ±25 % jitter; a server hint ("retry after N seconds") wins when it is longer.
+fn backoff(attempt: u32, server_text: Option<&str>) -> Duration {
+    let base = 0.5f64 * 2f64.powi(i32::try_from(attempt.saturating_sub(1).min(10)).unwrap_or(10));
+    let jitter = 0.75 + rand_unit() * 0.5;
+    let mut secs = (base * jitter).min(60.0);
+    if let Some(hint) = server_text.and_then(retry_hint) {
+        secs = secs.max(hint);
+    }
+    Duration::from_secs_f64(secs)
+}
+
+/// A number in [0, 1) from the clock: jitter needs no cryptographic randomness.
+fn rand_unit() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    f64::from(nanos % 1000) / 1000.0
+}
+
+/// "retry after 5 s", "try again in 5 seconds": the number of seconds.
+fn retry_hint(text: &str) -> Option<f64> {
+    let lower = text.to_ascii_lowercase();
+    let at = ["retry after ", "try again in ", "retry in ", "wait "]
+        .iter()
+        .find_map(|k| lower.find(k).map(|i| i + k.len()))?;
+    let digits: String = lower[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    digits
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s <= 3600.0)
+}
+
+/// A folder pair to migrate.
+#[derive(Debug, Clone)]
+struct Job {
+    names: PairNames,
+    filter: Option<Arc<std::collections::HashSet<u128>>>,
+}
+
+async fn migrate(args: Args) -> Result<u8, Fatal> {
+    let s = setup(&args)?;
+    std::fs::create_dir_all(&args.state).map_err(|e| {
+        Fatal::new(
+            EXIT_STATE,
+            format!("state directory {}: {e}", args.state.display()),
+        )
+    })?;
+    let store = Arc::new(FileStore::new(&args.state));
+    let key = fingerprint_key(&args.state).map_err(|e| Fatal::new(EXIT_STATE, format!("{e:#}")))?;
+    let rules = match &args.rules {
+        None => Rules::new(),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                Fatal::new(
+                    crate::cmd::EXIT_USAGE,
+                    format!("--rules {}: {e}", p.display()),
+                )
+            })?;
+            text.parse::<Rules>()
+                .map_err(|e| Fatal::new(EXIT_FOLDER_MAP, format!("--rules {}: {e}", p.display())))?
+        }
+    };
+
+    // Discovery on one control connection per side.
+    let mut src = Connection::open(&s.source, &s.source_cred, s.timeout)
+        .await
+        .map_err(|e| Fatal::new(imap_exit(&e), format!("source: {e}")))?;
+    let mut dst = Connection::open(&s.target, &s.target_cred, s.timeout)
+        .await
+        .map_err(|e| Fatal::new(imap_exit(&e), format!("target: {e}")))?;
+    let src_listing = Listing::parse(&src.listing_raw().await?)
+        .map_err(|e| Fatal::new(EXIT_FOLDER_MAP, format!("source LIST: {e}")))?;
+    let dst_listing = Listing::parse(&dst.listing_raw().await?)
+        .map_err(|e| Fatal::new(EXIT_FOLDER_MAP, format!("target LIST: {e}")))?;
+    let gmail = match args.gmail {
+        GmailMode::On => true,
+        GmailMode::Off => false,
+        GmailMode::Auto => {
+            src.capabilities().gmail
+                || src_listing
+                    .entries()
+                    .iter()
+                    .any(|e| e.attributes().contains(&imapmig_folders::Attribute::All))
+        }
+    };
+    let mut mapper = Mapper::from_listings(&src_listing, &dst_listing)
+        .map_err(|e| Fatal::new(EXIT_FOLDER_MAP, format!("folder hierarchy: {e}")))?
+        .rules(rules)
+        .target_listing(&dst_listing);
+    if gmail {
+        mapper = mapper.gmail(imapmig_folders::GmailPolicy::default());
+    }
+    let plan = mapper
+        .plan(&src_listing)
+        .map_err(|e| Fatal::new(EXIT_FOLDER_MAP, format!("folder map: {e}")))?;
+    plan.check()
+        .map_err(|e| Fatal::new(EXIT_FOLDER_MAP, format!("folder map: {e}")))?;
+
+    // Inventory and the quota verdict, before any copying.
+    let mut source_bytes = 0u64;
+    let mut sizes = Vec::new();
+    for entry in plan.entries() {
+        if entry.target().is_none() && entry.reason != imapmig_folders::Reason::AllMail {
+            continue;
+        }
+        let wire = String::from_utf8_lossy(entry.source.wire()).into_owned();
+        let (n, bytes) = src.folder_size(&wire).await?;
+        sizes.push((entry.source.as_str().to_owned(), n, bytes));
+        if entry.target().is_some() {
+            source_bytes += bytes;
+        }
+    }
+    let quota = match args.quota {
+        Some(q) => Some((0, q)),
+        None => dst.storage_quota().await?,
+    };
+    if let Some((used, limit)) = quota {
+        let free = limit.saturating_sub(used);
+        if source_bytes > free {
+            return Err(Fatal::new(
+                EXIT_QUOTA,
+                format!(
+                    "refused before copying: the source holds {source_bytes} bytes, the target has {free} of {limit} bytes free"
+                ),
+            ));
+        }
+    }
+
+    // Create the target folders, parents first.
+    if !args.dry_run {
+        for (name, _) in plan.creation_order() {
+            dst.create(&String::from_utf8_lossy(name.wire())).await?;
+        }
+    }
+    src.logout().await;
+    dst.logout().await;
+
+    let skips = Arc::new(Skips {
+        log: if args.dry_run {
+            None
+        } else {
+            let path = args
+                .skip_log
+                .clone()
+                .unwrap_or_else(|| args.state.join("skipped.csv"));
+            Some(Mutex::new(
+                imapmig_core::tolerance::SkipLog::append_to(&path).map_err(|e| {
+                    Fatal::new(EXIT_STATE, format!("skip log {}: {e}", path.display()))
+                })?,
+            ))
+        },
+        tolerance: Tolerance {
+            max_count: Some(args.max_bad),
+            max_fraction: args.max_bad_fraction,
+        },
+        bad: AtomicU64::new(0),
+        asked: AtomicU64::new(0),
+    });
+    let bar = progress_bar();
+    let (b1, b2) = (bar.clone(), bar.clone());
+    let ctx = Arc::new(PassContext {
+        fingerprint_fields: imapmig_dedupe::fingerprint::HEADER_FIELDS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+        fingerprinter: imapmig_dedupe::Fingerprinter::new(&key),
+        stage: s.stage,
+        policy: Policy::default(),
+        dry_run: args.dry_run,
+        skips: skips.clone(),
+        on_copied: Arc::new(move |n| b1.inc(n)),
+        on_planned: Arc::new(move |n| b2.inc_length(n)),
+    });
+    let setup = Arc::new(s);
+
+    let mut jobs = Vec::new();
+    for entry in plan.entries() {
+        if let Some(t) = entry.target() {
+            jobs.push(Job {
+                names: PairNames {
+                    source: String::from_utf8_lossy(entry.source.wire()).into_owned(),
+                    target: String::from_utf8_lossy(t.wire()).into_owned(),
+                    display: entry.source.as_str().to_owned(),
+                },
+                filter: None,
+            });
+        }
+    }
+
+    let mut reports: Vec<(Job, Result<PassReport, PassError>)> = Vec::new();
+    let results = futures::stream::iter(jobs.into_iter().map(|job| {
+        let (setup, ctx, store) = (setup.clone(), ctx.clone(), store.clone());
+        let retries = args.retries;
+        async move {
+            let r = run_job(&setup, &ctx, &store, &job, retries).await;
+            (job, r)
+        }
+    }))
+    .buffer_unordered(usize::from(args.parallel))
+    .collect::<Vec<_>>()
+    .await;
+    reports.extend(results);
+
+    // Gmail: mail that lives only in All Mail goes to the archive folder.
+    if gmail
+        && let Some(archive) = plan.archive_target()
+        && reports.iter().all(|(_, r)| r.is_ok())
+    {
+        if let Some(job) = archived_only_job(&setup, &ctx, &plan, archive, args.retries).await? {
+            let r = run_job(&setup, &ctx, &store, &job, args.retries).await;
+            reports.push((job, r));
+        }
+    }
+    bar.finish_and_clear();
+
+    // Per-folder verification and the totals.
+    let mut total = PassReport::default();
+    let mut worst: Option<Fatal> = None;
+    for (job, r) in &reports {
+        match r {
+            Ok(rep) => {
+                if args.dry_run {
+                    println!(
+                        "folder {} -> {}: would copy {} present {} skipped {}",
+                        job.names.display,
+                        job.names.target,
+                        rep.would_copy,
+                        rep.present,
+                        rep.skipped
+                    );
+                } else {
+                    println!(
+                        "folder {} -> {}: source {} target {} asked {} copied {} present {} skipped {} failed {}{}",
+                        job.names.display,
+                        job.names.target,
+                        rep.source_messages,
+                        rep.target_messages,
+                        rep.asked,
+                        rep.copied,
+                        rep.present,
+                        rep.skipped,
+                        rep.failed,
+                        if rep.failed == 0 {
+                            " ok"
+                        } else {
+                            " INCOMPLETE"
+                        }
+                    );
+                }
+                total.copied += rep.copied;
+                total.present += rep.present;
+                total.skipped += rep.skipped;
+                total.failed += rep.failed;
+            }
+            Err(e) => {
+                println!(
+                    "folder {} -> {}: stopped: {e}",
+                    job.names.display, job.names.target
+                );
+                let fatal = match e {
+                    PassError::TooManyBad(m) => Fatal::new(EXIT_TOO_MANY_BAD, m.clone()),
+                    PassError::OverQuota(m) => {
+                        Fatal::new(EXIT_QUOTA, format!("target over quota: {m}"))
+                    }
+                    PassError::State(m) => Fatal::new(EXIT_STATE, m.clone()),
+                    PassError::Imap(i) => Fatal::new(imap_exit(i), i.to_string()),
+                    PassError::Throttled(m) => Fatal::new(
+                        EXIT_UNREACHABLE,
+                        format!("still throttled after every retry: {m}"),
+                    ),
+                };
+                // The more specific failure wins: threshold, quota, state, then connection.
+                let rank = |c: u8| match c {
+                    EXIT_TOO_MANY_BAD => 0,
+                    EXIT_QUOTA => 1,
+                    EXIT_STATE => 2,
+                    _ => 3,
+                };
+                if worst
+                    .as_ref()
+                    .is_none_or(|w| rank(fatal.code) < rank(w.code))
+                {
+                    worst = Some(fatal);
+                }
+            }
+        }
+    }
+    if args.dry_run {
+        let would: u64 = reports
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok())
+            .map(|r| r.would_copy)
+            .sum();
+        println!("dry run: would copy {would}");
+    }
+    println!(
+        "copied: {} present: {} skipped: {} failed: {}",
+        total.copied, total.present, total.skipped, total.failed
+    );
+    if let Some(w) = worst {
+        return Err(w);
+    }
+    Ok(if total.failed > 0 { EXIT_INCOMPLETE } else { 0 })
+}
+
+/// A key for the pair in the state store: both accounts and both folders.
+fn pair_key(setup: &Setup, job: &Job) -> StoreKey {
+    StoreKey::for_folder_pair(
+        &setup.source.to_string(),
+        &job.names.source,
+        &setup.target.to_string(),
+        &job.names.target,
+    )
+}
+
+/// One folder pair with retries: each attempt opens fresh connections and plans again from
+/// the saved state, so whatever a failed attempt did is accounted for.
+async fn run_job(
+    setup: &Setup,
+    ctx: &PassContext,
+    store: &Arc<FileStore>,
+    job: &Job,
+    retries: u32,
+) -> Result<PassReport, PassError> {
+    let slot = Slot {
+        store: store.clone(),
+        key: pair_key(setup, job),
+    };
+    let copied = AtomicU64::new(0);
+    let filter: SourceFilter = job.filter.clone().map(|set| {
+        Arc::new(move |f: u128| set.contains(&f)) as Arc<dyn Fn(u128) -> bool + Send + Sync>
+    });
+    let mut attempt = 0u32;
+    loop {
+        let result = async {
+            let mut src =
+                connect(&setup.source, &setup.source_cred, setup.timeout, retries).await?;
+            let mut dst =
+                connect(&setup.target, &setup.target_cred, setup.timeout, retries).await?;
+            let r =
+                folder_pass::run_pass(&mut src, &mut dst, &job.names, ctx, &slot, &filter, &copied)
+                    .await;
+            if r.is_ok() {
+                src.logout().await;
+                dst.logout().await;
+            }
+            r
+        }
+        .await;
+        match result {
+            Err(e) if e.is_transient() && attempt < retries => {
+                attempt += 1;
+                let wait = backoff(attempt, e.server_text());
+                eprintln!(
+                    "{}: {e}; retry {attempt}/{retries} in {:.1} s",
+                    job.names.display,
+                    wait.as_secs_f64()
+                );
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Builds the job for Gmail's archived-only mail: observe every copied folder and All Mail,
+/// keep the fingerprints seen only in All Mail.
+async fn archived_only_job(
+    setup: &Setup,
+    ctx: &PassContext,
+    plan: &imapmig_folders::FolderPlan,
+    archive: &imapmig_folders::MailboxName,
+    retries: u32,
+) -> Result<Option<Job>, Fatal> {
+    let mut detector = plan.archive_detector();
+    let mut src = connect(&setup.source, &setup.source_cred, setup.timeout, retries).await?;
+    let mut all_mail = None;
+    for entry in plan.entries() {
+        let is_all = entry.reason == imapmig_folders::Reason::AllMail;
+        if entry.target().is_none() && !is_all {
+            continue;
+        }
+        let wire = String::from_utf8_lossy(entry.source.wire()).into_owned();
+        let sel = src.select(&wire, true).await?;
+        let status = folder_pass::status_of(&sel)?;
+        let (obs, _) = folder_pass::observe(&mut src, ctx, status, sel.uid_next).await?;
+        for m in obs.messages() {
+            if let Some(f) = m.fingerprint {
+                detector.record(entry.source.as_str(), &f.to_string());
+            }
+        }
+        if is_all && all_mail.is_none() {
+            all_mail = Some(entry.clone());
+        }
+    }
+    src.logout().await;
+    let Some(all) = all_mail else { return Ok(None) };
+    let keep: std::collections::HashSet<u128> = detector
+        .archived_only()
+        .iter()
+        .filter_map(|s| u128::from_str_radix(s, 16).ok())
+        .collect();
+    Ok(Some(Job {
+        names: PairNames {
+            source: String::from_utf8_lossy(all.source.wire()).into_owned(),
+            target: String::from_utf8_lossy(archive.wire()).into_owned(),
+            display: format!("{} (archived only)", all.source.as_str()),
+        },
+        filter: Some(Arc::new(keep)),
+    }))
+}
+
+/// A progress bar on stderr with ETA, hidden when stderr is not a terminal.
+fn progress_bar() -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:40}] {pos}/{len} msgs {per_sec} ETA {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_parse_to_utc_midnight() {
+        assert_eq!(parse_day("1970-01-02", "before").unwrap(), 86_400);
+        assert!(parse_day("2024-13-01", "before").is_err());
+        assert!(parse_day("yesterday", "since").is_err());
+    }
+
+    #[test]
+    fn exit_codes_are_distinct() {
+        let mut codes = vec![
+            EXIT_INCOMPLETE,
+            EXIT_TOO_MANY_BAD,
+            EXIT_QUOTA,
+            EXIT_LOGIN,
+            EXIT_UNREACHABLE,
+            EXIT_TLS,
+            EXIT_STATE,
+            EXIT_FOLDER_MAP,
+            crate::cmd::EXIT_USAGE,
+        ];
+        let n = codes.len();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), n);
+    }
+
+    #[test]
+    fn connection_errors_map_to_exit_codes() {
+        let cases = [
+            (
+                ImapError::Login {
+                    user: "u".into(),
+                    reason: "no".into(),
+                },
+                EXIT_LOGIN,
+            ),
+            (
+                ImapError::Tls {
+                    addr: "h".into(),
+                    reason: "x".into(),
+                },
+                EXIT_TLS,
+            ),
+            (
+                ImapError::Connect {
+                    addr: "h".into(),
+                    reason: "refused".into(),
+                },
+                EXIT_UNREACHABLE,
+            ),
+            (
+                ImapError::Url {
+                    url: "x".into(),
+                    reason: "y".into(),
+                },
+                crate::cmd::EXIT_USAGE,
+            ),
+        ];
+        for (e, code) in cases {
+            assert_eq!(imap_exit(&e), code, "{e}");
+        }
+    }
 }

@@ -6,6 +6,7 @@
 //! can retry, never a hang.
 
 pub(crate) mod endpoint;
+pub(crate) mod folder_pass;
 pub(crate) mod secret;
 pub(crate) mod session;
 pub(crate) mod transport;

