@@ -577,14 +577,7 @@ fn assemble(pieces: Vec<Piece>, start: usize) -> Result<Option<MessageId>, Error
     }
     let mut text = if quoted && !is_dot_atom_text(&left) {
         let mut out = Vec::with_capacity(left.len() + 2);
-        out.push(b'"');
-        for &byte in &left {
-            if byte == b'"' || byte == b'\\' {
-                out.push(b'\\');
-            }
-            out.push(byte);
-        }
-        out.push(b'"');
+        quote_into(&mut out, &left, false);
         out
     } else {
         left
@@ -595,9 +588,12 @@ fn assemble(pieces: Vec<Piece>, start: usize) -> Result<Option<MessageId>, Error
         // Skip the `At` piece itself.
         for piece in right_pieces.iter().skip(1) {
             match piece {
-                Piece::Text(bytes) | Piece::Literal(bytes) | Piece::Quoted(bytes) => {
+                Piece::Text(bytes) | Piece::Literal(bytes) => {
                     text.extend(bytes.iter().map(u8::to_ascii_lowercase));
                 }
+                // Not a domain, but seen: keep it quoted so that printing and
+                // parsing again gives the same id.
+                Piece::Quoted(bytes) => quote_into(&mut text, bytes, true),
                 Piece::At => text.push(b'@'),
             }
         }
@@ -619,6 +615,18 @@ fn assemble(pieces: Vec<Piece>, start: usize) -> Result<Option<MessageId>, Error
         text: text.into_boxed_str(),
         at,
     }))
+}
+
+/// Appends `bytes` as a quoted string with minimal escapes.
+fn quote_into(out: &mut Vec<u8>, bytes: &[u8], lowercase: bool) {
+    out.push(b'"');
+    for &byte in bytes {
+        if byte == b'"' || byte == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(if lowercase { byte.to_ascii_lowercase() } else { byte });
+    }
+    out.push(b'"');
 }
 
 /// RFC 5322 `dot-atom-text`, with RFC 6532 UTF-8 allowed in atoms.
@@ -659,6 +667,7 @@ mod tests {
             ("<abc@[ 10.0.0.1 ]>", "abc@[10.0.0.1]"),
             ("<a@b@C>", "a@b@c"),
             ("<\"a@b\"@C>", "\"a@b\"@c"),
+            ("<a@\"B C\">", "a@\"b c\""),
             ("<12345.localhost>", "12345.localhost"),
             ("<jörg@exämple.org>", "jörg@exämple.org"),
         ];
