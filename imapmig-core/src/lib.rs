@@ -63,6 +63,7 @@ pub mod observation;
 pub mod plan;
 pub mod state;
 pub mod store;
+pub mod throttle;
 pub mod tolerance;
 
 pub use error::Error;
