@@ -256,7 +256,9 @@ def multipart(boundary, parts, preamble=b""):
     out = preamble
     for p in parts:
         out += b"--" + boundary.encode() + b"\r\n" + p
-        if not out.endswith(b"\r\n"):
+        # The CRLF before a delimiter belongs to the delimiter (RFC 2046
+        # 5.1.1): an empty body still needs one after its blank line.
+        if not out.endswith(b"\r\n") or p.endswith(b"\r\n\r\n"):
             out += b"\r\n"
     out += b"--" + boundary.encode() + b"--\r\n"
     return out

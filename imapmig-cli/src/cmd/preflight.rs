@@ -2,13 +2,15 @@
 //!
 //! It reads Maildir trees and mbox files (only through
 //! `imapmig_mime::source`), or, with no path, the sample mailbox shipped in
-//! the repository, and prints one report in sections: the inventory, and
-//! duplicates (imapmig-dedupe).
+//! the repository, and prints one report in sections: the inventory,
+//! duplicates (imapmig-dedupe) and corrupt items (imapmig-mime, with the
+//! skipped-items CSV of imapmig-core).
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod corrupt;
 mod duplicates;
 mod inventory;
 mod scan;
@@ -23,30 +25,33 @@ pub(crate) struct Args {
     /// mbox file; each path is one user's mailbox. Without a path, the sample
     /// mailbox shipped in the repository.
     paths: Vec<PathBuf>,
+    /// Write the corrupt messages to this file as a skipped-items CSV (the
+    /// format of `migrate --skip-log`), replacing it.
+    #[arg(long, value_name = "FILE")]
+    skip_csv: Option<PathBuf>,
 }
 
-pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let paths = if args.paths.is_empty() {
-        let sample = PathBuf::from(SAMPLE);
-        if !sample.is_dir() {
+pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
+    let sample = args.paths.is_empty();
+    if sample {
+        let path = PathBuf::from(SAMPLE);
+        if !path.is_dir() {
             anyhow::bail!(
                 "the sample mailbox is not at {SAMPLE} (it ships in the source tree, \
                  imapmig-cli/sample); give the path of a Maildir or mbox to check instead"
             );
         }
-        sample
-    } else {
-        return run_on(args.paths, false);
-    };
-    run_on(vec![paths], true)
-}
+        args.paths.push(path);
+    }
 
-fn run_on(paths: Vec<PathBuf>, sample: bool) -> anyhow::Result<ExitCode> {
     let mut duplicates = duplicates::Duplicates::default();
-    let mailboxes = scan::scan(&paths, |message| {
-        duplicates.observe(message)?;
+    let mut corrupt = corrupt::Corrupt::default();
+    let mailboxes = scan::scan(&args.paths, |message| {
+        let message_id = duplicates.observe(message)?;
+        corrupt.observe(message, message_id.as_deref());
         Ok(())
     })?;
+
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if sample {
@@ -60,6 +65,7 @@ fn run_on(paths: Vec<PathBuf>, sample: bool) -> anyhow::Result<ExitCode> {
     writeln!(out)?;
     inventory::write(&mut out, &mailboxes)?;
     duplicates.write(&mut out, &mailboxes)?;
+    corrupt.write(&mut out, &mailboxes, args.skip_csv.as_deref())?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

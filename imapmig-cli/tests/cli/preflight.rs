@@ -78,7 +78,7 @@ fn sample_inventory_counts_every_folder() {
     assert!(
         inventory
             .iter()
-            .any(|l| l.trim() == "total: 25 folders, 929 messages, 2.4 MiB (2485835 bytes)"),
+            .any(|l| l.trim() == "total: 25 folders, 929 messages, 2.4 MiB (2485839 bytes)"),
         "{inventory:#?}"
     );
     // tmp/ and its .keep file are not mail; `[Gmail]` and `Lists` hold none.
@@ -323,4 +323,120 @@ fn sample_duplicates_find_labels_redelivery_and_shared_ids() {
     );
     // 4 messages without Message-ID and the empty file, each also in All Mail.
     assert!(line("messages whose Message-ID").ends_with(": 10 without Message-ID"));
+}
+
+#[test]
+fn sample_corrupt_items_have_their_codes_and_go_to_the_skip_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("skipped.csv");
+    let report = stdout(&preflight(&["--skip-csv", csv.to_str().unwrap()]));
+    let corrupt = section(&report, "Corrupt items");
+    let has = |line: &str| corrupt.iter().any(|l| l.trim() == line);
+    // The generator damaged four messages beyond repair, each also in All Mail.
+    let summary = corrupt
+        .iter()
+        .find(|l| l.trim().starts_with("929 messages: "))
+        .unwrap();
+    assert!(summary.ends_with(", 8 corrupt"), "{summary}");
+    for (file, code) in [
+        (
+            "Archive/2019/cur/1569844800.M456P0.sample:2,S",
+            "close-boundary-missing",
+        ),
+        ("Archive/2019/cur/1577836740.M464P0.sample:2,", "empty"),
+        ("cur/1698916500.M457P0.sample:2,S", "invalid-base64"),
+        (
+            "Work/Projects/2024/cur/1719846000.M463P0.sample:2,S",
+            "calendar-malformed",
+        ),
+        (
+            "[Gmail]/All Mail/cur/1569844800.M456P0.sample:2,S",
+            "close-boundary-missing",
+        ),
+    ] {
+        assert!(
+            has(&format!("{file}\tcorrupt\t{code}")),
+            "{file} {code}: {corrupt:#?}"
+        );
+    }
+    // Damaged but repairable: bare LF line ends, the mbox From line in the headers.
+    assert!(
+        has("cur/1708416000.M455P0.sample:2,S\trepairable\tbare-lf"),
+        "{corrupt:#?}"
+    );
+    assert!(has(
+        "Archive/2018/cur/1545678000.M461P0.sample:2,S\trepairable\tenvelope-from-line"
+    ));
+    assert!(has(
+        "bad-item tolerance (default, 50 at most): within the bad-item threshold"
+    ));
+    assert!(
+        corrupt
+            .iter()
+            .any(|l| l.starts_with("skipped-items CSV: 8 corrupt messages written to "))
+    );
+
+    let rows = imapmig_core::tolerance::read_skip_log(std::fs::File::open(&csv).unwrap()).unwrap();
+    assert_eq!(rows.len(), 8);
+    let truncated = rows
+        .iter()
+        .find(|r| r.folder == "Archive/2019" && r.detail.starts_with("close-boundary-missing ("))
+        .unwrap();
+    assert_eq!(truncated.reason, imapmig_core::SkipReason::Corrupt);
+    assert!(
+        truncated
+            .message_id
+            .as_deref()
+            .unwrap()
+            .ends_with(".namprd11.prod.outlook.com>")
+    );
+    assert!(
+        truncated
+            .detail
+            .ends_with("/Archive/2019/cur/1569844800.M456P0.sample:2,S)")
+    );
+    let empty = rows
+        .iter()
+        .find(|r| r.detail.starts_with("empty ("))
+        .unwrap();
+    assert_eq!((empty.size, empty.message_id.as_deref()), (0, None));
+}
+
+#[test]
+fn corrupt_mail_in_user_paths_is_found_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("bob");
+    let good = b"From: a@example.org\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nMessage-ID: <1@example.org>\r\n\r\nHello\r\n";
+    write(&root.join("cur/1.host:2,S"), good);
+    write(
+        &root.join("Old/cur/1.host:2,S"),
+        b"From: a@example.org\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nMessage-ID: <2@example.org>\r\n\
+          Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nstart of a part",
+    );
+    write(&root.join("Old/cur/2.host:2,S"), good);
+    let csv = dir.path().join("skip.csv");
+    let report = stdout(&preflight(&[
+        root.to_str().unwrap(),
+        "--skip-csv",
+        csv.to_str().unwrap(),
+    ]));
+    let corrupt = section(&report, "Corrupt items");
+    assert!(
+        corrupt
+            .iter()
+            .any(|l| l.trim() == "3 messages: 2 ok, 0 repairable, 1 corrupt"),
+        "{corrupt:#?}"
+    );
+    assert!(
+        corrupt
+            .iter()
+            .any(|l| l.trim() == "Old/cur/1.host:2,S\tcorrupt\tclose-boundary-missing")
+    );
+    let rows = imapmig_core::tolerance::read_skip_log(std::fs::File::open(&csv).unwrap()).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].folder.as_str(), rows[0].source_uid.get()),
+        ("Old", 1)
+    );
+    assert_eq!(rows[0].message_id.as_deref(), Some("<2@example.org>"));
 }

@@ -35,8 +35,9 @@ struct MailboxDuplicates {
 }
 
 impl Duplicates {
-    /// Fingerprint one message and give it to its mailbox's finder.
-    pub(super) fn observe(&mut self, message: &Message<'_>) -> anyhow::Result<()> {
+    /// Fingerprint one message and give it to its mailbox's finder; returns
+    /// its Message-ID when it has a usable one.
+    pub(super) fn observe(&mut self, message: &Message<'_>) -> anyhow::Result<Option<String>> {
         while self.mailboxes.len() <= message.mailbox {
             self.mailboxes.push(MailboxDuplicates {
                 fingerprinter: Fingerprinter::new(&FingerprintKey::generate()?),
@@ -60,8 +61,8 @@ impl Duplicates {
         };
         let mut hasher = DefaultHasher::new();
         message.bytes.hash(&mut hasher);
-        mailbox.messages.push((shown, hasher.finish()));
-        Ok(())
+        mailbox.messages.push((shown.clone(), hasher.finish()));
+        Ok(shown)
     }
 
     /// Write the section.

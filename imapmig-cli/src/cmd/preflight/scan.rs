@@ -34,6 +34,9 @@ pub(super) struct Message<'a> {
     pub(super) mailbox: usize,
     /// Folder name.
     pub(super) folder: &'a str,
+    /// Its position in the folder, from 1 (Maildir: `cur/` then `new/`, by name;
+    /// mbox: in file order), which is the UID a fresh import would give it.
+    pub(super) position: u32,
     /// The id fixed by `imapmig mime classify`: a file path, or `path#N` in an mbox.
     pub(super) id: &'a str,
     /// The raw message.
@@ -93,6 +96,7 @@ fn scan_one(
                 failure = visit(&Message {
                     mailbox: index,
                     folder: &stats.name,
+                    position: u32::try_from(stats.messages).unwrap_or(u32::MAX),
                     id,
                     bytes,
                 })

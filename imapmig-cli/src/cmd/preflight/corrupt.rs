@@ -1,0 +1,197 @@
+//! The corrupt-items section: every message classified by imapmig-mime, the
+//! corrupt ones listed with their defect codes and, when asked, written to a
+//! skipped-items CSV in imapmig-core's format (the one `migrate --skip-log`
+//! writes).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use imapmig_core::Tolerance;
+use imapmig_core::tolerance::{SkipLog, SkipRecord};
+use imapmig_core::{SkipReason, Uid};
+use imapmig_mime::{Verdict, classify};
+
+use super::scan::{Mailbox, Message};
+
+/// How many repairable messages the report lists by name per mailbox.
+const LISTED_REPAIRABLE: usize = 10;
+
+/// Verdicts on every message, per mailbox.
+#[derive(Debug, Default)]
+pub(super) struct Corrupt {
+    mailboxes: Vec<MailboxCorrupt>,
+}
+
+#[derive(Debug, Default)]
+struct MailboxCorrupt {
+    ok: u64,
+    repairable: Vec<Item>,
+    corrupt: Vec<Item>,
+    /// Messages per defect code, in the vocabulary's order.
+    by_code: BTreeMap<imapmig_mime::DefectKind, u64>,
+}
+
+#[derive(Debug)]
+struct Item {
+    id: String,
+    folder: String,
+    position: u32,
+    message_id: Option<String>,
+    size: u64,
+    codes: String,
+}
+
+impl Corrupt {
+    /// Classify one message.
+    pub(super) fn observe(&mut self, message: &Message<'_>, message_id: Option<&str>) {
+        while self.mailboxes.len() <= message.mailbox {
+            self.mailboxes.push(MailboxCorrupt::default());
+        }
+        let mailbox = &mut self.mailboxes[message.mailbox];
+        let classification = classify(message.bytes);
+        let mut kinds: Vec<_> = classification.defects.iter().map(|d| d.kind).collect();
+        kinds.dedup();
+        for kind in kinds {
+            *mailbox.by_code.entry(kind).or_default() += 1;
+        }
+        let item = || Item {
+            id: message.id.to_owned(),
+            folder: message.folder.to_owned(),
+            position: message.position,
+            message_id: message_id.map(str::to_owned),
+            size: message.bytes.len() as u64,
+            codes: classification.codes().join(","),
+        };
+        match classification.verdict {
+            Verdict::Ok => mailbox.ok += 1,
+            Verdict::Repairable => mailbox.repairable.push(item()),
+            Verdict::Corrupt => mailbox.corrupt.push(item()),
+        }
+    }
+
+    /// Corrupt messages in all mailboxes.
+    pub(super) fn corrupt_count(&self) -> usize {
+        self.mailboxes.iter().map(|m| m.corrupt.len()).sum()
+    }
+
+    /// Write the section, and the skipped-items CSV when `skip_csv` is given.
+    pub(super) fn write(
+        &self,
+        out: &mut impl Write,
+        mailboxes: &[Mailbox],
+        skip_csv: Option<&Path>,
+    ) -> anyhow::Result<()> {
+        writeln!(out, "== Corrupt items")?;
+        for (mailbox, found) in mailboxes.iter().zip(&self.mailboxes) {
+            found.write(out, mailbox)?;
+        }
+        if let Some(path) = skip_csv {
+            let rows = self.write_csv(path)?;
+            writeln!(
+                out,
+                "skipped-items CSV: {rows} corrupt messages written to {}",
+                path.display()
+            )?;
+        } else if self.corrupt_count() > 0 {
+            writeln!(
+                out,
+                "(--skip-csv FILE writes the corrupt messages as a skipped-items CSV)"
+            )?;
+        }
+        writeln!(out)?;
+        Ok(())
+    }
+
+    fn write_csv(&self, path: &Path) -> anyhow::Result<u64> {
+        let file = File::create(path)
+            .with_context(|| format!("creating the skipped-items CSV {}", path.display()))?;
+        let mut log = SkipLog::new(file)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        for item in self.mailboxes.iter().flat_map(|m| &m.corrupt) {
+            log.write(&SkipRecord {
+                folder: item.folder.clone(),
+                source_uid: Uid::try_from(item.position)?,
+                message_id: item.message_id.clone(),
+                size: item.size,
+                reason: SkipReason::Corrupt,
+                detail: format!("{} ({})", item.codes, item.id),
+                time: now,
+            })?;
+        }
+        let rows = log.rows();
+        log.into_inner()?.sync_all()?;
+        Ok(rows)
+    }
+}
+
+impl MailboxCorrupt {
+    fn write(&self, out: &mut impl Write, mailbox: &Mailbox) -> std::io::Result<()> {
+        let total = self.ok + self.repairable.len() as u64 + self.corrupt.len() as u64;
+        writeln!(out, "mailbox {}", mailbox.label)?;
+        writeln!(
+            out,
+            "  {total} messages: {} ok, {} repairable, {} corrupt",
+            self.ok,
+            self.repairable.len(),
+            self.corrupt.len()
+        )?;
+        if !self.by_code.is_empty() {
+            let codes: Vec<String> = self
+                .by_code
+                .iter()
+                .map(|(kind, n)| format!("{kind} {n}"))
+                .collect();
+            writeln!(out, "  messages per defect: {}", codes.join(", "))?;
+        }
+        let verdict = Tolerance::default().verdict(self.corrupt.len() as u64, total);
+        writeln!(
+            out,
+            "  bad-item tolerance (default, {} at most): {verdict}",
+            Tolerance::default().max_count.unwrap_or(u64::MAX)
+        )?;
+        if !self.corrupt.is_empty() {
+            writeln!(out, "  corrupt (skipped by a migration, with this reason):")?;
+            for item in &self.corrupt {
+                writeln!(
+                    out,
+                    "    {}\tcorrupt\t{}",
+                    shown(&item.id, &mailbox.label),
+                    item.codes
+                )?;
+            }
+        }
+        if !self.repairable.is_empty() {
+            writeln!(out, "  repairable (repaired before they are copied):")?;
+            for item in self.repairable.iter().take(LISTED_REPAIRABLE) {
+                writeln!(
+                    out,
+                    "    {}\trepairable\t{}",
+                    shown(&item.id, &mailbox.label),
+                    item.codes
+                )?;
+            }
+            if self.repairable.len() > LISTED_REPAIRABLE {
+                writeln!(
+                    out,
+                    "    ... and {} more (imapmig mime classify PATH lists them all)",
+                    self.repairable.len() - LISTED_REPAIRABLE
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A message id relative to its mailbox's path, which the section names already.
+fn shown<'a>(id: &'a str, root: &str) -> &'a str {
+    id.strip_prefix(root)
+        .map(|rest| rest.trim_start_matches('/'))
+        .filter(|rest| !rest.is_empty() && !rest.starts_with('#'))
+        .unwrap_or(id)
+}
