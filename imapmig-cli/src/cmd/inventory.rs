@@ -1,11 +1,188 @@
-//! Being built.
+//! `imapmig inventory --server imap://USER@HOST:PORT [--quota BYTES] [--pooled]`: sizes per
+//! folder from a live server (STATUS SIZE where the server offers RFC 8438, else the sum of
+//! RFC822.SIZE), the mailbox total, and the whale verdict against a destination quota.
+//!
+//! The password comes from `IMAPMIG_SOURCE_PASSWORD` (or `--password-file`; a bearer token from
+//! `IMAPMIG_SOURCE_TOKEN` or `--token-file`): the inventory is taken on the source.
+//!
+//! Output: one line per folder, `<folder>\t<messages>\t<bytes>`, then
+//! `total\t<messages>\t<bytes>`, then the verdict line `verdict: fits|whale …`.
+//!
+//! Exit status: 0 fits (or no quota given), 3 whale (does not fit), 4 login refused,
+//! 5 unreachable, 6 TLS failure, 64 usage.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-/// Arguments.
+use anyhow::Context;
+use imapmig_folders::Listing;
+
+use crate::cmd::migrate::{EXIT_LOGIN, EXIT_QUOTA, EXIT_TLS, EXIT_UNREACHABLE};
+use crate::imap::{Connection, Endpoint, ImapError, SecretSource};
+
+/// Arguments of `imapmig inventory`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// The server, `imap://USER@HOST:PORT` or `imaps://…`.
+    #[arg(long)]
+    server: String,
+    /// Destination quota in bytes: per seat, or for all mailboxes together with `--pooled`.
+    #[arg(long)]
+    quota: Option<u64>,
+    /// The quota is pooled across the tenant: report the share this mailbox takes.
+    #[arg(long, requires = "quota")]
+    pooled: bool,
+    /// Bytes already used in the pool by other mailboxes (with `--pooled`).
+    #[arg(long, default_value_t = 0, requires = "pooled")]
+    pool_used: u64,
+    /// Read the password from this file instead of `IMAPMIG_SOURCE_PASSWORD`.
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Read a bearer token (XOAUTH2/OAUTHBEARER) from this file.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Seconds to wait for any one server answer.
+    #[arg(long, default_value_t = 120)]
+    io_timeout: u64,
+}
 
-pub(crate) fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not built yet")
+/// One folder's size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FolderSize {
+    /// Decoded folder name.
+    pub(crate) name: String,
+    /// Messages.
+    pub(crate) messages: u32,
+    /// Bytes.
+    pub(crate) bytes: u64,
+}
+
+/// Sizes every selectable folder of the server behind `conn`.
+pub(crate) async fn folder_sizes(conn: &mut Connection) -> Result<Vec<FolderSize>, ImapError> {
+    let raw = conn.listing_raw().await?;
+    let listing = Listing::parse(&raw).map_err(|e| ImapError::Protocol {
+        command: "LIST".into(),
+        reason: e.to_string(),
+    })?;
+    let mut out = Vec::new();
+    for entry in listing.entries() {
+        if !entry.is_selectable() {
+            continue;
+        }
+        let wire = String::from_utf8_lossy(entry.name().wire()).into_owned();
+        let (messages, bytes) = conn.folder_size(&wire).await?;
+        out.push(FolderSize {
+            name: entry.name().as_str().to_owned(),
+            messages,
+            bytes,
+        });
+    }
+    Ok(out)
+}
+
+/// The whale verdict: does `total` fit in `quota` (less what the pool already uses)?
+fn verdict(total: u64, quota: u64, used: u64) -> (bool, String) {
+    let free = quota.saturating_sub(used);
+    if total <= free {
+        let pct = if quota == 0 {
+            100.0
+        } else {
+            total as f64 * 100.0 / quota as f64
+        };
+        (
+            true,
+            format!("verdict: fits ({total} of {free} bytes free, {pct:.1} % of the quota)"),
+        )
+    } else {
+        (
+            false,
+            format!(
+                "verdict: whale ({total} bytes exceed the {free} bytes free by {})",
+                total - free
+            ),
+        )
+    }
+}
+
+/// Runs the command.
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let endpoint: Endpoint = args
+        .server
+        .parse()
+        .map_err(|e: ImapError| anyhow::anyhow!("--server: {e}"))?;
+    let cred = SecretSource::source(args.password_file.clone(), args.token_file.clone())
+        .load(endpoint.mechanism.map(|m| m.wants_token()))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let sizes = runtime.block_on(async {
+        let mut conn = Connection::open(
+            &endpoint,
+            &cred,
+            Duration::from_secs(args.io_timeout.max(1)),
+        )
+        .await?;
+        let sizes = folder_sizes(&mut conn).await;
+        conn.logout().await;
+        sizes
+    });
+    let sizes = match sizes {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let code = match e {
+                ImapError::Login { .. } => EXIT_LOGIN,
+                ImapError::Tls { .. } => EXIT_TLS,
+                _ => EXIT_UNREACHABLE,
+            };
+            return Ok(ExitCode::from(code));
+        }
+    };
+    let (mut messages, mut bytes) = (0u64, 0u64);
+    for f in &sizes {
+        println!("{}\t{}\t{}", f.name, f.messages, f.bytes);
+        messages += u64::from(f.messages);
+        bytes += f.bytes;
+    }
+    println!("total\t{messages}\t{bytes}");
+    let Some(quota) = args.quota else {
+        println!("verdict: no quota given");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let used = if args.pooled { args.pool_used } else { 0 };
+    let (fits, line) = verdict(bytes, quota, used);
+    println!("{line}");
+    Ok(if fits {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_QUOTA)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_table() {
+        let cases = [
+            (10, 100, 0, true),
+            (100, 100, 0, true),
+            (101, 100, 0, false),
+            (50, 100, 60, false),
+            (40, 100, 60, true),
+        ];
+        for (total, quota, used, fits) in cases {
+            let (ok, line) = verdict(total, quota, used);
+            assert_eq!(ok, fits, "{line}");
+            assert!(line.starts_with(if fits {
+                "verdict: fits"
+            } else {
+                "verdict: whale"
+            }));
+        }
+    }
 }

@@ -88,13 +88,20 @@ pub(crate) enum GmailMode {
     Off,
 }
 
-/// Arguments of `imapmig migrate`.
+/// Arguments of `imapmig migrate` (boxed: the option set is large).
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    options: Box<Options>,
+}
+
+/// The options of `imapmig migrate`.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Exit status: 0 complete, 1 incomplete (failed > 0), 2 bad-item threshold exceeded, \
 3 quota refused, 4 login refused, 5 unreachable, 6 TLS failure, 7 state unusable, 8 folder map unusable, 64 usage."
 )]
-pub(crate) struct Args {
+pub(crate) struct Options {
     /// Source server, `imap://USER@HOST:PORT` or `imaps://…` (`?starttls`, `?auth=xoauth2|oauthbearer|plain|login`).
     #[arg(long)]
     source: String,
@@ -193,7 +200,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    match runtime.block_on(migrate(args)) {
+    match runtime.block_on(migrate(*args.options)) {
         Ok(code) => Ok(ExitCode::from(code)),
         Err(fatal) => {
             eprintln!("error: {}", fatal.message);
@@ -223,7 +230,7 @@ fn parse_day(s: &str, what: &str) -> Result<i64, Fatal> {
         .map_or(0, |t| t.and_utc().timestamp()))
 }
 
-fn setup(args: &Args) -> Result<Setup, Fatal> {
+fn setup(args: &Options) -> Result<Setup, Fatal> {
     let source: Endpoint = args
         .source
         .parse()
@@ -441,7 +448,7 @@ struct Job {
     filter: Option<Arc<std::collections::HashSet<u128>>>,
 }
 
-async fn migrate(args: Args) -> Result<u8, Fatal> {
+async fn migrate(args: Options) -> Result<u8, Fatal> {
     let s = setup(&args)?;
     std::fs::create_dir_all(&args.state).map_err(|e| {
         Fatal::new(
@@ -609,11 +616,10 @@ async fn migrate(args: Args) -> Result<u8, Fatal> {
     if gmail
         && let Some(archive) = plan.archive_target()
         && reports.iter().all(|(_, r)| r.is_ok())
+        && let Some(job) = archived_only_job(&setup, &ctx, &plan, archive, args.retries).await?
     {
-        if let Some(job) = archived_only_job(&setup, &ctx, &plan, archive, args.retries).await? {
-            let r = run_job(&setup, &ctx, &store, &job, args.retries).await;
-            reports.push((job, r));
-        }
+        let r = run_job(&setup, &ctx, &store, &job, args.retries).await;
+        reports.push((job, r));
     }
     bar.finish_and_clear();
 

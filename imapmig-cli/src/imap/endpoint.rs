@@ -180,9 +180,18 @@ fn redact(s: &str) -> String {
 mod tests {
     use super::*;
 
+    type Case = (
+        &'static str,
+        &'static str,
+        u16,
+        &'static str,
+        Security,
+        Option<Mechanism>,
+    );
+
     #[test]
     fn parses_table() {
-        let cases: &[(&str, &str, u16, &str, Security, Option<Mechanism>)] = &[
+        let cases: &[Case] = &[
             (
                 "imap://test@127.0.0.1:1430",
                 "127.0.0.1",

@@ -210,8 +210,7 @@ fn observed(ctx: &PassContext, m: &MessageMeta) -> Option<ObservedMessage> {
 /// The Message-ID field value, for the skip log.
 fn message_id_of(header: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(header);
-    let mut lines = text.split("\r\n").flat_map(|l| l.split('\n'));
-    while let Some(line) = lines.next() {
+    for line in text.split("\r\n").flat_map(|l| l.split('\n')) {
         if let Some((name, value)) = line.split_once(':')
             && name.trim().eq_ignore_ascii_case("message-id")
         {
@@ -358,7 +357,7 @@ fn finish_report(
     let mut found = 0u64;
     for m in sobs.messages() {
         if deferred.contains(&m.uid)
-            || !ctx.stage.includes(m.internal_date) && !state.copied_message(m.uid).is_some()
+            || !ctx.stage.includes(m.internal_date) && state.copied_message(m.uid).is_none()
         {
             continue;
         }
@@ -608,8 +607,10 @@ async fn refused(
 ) -> Result<(), PassError> {
     let verdict = imapmig_mime::classify(item.body);
     let codes = verdict.codes();
-    if verdict.verdict == imapmig_mime::Verdict::Repairable {
-        if let Some(repaired) = repair(item.body, &verdict) {
+    if verdict.verdict == imapmig_mime::Verdict::Repairable
+        && let Some(repaired) = repair(item.body, &verdict)
+    {
+        {
             state.record_intent(m.uid, m.fingerprint, m.size);
             let again = AppendItem {
                 body: &repaired,

@@ -13,7 +13,7 @@ pub(crate) mod transport;
 
 pub(crate) use endpoint::Endpoint;
 pub(crate) use secret::{Credential, SecretSource};
-pub(crate) use session::{AppendItem, Appended, Connection, ListEntry, MessageMeta};
+pub(crate) use session::Connection;
 
 /// What went wrong talking to a server. Secrets never appear in these messages.
 #[derive(Debug, thiserror::Error)]

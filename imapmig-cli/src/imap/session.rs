@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use async_imap::imap_proto::rfc4315::UidSetMember;
 use async_imap::imap_proto::{self, Outcome, Response, ResponseCode, Status};
-use async_imap::types::{Flag, NameAttribute};
+use async_imap::types::Flag;
 use chrono::{DateTime, FixedOffset};
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -57,26 +57,6 @@ impl Capabilities {
             gmail: has("X-GM-EXT-1"),
             all: words,
         }
-    }
-}
-
-/// One `LIST` line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ListEntry {
-    /// The name as the server sent it (modified UTF-7 on the wire).
-    pub(crate) name: String,
-    /// Hierarchy delimiter, if the server has one.
-    pub(crate) delimiter: Option<char>,
-    /// Attributes, e.g. `\Noselect`, `\Sent`, `\All`.
-    pub(crate) attributes: Vec<String>,
-}
-
-impl ListEntry {
-    /// Whether the folder can be selected.
-    pub(crate) fn selectable(&self) -> bool {
-        !self.attributes.iter().any(|a| {
-            a.eq_ignore_ascii_case("\\Noselect") || a.eq_ignore_ascii_case("\\NonExistent")
-        })
     }
 }
 
@@ -201,24 +181,6 @@ fn flag_text(f: &Flag<'_>) -> Option<String> {
         Flag::Custom(c) => c.to_string(),
         _ => return None,
     })
-}
-
-fn attribute_text(a: &NameAttribute<'_>) -> String {
-    match a {
-        NameAttribute::NoInferiors => "\\Noinferiors".into(),
-        NameAttribute::NoSelect => "\\Noselect".into(),
-        NameAttribute::Marked => "\\Marked".into(),
-        NameAttribute::Unmarked => "\\Unmarked".into(),
-        NameAttribute::All => "\\All".into(),
-        NameAttribute::Archive => "\\Archive".into(),
-        NameAttribute::Drafts => "\\Drafts".into(),
-        NameAttribute::Flagged => "\\Flagged".into(),
-        NameAttribute::Junk => "\\Junk".into(),
-        NameAttribute::Sent => "\\Sent".into(),
-        NameAttribute::Trash => "\\Trash".into(),
-        NameAttribute::Extension(e) => e.to_string(),
-        other => format!("{other:?}"),
-    }
 }
 
 fn err_text(outcome: &Outcome<'_>) -> String {
@@ -489,30 +451,6 @@ impl Connection {
             raw.extend_from_slice(&ns);
         }
         Ok(raw)
-    }
-
-    /// `LIST "" "*"`, plus `LIST "" ""` for the delimiter of the root.
-    pub(crate) async fn list(&mut self) -> Result<Vec<ListEntry>, ImapError> {
-        let t = self.timeout;
-        within(t, "LIST", async {
-            let names: Vec<_> = self
-                .session
-                .list(Some(""), Some("*"))
-                .await
-                .map_err(|e| ImapError::from_async("LIST", e))?
-                .try_collect()
-                .await
-                .map_err(|e| ImapError::from_async("LIST", e))?;
-            Ok(names
-                .iter()
-                .map(|n| ListEntry {
-                    name: n.name().to_owned(),
-                    delimiter: n.delimiter().and_then(|d| d.chars().next()),
-                    attributes: n.attributes().iter().map(attribute_text).collect(),
-                })
-                .collect())
-        })
-        .await
     }
 
     /// CREATE; "already exists" counts as success.
@@ -935,18 +873,6 @@ impl Connection {
                     .map_err(|e| ImapError::from_async(&cmd, e))?;
             }
             Ok(())
-        })
-        .await
-    }
-
-    /// NOOP (keeps the connection alive and collects pending updates).
-    pub(crate) async fn noop(&mut self) -> Result<(), ImapError> {
-        let t = self.timeout;
-        within(t, "NOOP", async {
-            self.session
-                .noop()
-                .await
-                .map_err(|e| ImapError::from_async("NOOP", e))
         })
         .await
     }

@@ -284,9 +284,7 @@ pub(crate) fn status_item(response: &[u8], item: &str) -> Option<u64> {
     let upper: Vec<u8> = response.iter().map(u8::to_ascii_uppercase).collect();
     let open = upper.iter().rposition(|&b| b == b'(')?;
     let list = std::str::from_utf8(&upper[open + 1..]).ok()?;
-    let mut words = list
-        .split(|c: char| c == ' ' || c == ')' || c == '\r' || c == '\n')
-        .filter(|w| !w.is_empty());
+    let mut words = list.split([' ', ')', '\r', '\n']).filter(|w| !w.is_empty());
     while let Some(w) = words.next() {
         let value = words.next()?;
         if w == item {
