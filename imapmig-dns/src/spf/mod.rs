@@ -7,6 +7,7 @@
 //! the explanation and a trace of every DNS question.
 
 mod eval;
+mod lint;
 mod macros;
 mod record;
 
@@ -14,6 +15,7 @@ pub use eval::{
     SpfLimits, SpfOutcome, SpfQuery, SpfResult, TraceAnswer, TraceEntry, check_host, evaluate,
     reverse_name,
 };
+pub use lint::{SpfLint, lint};
 pub use macros::{
     MAX_EXPANSION_LEN, MAX_TRANSFORMER_DIGITS, MacroLetter, MacroPart, MacroString, MacroValues,
 };

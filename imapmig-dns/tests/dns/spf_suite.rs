@@ -208,10 +208,14 @@ struct Failure {
     got: String,
 }
 
-/// Runs every scenario of a suite; returns (passed, failures).
-fn run_suite(text: &str) -> (usize, Vec<Failure>) {
+/// Per case: the acceptable results and the result we gave.
+type Outcomes = HashMap<String, (Vec<String>, SpfResult)>;
+
+/// Runs every scenario of a suite; returns (passed, failures, outcomes).
+fn run_suite(text: &str) -> (usize, Vec<Failure>, Outcomes) {
     let mut passed = 0;
     let mut failures = Vec::new();
+    let mut outcomes = HashMap::new();
     for doc in serde_yaml::Deserializer::from_str(text) {
         let scenario: Value = match serde::Deserialize::deserialize(doc) {
             Ok(v) => v,
@@ -248,6 +252,7 @@ fn run_suite(text: &str) -> (usize, Vec<Failure>) {
             let helo = t.get("helo").map(scalar).unwrap_or_default();
             let query = SpfQuery::new(ip, &mailfrom, &helo);
             let out = spf::evaluate(&zone, &query);
+            outcomes.insert(test_name.clone(), (expected.clone(), out.result));
             let result_ok = expected
                 .iter()
                 .any(|e| SpfResult::from_name(e) == Some(out.result));
@@ -271,7 +276,7 @@ fn run_suite(text: &str) -> (usize, Vec<Failure>) {
             }
         }
     }
-    (passed, failures)
+    (passed, failures, outcomes)
 }
 
 #[test]
@@ -279,7 +284,7 @@ fn rfc7208_suite_passes_completely() {
     let Some(text) = read_suite("rfc7208-tests.yml") else {
         return;
     };
-    let (passed, failures) = run_suite(&text);
+    let (passed, failures, _) = run_suite(&text);
     println!("rfc7208: {passed} passed, {} failed", failures.len());
     for f in &failures {
         println!("  {}: expected {}, got {}", f.name, f.expected, f.got);
@@ -292,34 +297,80 @@ fn rfc7208_suite_passes_completely() {
     );
 }
 
-/// RFC 4408 cases whose answer RFC 7208 changed on purpose (see the crate
-/// README, "RFC 4408 suite"). Every other RFC 4408 case must pass, and each
-/// of these must still differ, so the list stays true.
-const RFC4408_CHANGED: &[(&str, &str)] = &[];
+/// Cases where RFC 7208 changed the answer RFC 4408 gave. The RFC 4408
+/// suite accepts both the old and the new answer for these (its lists are
+/// wider); we give the RFC 7208 answer, which the test below checks.
+const RFC7208_CHANGED: &[(&str, &str)] = &[
+    (
+        "spfonly",
+        "type SPF (99) records are no longer consulted: none, not fail",
+    ),
+    ("txtonly", "TXT is the only record type: fail, never none"),
+    (
+        "spftimeout",
+        "a timeout on type SPF no longer matters: fail",
+    ),
+    (
+        "txttimeout",
+        "a timeout on TXT is a temperror, never a fallback to SPF",
+    ),
+    (
+        "nospftxttimeout",
+        "a TXT timeout is temperror even when SPF has no record",
+    ),
+    ("spfoverride", "the TXT record decides, not the SPF one"),
+    (
+        "multitxt1",
+        "two v=spf1 TXT records are a permerror, never a pass",
+    ),
+    (
+        "multispf2",
+        "only TXT counts, so one SPF record among TXT passes",
+    ),
+    (
+        "mx-limit",
+        "more than 10 MX names is a permerror (RFC 7208 4.6.4)",
+    ),
+    (
+        "cidr6-ip4",
+        "an IPv4 client never matches an ip6 mechanism: neutral",
+    ),
+    (
+        "cidr6-0-ip4",
+        "even ip6:::/0 does not match an IPv4 client: neutral",
+    ),
+    (
+        "exists-dnserr",
+        "a DNS error in exists is a temperror, not a non-match",
+    ),
+];
 
 #[test]
-fn rfc4408_suite_passes_except_documented_changes() {
+fn rfc4408_suite_passes_and_rfc7208_changes_are_taken() {
     let Some(text) = read_suite("rfc4408-tests.yml") else {
         return;
     };
-    let (passed, failures) = run_suite(&text);
+    let (passed, failures, outcomes) = run_suite(&text);
     println!("rfc4408: {passed} passed, {} failed", failures.len());
     for f in &failures {
         println!("  {}: expected {}, got {}", f.name, f.expected, f.got);
     }
     assert!(passed > 0, "the suite ran no cases");
-    let unexplained: Vec<&Failure> = failures
-        .iter()
-        .filter(|f| !RFC4408_CHANGED.iter().any(|(n, _)| *n == f.name))
-        .collect();
-    assert!(
-        unexplained.is_empty(),
-        "undocumented rfc4408 differences: {unexplained:#?}"
-    );
-    for (name, why) in RFC4408_CHANGED {
+    assert!(failures.is_empty(), "rfc4408 cases failed: {failures:#?}");
+    let Some(text7208) = read_suite("rfc7208-tests.yml") else {
+        return;
+    };
+    let (_, _, outcomes7208) = run_suite(&text7208);
+    for (name, why) in RFC7208_CHANGED {
+        let (old, got) = &outcomes[*name];
+        let (new, _) = &outcomes7208[*name];
         assert!(
-            failures.iter().any(|f| f.name == *name),
-            "{name} is listed as changed by RFC 7208 ({why}) but now passes"
+            old.len() > new.len(),
+            "{name}: RFC 4408 suite should accept more answers ({why})"
+        );
+        assert!(
+            new.iter().any(|n| SpfResult::from_name(n) == Some(*got)),
+            "{name}: we answered {got}, RFC 7208 wants {new:?} ({why})"
         );
     }
 }
