@@ -315,6 +315,11 @@ impl Pool {
         Pool { entries, cursor }
     }
 
+    /// Forgets how far claims got (after claims were released).
+    fn rewind(&mut self) {
+        self.cursor.fill(0);
+    }
+
     /// Claims the first entry with `fp` whose id is not `taken`.
     fn claim(&mut self, fp: Fingerprint, taken: &mut [bool]) -> Option<usize> {
         let start = self.entries.partition_point(|e| e.0 < fp);
@@ -446,7 +451,12 @@ pub fn plan_pass(
 
     if !source_reset {
         // Phase A: pairs by UID; sort the rest.
-        let mut by_fingerprint = Vec::new();
+        // Resolved by fingerprint in order of certainty: our own records of
+        // copies first, then open intents, then earlier unidentified
+        // messages, so a less certain claim never takes a copy that a
+        // record accounts for.
+        let mut records = Vec::new();
+        let mut uncertain = Vec::new();
         let mut new = Vec::new();
         for m in smsgs {
             if let Some(entry) = state.copied.get(&m.uid) {
@@ -456,15 +466,15 @@ pub fn plan_pass(
                             claimed[ti] = true;
                             d.pair(m.uid, Some(t), Match::Uid);
                         }
-                        Some(_) => by_fingerprint.push(m),
+                        Some(_) => records.push(m),
                         None => d.missing(m),
                     },
-                    _ => by_fingerprint.push(m),
+                    _ => records.push(m),
                 }
             } else if state.skipped.contains_key(&m.uid) && !policy.retry_skipped {
                 d.skip(m.uid, m.uid);
             } else if state.intents.contains_key(&m.uid) || state.unidentified.contains(&m.uid) {
-                by_fingerprint.push(m);
+                uncertain.push(m);
             } else {
                 new.push(m);
             }
@@ -483,7 +493,8 @@ pub fn plan_pass(
             .any(|(m, c)| !c && target_fp(m).is_none());
         // Phase B: records without a valid target UID, open intents,
         // earlier unidentified messages: by fingerprint.
-        for m in by_fingerprint {
+        uncertain.sort_by_key(|m| !state.intents.contains_key(&m.uid));
+        for m in records.into_iter().chain(uncertain) {
             let entry = state.copied.get(&m.uid);
             let intent = state.intents.get(&m.uid);
             let fp = m
@@ -615,8 +626,13 @@ fn reconcile_source_reset<'a>(
     target_fp: &dyn Fn(&ObservedMessage) -> Option<Fingerprint>,
     d: &mut Draft<'a>,
 ) {
+    let blind = tmsgs.iter().any(|m| target_fp(m).is_none());
     // Records copied without a known target UID stand for a target
-    // message we cannot point at (only while target UIDs are valid).
+    // message we cannot point at (only while target UIDs are valid). One
+    // whose fingerprint is on the target is that message, already in the
+    // pool: drop it. One not found stays only while the target has
+    // messages without fingerprints (it may be one of them).
+    let mut realized = Vec::new();
     let phantoms: Vec<Fingerprint> = if target_reset {
         Vec::new()
     } else {
@@ -625,8 +641,19 @@ fn reconcile_source_reset<'a>(
             .values()
             .filter(|c| c.target.is_none())
             .filter_map(|c| c.fingerprint)
+            .filter(|f| match pool.claim(*f, claimed) {
+                Some(ti) => {
+                    realized.push(ti);
+                    false
+                }
+                None => blind,
+            })
             .collect()
     };
+    for ti in realized {
+        claimed[ti] = false;
+    }
+    pool.rewind();
     let mut phantom_taken = vec![false; phantoms.len()];
     let mut phantom_pool = Pool::new(
         phantoms
@@ -672,7 +699,6 @@ fn reconcile_source_reset<'a>(
             .map(|(i, (_, f))| (*f, i as u32))
             .collect(),
     );
-    let blind = tmsgs.iter().any(|m| target_fp(m).is_none());
     let possibly_copied = !state.copied.is_empty()
         || !state.intents.is_empty()
         || !state.unidentified.is_empty()

@@ -330,6 +330,11 @@ impl<W: Write> SkipLog<W> {
         self.rows
     }
 
+    /// The underlying writer (every row written is already flushed to it).
+    pub fn get_ref(&self) -> &W {
+        self.writer.get_ref()
+    }
+
     /// Flushes and returns the writer.
     pub fn into_inner(self) -> Result<W, Error> {
         let path = self.path;
