@@ -1,0 +1,10 @@
+//! testkit's own tests: every server starts, answers and stops cleanly.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers fail the test loudly"
+)]
+
+mod dovecot;
+mod knot;
