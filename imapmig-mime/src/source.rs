@@ -166,7 +166,7 @@ pub fn maildir_files(maildir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(all)
 }
 
-/// Split mbox bytes into messages (see the [module docs](self) for the rules).
+/// Split mbox bytes into messages (see the module docs for the rules).
 ///
 /// A message is borrowed from `bytes` unless one of its lines needs `>From`
 /// unquoting. Bytes before the first `From ` line, if any, are yielded as a

@@ -1,0 +1,11 @@
+//! Integration tests of imapmig-mime: one binary, one module per suite.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers: a panic is a test failure, which is what we want"
+)]
+
+mod classify_corpus;
+mod exchange_conformance;
