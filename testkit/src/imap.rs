@@ -62,7 +62,7 @@ impl RawImap {
     }
 
     /// Connects and reads the greeting line; fails if the server closes
-    /// the connection before greeting.
+    /// the connection before greeting or greets with `* BYE`.
     pub fn try_connect(addr: SocketAddr) -> Result<RawImap, Closed> {
         let stream = TcpStream::connect_timeout(&addr, REPLY_TIMEOUT).map_err(|e| Closed {
             received: Vec::new(),
@@ -92,7 +92,8 @@ impl RawImap {
                     error: None,
                 });
             }
-            Ok(_) if greeting.ends_with(b"\n") => {}
+            // A `* BYE` greeting refuses the connection (RFC 9051 7.1.5).
+            Ok(_) if greeting.ends_with(b"\n") && !greeting.starts_with(b"* BYE") => {}
             Ok(_) => {
                 return Err(Closed {
                     received: greeting,
@@ -285,7 +286,7 @@ pub(crate) fn append_command(folder: &str, messages: &[&[u8]]) -> Vec<u8> {
 
 /// The length of the literal announced at the end of `line` (`{n}` or
 /// `{n+}` before CRLF), if any.
-fn literal_length(line: &[u8]) -> Option<usize> {
+pub(crate) fn literal_length(line: &[u8]) -> Option<usize> {
     let body = line
         .strip_suffix(b"\r\n")
         .or_else(|| line.strip_suffix(b"\n"))?;

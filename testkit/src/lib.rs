@@ -19,8 +19,8 @@
 //!   connection limit (`NO [LIMIT]`) from [`DovecotConfig`]; helpers to seed
 //!   raw messages fast, force a UIDVALIDITY, and read back server state.
 //! - [`Knot`] serving zone texts over UDP and TCP.
-//! - `FaultProxy` in front of any TCP server: delays, bandwidth caps,
-//!   (coming next).
+//! - [`FaultProxy`] in front of any TCP server: delays, bandwidth caps,
+//!   cuts, injected `* BYE` and `NO [THROTTLED]`/`[LIMIT]`/`[UNAVAILABLE]`.
 //! - [`RawImap`]: a blocking IMAP connection returning raw reply bytes.
 //!
 //! # Missing servers
@@ -42,12 +42,14 @@
 )]
 
 mod dovecot;
+mod fault_proxy;
 mod imap;
 mod knot;
 mod mutf7;
 mod process;
 
 pub use dovecot::{Dovecot, DovecotConfig, Layout};
+pub use fault_proxy::{Fault, FaultCounts, FaultProxy, RejectCode};
 pub use imap::{Closed, RawImap, quote_mailbox};
 pub use knot::Knot;
 pub use process::group_alive;

@@ -7,4 +7,5 @@
 )]
 
 mod dovecot;
+mod fault_proxy;
 mod knot;
