@@ -86,6 +86,35 @@ fn count_tree(resolver: &dyn Resolver, record: &SpfRecord, visited: &mut Vec<Dom
     total
 }
 
+/// Whether `text` begins like a mechanism or modifier.
+fn starts_like_term(text: &[u8]) -> bool {
+    let body = match text.first() {
+        Some(b'+' | b'-' | b'~' | b'?') => &text[1..],
+        _ => text,
+    };
+    const STARTS: &[&[u8]] = &[
+        b"include:",
+        b"ip4:",
+        b"ip6:",
+        b"a:",
+        b"a/",
+        b"mx:",
+        b"mx/",
+        b"ptr",
+        b"exists:",
+        b"all",
+        b"redirect=",
+        b"exp=",
+        b"a ",
+        b"mx ",
+    ];
+    STARTS
+        .iter()
+        .any(|s| body.len() >= s.len() && body[..s.len()].eq_ignore_ascii_case(s))
+        || body.eq_ignore_ascii_case(b"a")
+        || body.eq_ignore_ascii_case(b"mx")
+}
+
 /// Judges the SPF record of `domain` for a cutover.
 ///
 /// `expected_includes` are the includes the new provider asks for (for
@@ -149,17 +178,17 @@ pub fn lint(
     };
     let text = parts.concat();
     out.record = Some(String::from_utf8_lossy(&text).into_owned());
-    // A string boundary inside a term: two strings glued into one word.
+    // A string boundary inside a term, where the next string starts like a
+    // term of its own: a space was forgotten and two terms became one.
     let mut boundary = 0usize;
     for p in &parts[..parts.len().saturating_sub(1)] {
         boundary += p.len();
         let before = text.get(boundary.wrapping_sub(1)).copied();
-        let after = text.get(boundary).copied();
-        if before.is_some_and(|b| b != b' ') && after.is_some_and(|b| b != b' ') {
+        if before.is_some_and(|b| b != b' ') && starts_like_term(&text[boundary..]) {
             f.push(Finding::new(
                 Severity::Warning,
                 "spf-glued-strings",
-                format!("TXT strings of {domain} are joined without a space at byte {boundary}, inside a term"),
+                format!("TXT strings of {domain} are joined without a space at byte {boundary}, gluing two terms into one"),
             ));
         }
     }
@@ -243,6 +272,7 @@ two     TXT "v=spf1 mx -all"
 open    TXT "v=spf1 +all"
 ptr     TXT "v=spf1 ptr ?all"
 glued   TXT "v=spf1 include:a.t.test" "include:b.t.test -all"
+split   TXT "v=spf1 ip4:192.0." "2.1 -all"
 bad     TXT "v=spf1 ip4:1.2.3.4/40 -all"
 big     TXT "v=spf1 include:l1.t.test include:l2.t.test -all"
 l1      TXT "v=spf1 a mx a:x.t.test mx:y.t.test exists:z.t.test -all"
@@ -257,6 +287,7 @@ loop    TXT "v=spf1 include:loop.t.test -all"
             ("open.t.test", &[], &["spf-pass-all"]),
             ("ptr.t.test", &[], &["spf-ptr", "spf-neutral-all"]),
             ("glued.t.test", &[], &["spf-glued-strings"]),
+            ("split.t.test", &[], &[]),
             ("bad.t.test", &[], &["spf-syntax"]),
             ("big.t.test", &[], &["spf-lookup-limit"]),
             ("loop.t.test", &[], &["spf-lookup-limit"]),
