@@ -153,16 +153,16 @@ impl ProcessGroup {
         Pid::from_raw(self.child.id() as i32)
     }
 
-    /// Kills the group and waits (up to 5 s) until no member is left.
+    /// Kills the group and waits (up to 5 s) until no member is left
+    /// running.
     pub(crate) fn kill(&mut self) {
         let pgid = self.pgid();
         let _ = killpg(pgid, Signal::SIGKILL);
         let _ = self.child.wait();
         let deadline = Instant::now() + Duration::from_secs(5);
-        // Members other than the leader are reaped by init once orphaned.
-        while killpg(pgid, None) != Err(Errno::ESRCH) && Instant::now() < deadline {
+        while group_alive(self.child.id()) && Instant::now() < deadline {
             let _ = killpg(pgid, Signal::SIGKILL);
-            thread::sleep(Duration::from_millis(5));
+            thread::sleep(Duration::from_millis(2));
         }
     }
 }
@@ -173,9 +173,53 @@ impl Drop for ProcessGroup {
     }
 }
 
-/// Whether any process of the group `pgid` is still alive (zombies count).
+/// Whether any process of the process group `pgid` is still running.
+///
+/// Zombies do not count: they hold no port, file or memory, and the members
+/// other than the leader (which testkit reaps itself) are reaped by init.
 pub fn group_alive(pgid: u32) -> bool {
-    #[allow(clippy::cast_possible_wrap, reason = "pids fit in i32 on every unix")]
-    let pgid = Pid::from_raw(pgid as i32);
-    killpg(pgid, None) != Err(Errno::ESRCH)
+    let Ok(entries) = fs::read_dir("/proc") else {
+        // No procfs: ask the kernel, counting zombies.
+        #[allow(clippy::cast_possible_wrap, reason = "pids fit in i32 on every unix")]
+        let pgid = Pid::from_raw(pgid as i32);
+        return killpg(pgid, None) != Err(Errno::ESRCH);
+    };
+    entries.flatten().any(|entry| {
+        let name = entry.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+        fs::read_to_string(entry.path().join("stat"))
+            .is_ok_and(|stat| running_in_group(&stat, pgid))
+    })
+}
+
+/// Whether a `/proc/<pid>/stat` line is of a non-zombie process in `pgid`.
+fn running_in_group(stat: &str, pgid: u32) -> bool {
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parens.
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return false;
+    };
+    let mut fields = after.split_whitespace();
+    let state = fields.next();
+    let group = fields.nth(1).and_then(|g| g.parse::<u32>().ok());
+    group == Some(pgid) && !matches!(state, Some("Z" | "X"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::running_in_group;
+
+    #[test]
+    fn reads_proc_stat() {
+        for (stat, pgid, want) in [
+            ("12 (dovecot) S 1 12 12 0", 12, true),
+            ("13 (imap-login) Z 1 12 12 0", 12, false),
+            ("14 (a) b) (c) R 1 12 12 0", 12, true),
+            ("15 (auth) S 1 99 99 0", 12, false),
+            ("garbage", 12, false),
+        ] {
+            assert_eq!(running_in_group(stat, pgid), want, "{stat}");
+        }
+    }
 }

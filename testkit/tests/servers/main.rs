@@ -9,3 +9,4 @@
 mod dovecot;
 mod fault_proxy;
 mod knot;
+mod missing;
