@@ -1090,12 +1090,13 @@ def build():
         when = date_in(rng, 2021)
         add(personal_gmail(rng, FRIENDS[3], ME, "a/b notes %d" % i, when), when, ["a/b"])
 
-    # A user label "Sent" imported from an old Outlook PST: collides with
-    # [Gmail]/Sent Mail on a target that has one Sent folder.
+    # A user label "Sent Mail" left by an earlier, naive migration that
+    # copied the system folder as a label: on a target it collides with
+    # [Gmail]/Sent Mail, which lands on "Sent Mail" too.
     for i in range(3):
         when = date_in(rng, 2015)
         add(outlook(rng, (ME[0], "alex.martin@contoso.com"), [rng.choice(COLLEAGUES)], rng.choice(PROJECT_TOPICS), when),
-            when, ["Sent"])
+            when, ["Sent Mail"])
 
     # Archive and the whale.
     for i in range(5):

@@ -440,3 +440,123 @@ fn corrupt_mail_in_user_paths_is_found_with_its_position() {
     );
     assert_eq!(rows[0].message_id.as_deref(), Some("<2@example.org>"));
 }
+
+/// The (target, messages, reason) of a source folder's line in the folder map.
+fn mapped<'a>(map: &[&'a str], source: &str) -> (&'a str, &'a str, &'a str) {
+    let line = map
+        .iter()
+        .map(|l| l.trim_start())
+        .find(|l| l.starts_with(&format!("{source} ")) && l.contains(" -> "))
+        .unwrap_or_else(|| panic!("no folder {source:?} in {map:#?}"));
+    let rest = line.split_once(" -> ").unwrap().1.trim_start();
+    let (target, rest) = rest.split_once("  ").unwrap();
+    let (count, reason) = rest.trim_start().split_once(" messages  ").unwrap();
+    (target.trim_end(), count, reason)
+}
+
+#[test]
+fn sample_folder_map_skips_gmail_views_and_reports_the_collision() {
+    let report = stdout(&preflight(&[]));
+    let map = section(&report, "Folder map");
+    assert_eq!(
+        map[0],
+        "target: \".\" between levels, prefix \"INBOX.\" (--target-sep, --target-prefix, --rules FILE)"
+    );
+    assert_eq!(mapped(&map, "INBOX"), ("INBOX", "46", "(default)"));
+    assert_eq!(
+        mapped(&map, "Work/Projects/2024"),
+        ("INBOX.Work.Projects.2024", "19", "(default)")
+    );
+    assert_eq!(mapped(&map, "Écoles").0, "INBOX.Écoles");
+    assert_eq!(mapped(&map, "日本").0, "INBOX.日本");
+    assert_eq!(
+        mapped(&map, "Releases v1.2"),
+        (
+            "INBOX.Releases v1_2",
+            "5",
+            "(default; delimiter escaped (\"Releases v1.2\" -> \"Releases v1_2\"))"
+        )
+    );
+    assert_eq!(mapped(&map, "a.b").0, "INBOX.a_b");
+    assert_eq!(mapped(&map, "a/b").0, "INBOX.a.b");
+    assert_eq!(mapped(&map, "Imported").0, "INBOX.Imported");
+    assert_eq!(mapped(&map, "[Gmail]/All Mail").0, "[SKIP]");
+    assert_eq!(mapped(&map, "[Gmail]/Important").0, "[SKIP]");
+    assert_eq!(mapped(&map, "[Gmail]/Starred").0, "[SKIP]");
+    assert_eq!(
+        mapped(&map, "[Gmail]/Trash"),
+        ("INBOX.Trash", "6", "(special-use \\Trash)")
+    );
+    // The 14 archived messages the generator gave no label still get a home.
+    assert!(map.iter().any(|l| l.trim()
+        == "14 archived-only messages (in All Mail and in no copied folder) -> INBOX.Archive"));
+    // A "Sent Mail" label left by an earlier migration meets Gmail's Sent Mail.
+    assert!(
+        map.iter().any(|l| l
+            .trim()
+            .starts_with("COLLISION: Sent Mail and [Gmail]/Sent Mail -> INBOX.Sent Mail")),
+        "{map:#?}"
+    );
+    // Everything but All Mail, Important and Starred (451 + 14 + 4 messages),
+    // plus the 14 archived-only messages.
+    assert!(
+        map.iter()
+            .any(|l| l.trim().starts_with("to migrate: 474 messages, ")),
+        "{map:#?}"
+    );
+}
+
+#[test]
+fn rules_and_a_slash_target_change_the_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.txt");
+    std::fs::write(
+        &rules,
+        "# keep the old label apart\n^Sent Mail$ -> Old/Sent Mail\n^Newsletters$ -> [SKIP]\n",
+    )
+    .unwrap();
+    let report = stdout(&preflight(&[
+        "--target-sep",
+        "/",
+        "--target-prefix",
+        "",
+        "--rules",
+        rules.to_str().unwrap(),
+    ]));
+    let map = section(&report, "Folder map");
+    assert_eq!(
+        mapped(&map, "Sent Mail"),
+        ("Old/Sent Mail", "3", "(rule line 2)")
+    );
+    assert_eq!(
+        mapped(&map, "Newsletters"),
+        ("[SKIP]", "24", "(rule line 3)")
+    );
+    assert_eq!(mapped(&map, "a.b").0, "a.b");
+    assert_eq!(mapped(&map, "Work/Projects/2024").0, "Work/Projects/2024");
+    assert!(
+        map.iter().any(|l| l.trim() == "collisions: none"),
+        "{map:#?}"
+    );
+    // Gmail keeps every message in All Mail: the skipped newsletters are found
+    // there in no copied folder, so they are placed with the archived mail.
+    assert!(
+        map.iter().any(|l| l.trim()
+            == "38 archived-only messages (in All Mail and in no copied folder) -> Archive"),
+        "{map:#?}"
+    );
+    assert!(
+        map.iter()
+            .any(|l| l.trim().starts_with("to migrate: 474 messages, ")),
+        "{map:#?}"
+    );
+
+    std::fs::write(&rules, "^(unclosed -> x\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_imapmig"))
+        .args(["preflight", "--rules", rules.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("rules line 1, column 1"), "{stderr}");
+}

@@ -24,6 +24,15 @@ pub(super) struct Duplicates {
     mailboxes: Vec<MailboxDuplicates>,
 }
 
+/// What the other sections learn about a message from its fingerprints.
+#[derive(Debug)]
+pub(super) struct Identity {
+    /// The Message-ID, when it is usable, as `<...>`.
+    pub(super) message_id: Option<String>,
+    /// The content fingerprint in hex (equal for copies of one message).
+    pub(super) content: Option<String>,
+}
+
 #[derive(Debug)]
 struct MailboxDuplicates {
     fingerprinter: Fingerprinter,
@@ -35,9 +44,8 @@ struct MailboxDuplicates {
 }
 
 impl Duplicates {
-    /// Fingerprint one message and give it to its mailbox's finder; returns
-    /// its Message-ID when it has a usable one.
-    pub(super) fn observe(&mut self, message: &Message<'_>) -> anyhow::Result<Option<String>> {
+    /// Fingerprint one message and give it to its mailbox's finder.
+    pub(super) fn observe(&mut self, message: &Message<'_>) -> anyhow::Result<Identity> {
         while self.mailboxes.len() <= message.mailbox {
             self.mailboxes.push(MailboxDuplicates {
                 fingerprinter: Fingerprinter::new(&FingerprintKey::generate()?),
@@ -62,7 +70,10 @@ impl Duplicates {
         let mut hasher = DefaultHasher::new();
         message.bytes.hash(&mut hasher);
         mailbox.messages.push((shown.clone(), hasher.finish()));
-        Ok(shown)
+        Ok(Identity {
+            message_id: shown,
+            content: fingerprints.content.map(|f| f.to_string()),
+        })
     }
 
     /// Write the section.
