@@ -59,8 +59,10 @@
 
 mod error;
 pub mod ids;
+pub mod inventory;
 pub mod observation;
 pub mod plan;
+pub mod progress;
 pub mod state;
 pub mod store;
 pub mod throttle;
