@@ -550,7 +550,7 @@ async fn append_batch(
                     throttled = Some(text);
                     continue;
                 }
-                refused(
+                let outcome = refused(
                     dst,
                     names,
                     ctx,
@@ -561,7 +561,12 @@ async fn append_batch(
                     ids.get(&m.uid.get()).cloned().flatten(),
                     copied_so_far,
                 )
-                .await?;
+                .await;
+                if let Err(e) = outcome {
+                    // Keep what this batch settled (copies, skips) before stopping.
+                    slot.save(state)?;
+                    return Err(e);
+                }
             }
         }
     }

@@ -6,6 +6,7 @@
 //! Without Dovecot installed the tests skip (with a note); under `CI=true` they fail.
 
 mod basic;
+mod refusals;
 
 use std::collections::BTreeMap;
 use std::path::Path;
