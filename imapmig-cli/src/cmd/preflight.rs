@@ -10,6 +10,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use imapmig_core::inventory::Quota;
+
 mod corrupt;
 mod duplicates;
 mod folder_map;
@@ -18,6 +20,10 @@ mod scan;
 
 /// Where the sample mailbox of the repository is (`imapmig-cli/sample`).
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sample");
+
+/// The quota the sample is judged against when no `--quota` is given: a
+/// small seat, so that the report shows what a whale verdict looks like.
+const SAMPLE_QUOTA: u64 = 1 << 20;
 
 /// Arguments of `imapmig preflight`.
 #[derive(Debug, clap::Args)]
@@ -37,6 +43,18 @@ pub(crate) struct Args {
     /// line, first match wins (see `imapmig folders map`).
     #[arg(long, value_name = "FILE")]
     rules: Option<PathBuf>,
+    /// The target's quota per mailbox in bytes (or with K, M, G, T, Ki, Mi,
+    /// Gi, Ti): a mailbox that does not fit is a whale, refused before copying.
+    /// Without it the sample is judged against a demonstration quota of 1 MiB.
+    #[arg(long, value_name = "BYTES", value_parser = inventory::parse_size)]
+    quota: Option<u64>,
+    /// The quota is shared by all the mailboxes given, not per mailbox.
+    #[arg(long, requires = "quota")]
+    pooled: bool,
+    /// Exit 2 when something blocks the migration and 1 on warnings (like
+    /// `dns check`), instead of 0 whenever the report was written.
+    #[arg(long)]
+    strict: bool,
     /// Write the corrupt messages to this file as a skipped-items CSV (the
     /// format of `migrate --skip-log`), replacing it.
     #[arg(long, value_name = "FILE")]
@@ -55,6 +73,24 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         }
         args.paths.push(path);
     }
+    let quota = match (args.quota, args.pooled, sample) {
+        (Some(bytes), true, _) => inventory::QuotaOption {
+            quota: Quota::Pooled(bytes),
+            origin: "as given",
+        },
+        (Some(bytes), false, _) => inventory::QuotaOption {
+            quota: Quota::PerSeat(bytes),
+            origin: "as given",
+        },
+        (None, _, true) => inventory::QuotaOption {
+            quota: Quota::PerSeat(SAMPLE_QUOTA),
+            origin: "the sample's demonstration quota (--quota BYTES sets yours)",
+        },
+        (None, _, false) => inventory::QuotaOption {
+            quota: Quota::Unlimited,
+            origin: "none",
+        },
+    };
     let target =
         folder_map::Target::new(args.target_sep, &args.target_prefix, args.rules.as_deref())?;
 
@@ -82,10 +118,57 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         writeln!(out, "imapmig preflight on {} mailbox(es)", mailboxes.len())?;
     }
     writeln!(out)?;
-    inventory::write(&mut out, &mailboxes)?;
+    let whales = inventory::write(&mut out, &mailboxes, &folders, quota)?;
     folders.write(&mut out, &mailboxes)?;
     duplicates.write(&mut out, &mailboxes)?;
     corrupt.write(&mut out, &mailboxes, args.skip_csv.as_deref())?;
+
+    let mut blocking = Vec::new();
+    let mut warnings = Vec::new();
+    if whales > 0 {
+        blocking.push(format!("{whales} mailbox(es) over the quota (whale)"));
+    }
+    let collisions = folders.collisions();
+    if collisions > 0 {
+        blocking.push(format!(
+            "{collisions} folder collision(s) in the folder map"
+        ));
+    }
+    let corrupt_items = corrupt.corrupt_count();
+    if corrupt_items > 0 {
+        warnings.push(format!(
+            "{corrupt_items} corrupt message(s) would be skipped and logged"
+        ));
+    }
+    writeln!(out, "== Summary")?;
+    writeln!(
+        out,
+        "blocking: {}",
+        if blocking.is_empty() {
+            "none".to_owned()
+        } else {
+            blocking.join("; ")
+        }
+    )?;
+    writeln!(
+        out,
+        "warnings: {}",
+        if warnings.is_empty() {
+            "none".to_owned()
+        } else {
+            warnings.join("; ")
+        }
+    )?;
+    let (verdict, code) = match (blocking.is_empty(), warnings.is_empty()) {
+        (false, _) => ("not ready: fix the blocking items before migrating", 2),
+        (true, false) => ("ready, with warnings", 1),
+        (true, true) => ("ready", 0),
+    };
+    writeln!(out, "verdict: {verdict}")?;
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if args.strict {
+        ExitCode::from(code)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

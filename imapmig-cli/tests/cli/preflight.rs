@@ -81,6 +81,31 @@ fn sample_inventory_counts_every_folder() {
             .any(|l| l.trim() == "total: 25 folders, 929 messages, 2.4 MiB (2485839 bytes)"),
         "{inventory:#?}"
     );
+    // Everything but All Mail, Important and Starred (451 + 14 + 4 messages),
+    // plus the 14 archived-only messages found in All Mail alone.
+    assert!(
+        inventory
+            .iter()
+            .any(|l| l.trim() == "to migrate: 474 messages, 1.2 MiB (1257348 bytes): the folders the map copies and the archived-only mail"),
+        "{inventory:#?}"
+    );
+    // The whale: Archive/2019 against the other folders, and the mailbox
+    // against the demonstration quota of 1 MiB.
+    assert!(
+        inventory.iter().any(|l| l
+            .trim()
+            .starts_with("largest folder to migrate: Archive/2019 (201 messages, 720.6 KiB, 58% of the mail to migrate, ")),
+        "{inventory:#?}"
+    );
+    assert!(inventory.iter().any(|l| l.starts_with(
+        "quota: 1.0 MiB (1048576 bytes) per mailbox, the sample's demonstration quota"
+    )));
+    assert!(
+        inventory.iter().any(|l| l.ends_with(
+            "imapmig-cli/sample: whale: needs 1257348 bytes, 1048576 available -> refused before copying: raise the quota or move mail elsewhere"
+        )),
+        "{inventory:#?}"
+    );
     // tmp/ and its .keep file are not mail; `[Gmail]` and `Lists` hold none.
     for absent in ["tmp", ".keep", "[Gmail] ", "Lists "] {
         assert!(
@@ -497,13 +522,6 @@ fn sample_folder_map_skips_gmail_views_and_reports_the_collision() {
             .starts_with("COLLISION: Sent Mail and [Gmail]/Sent Mail -> INBOX.Sent Mail")),
         "{map:#?}"
     );
-    // Everything but All Mail, Important and Starred (451 + 14 + 4 messages),
-    // plus the 14 archived-only messages.
-    assert!(
-        map.iter()
-            .any(|l| l.trim().starts_with("to migrate: 474 messages, ")),
-        "{map:#?}"
-    );
 }
 
 #[test]
@@ -545,10 +563,12 @@ fn rules_and_a_slash_target_change_the_map() {
             == "38 archived-only messages (in All Mail and in no copied folder) -> Archive"),
         "{map:#?}"
     );
+    let inventory = section(&report, "Inventory");
     assert!(
-        map.iter()
+        inventory
+            .iter()
             .any(|l| l.trim().starts_with("to migrate: 474 messages, ")),
-        "{map:#?}"
+        "{inventory:#?}"
     );
 
     std::fs::write(&rules, "^(unclosed -> x\n").unwrap();
@@ -559,4 +579,78 @@ fn rules_and_a_slash_target_change_the_map() {
     assert_eq!(output.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("rules line 1, column 1"), "{stderr}");
+}
+
+#[test]
+fn quota_option_judges_the_mailbox() {
+    let report = stdout(&preflight(&["--quota", "2Mi"]));
+    let inventory = section(&report, "Inventory");
+    assert!(
+        inventory
+            .iter()
+            .any(|l| l.trim() == "quota: 2.0 MiB (2097152 bytes) per mailbox, as given")
+    );
+    assert!(
+        inventory
+            .iter()
+            .any(|l| l.ends_with("imapmig-cli/sample: fits")),
+        "{inventory:#?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    write(
+        &small.join("cur/1.host:2,S"),
+        b"Subject: a\r\n\r\nhello\r\n",
+    );
+    let report = stdout(&preflight(&[small.to_str().unwrap()]));
+    assert!(
+        report.contains("\nquota: none given (--quota BYTES"),
+        "{report}"
+    );
+    let report = stdout(&preflight(&[small.to_str().unwrap(), "--quota", "10"]));
+    assert!(
+        report.contains(": whale: needs 21 bytes, 10 available -> refused before copying"),
+        "{report}"
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_imapmig"))
+        .args(["preflight", "--quota", "ten"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "clap's usage error");
+}
+
+#[test]
+fn summary_and_strict_exit_status() {
+    let report = stdout(&preflight(&[]));
+    let summary = section(&report, "Summary");
+    assert_eq!(
+        summary,
+        [
+            "blocking: 1 mailbox(es) over the quota (whale); 1 folder collision(s) in the folder map",
+            "warnings: 8 corrupt message(s) would be skipped and logged",
+            "verdict: not ready: fix the blocking items before migrating",
+        ]
+    );
+    let strict = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_imapmig"))
+            .arg("preflight")
+            .args(args)
+            .arg("--strict")
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(strict(&[]), Some(2));
+    let dir = tempfile::tempdir().unwrap();
+    let clean = dir.path().join("clean");
+    write(
+        &clean.join("cur/1.host:2,S"),
+        b"From: a@example.org\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nMessage-ID: <1@example.org>\r\n\r\nHello\r\n",
+    );
+    assert_eq!(strict(&[clean.to_str().unwrap()]), Some(0));
+    write(&clean.join("Broken/cur/2.host:2,S"), b"");
+    assert_eq!(strict(&[clean.to_str().unwrap()]), Some(1));
 }

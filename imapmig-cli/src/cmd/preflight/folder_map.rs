@@ -12,8 +12,8 @@ use imapmig_folders::{
     is_gmail_root,
 };
 
-use super::inventory::human_size;
 use super::scan::{Mailbox, Message, Tree};
+use imapmig_core::inventory::FolderSize;
 
 /// The target layout asked for on the command line.
 #[derive(Debug)]
@@ -141,30 +141,49 @@ impl FolderMap {
             .sum()
     }
 
-    /// Messages and bytes a migration of mailbox `index` copies: every copied
-    /// folder, plus the archived-only mail of All Mail.
-    pub(super) fn to_migrate(&self, index: usize, mailbox: &Mailbox) -> (u64, u64) {
+    /// Whether any mailbox has Gmail's folders.
+    pub(super) fn any_gmail(&self) -> bool {
+        self.mailboxes.iter().any(|m| m.gmail)
+    }
+
+    /// What a migration of mailbox `index` copies: every copied folder (by
+    /// source name), plus `(archived-only)` for the mail found only in All Mail.
+    pub(super) fn copied_folders(&self, index: usize, mailbox: &Mailbox) -> Vec<FolderSize> {
         let Some(map) = self.mailboxes.get(index) else {
-            return (mailbox.messages(), mailbox.bytes());
+            return Vec::new();
         };
-        let mut messages = 0;
-        let mut bytes = 0;
-        for folder in &mailbox.folders {
-            let copied = map
-                .source_names
-                .get(&folder.name)
-                .and_then(|s| map.plan.target_of(s))
-                .is_some();
-            if copied {
-                messages += folder.messages;
-                bytes += folder.bytes;
-            }
+        let mut copied: Vec<FolderSize> = mailbox
+            .folders
+            .iter()
+            .filter_map(|folder| {
+                let source = map.source_names.get(&folder.name)?;
+                map.plan.target_of(source)?;
+                Some(FolderSize {
+                    name: source.clone(),
+                    messages: folder.messages,
+                    bytes: folder.bytes,
+                })
+            })
+            .collect();
+        let archived = map.archive.archived_only();
+        if !archived.is_empty() {
+            copied.push(FolderSize::from_message_sizes(
+                "(archived-only)",
+                archived
+                    .iter()
+                    .map(|identity| map.all_mail_sizes.get(*identity).copied().unwrap_or(0)),
+            ));
         }
-        for identity in map.archive.archived_only() {
-            messages += 1;
-            bytes += map.all_mail_sizes.get(identity).copied().unwrap_or(0);
-        }
-        (messages, bytes)
+        copied
+    }
+
+    /// Messages and bytes a migration of mailbox `index` copies.
+    pub(super) fn to_migrate(&self, index: usize, mailbox: &Mailbox) -> (u64, u64) {
+        let copied = self.copied_folders(index, mailbox);
+        (
+            copied.iter().map(|f| f.messages).sum(),
+            copied.iter().map(|f| f.bytes).sum(),
+        )
     }
 
     /// Write the section.
@@ -176,15 +195,8 @@ impl FolderMap {
             self.target.delimiter().map_or(String::new(), String::from),
             self.target.prefix()
         )?;
-        for (index, (mailbox, map)) in mailboxes.iter().zip(&self.mailboxes).enumerate() {
+        for (mailbox, map) in mailboxes.iter().zip(&self.mailboxes) {
             map.write(out, mailbox)?;
-            let (messages, bytes) = self.to_migrate(index, mailbox);
-            writeln!(
-                out,
-                "  to migrate: {messages} messages, {} ({bytes} bytes): one copy per copied \
-                 folder, archived-only mail included",
-                human_size(bytes)
-            )?;
         }
         writeln!(out)
     }
