@@ -4,7 +4,8 @@
 //! `imapmig_mime::source`), or, with no path, the sample mailbox shipped in
 //! the repository, and prints one report in sections: the inventory, the
 //! folder map (imapmig-folders), duplicates (imapmig-dedupe) and corrupt
-//! items (imapmig-mime, with the skipped-items CSV of imapmig-core).
+//! items (imapmig-mime, with the skipped-items CSV of imapmig-core) and
+//! the X500 proxy addresses to add (imapmig-mime's Exchange recovery).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use imapmig_core::inventory::Quota;
 
 mod corrupt;
 mod duplicates;
+mod exchange;
 mod folder_map;
 mod inventory;
 mod scan;
@@ -98,12 +100,16 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     let mut folders = folder_map::FolderMap::plan(&trees, &target)?;
     let mut duplicates = duplicates::Duplicates::default();
     let mut corrupt = corrupt::Corrupt::default();
+    let mut exchange = exchange::Exchange::default();
     let mailboxes = scan::read(&trees, |message| {
         let identity = duplicates.observe(message)?;
         if let Some(content) = &identity.content {
             folders.observe(message, content);
         }
         corrupt.observe(message, identity.message_id.as_deref());
+        if !identity.duplicate {
+            exchange.observe(message);
+        }
         Ok(())
     })?;
 
@@ -122,6 +128,7 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     folders.write(&mut out, &mailboxes)?;
     duplicates.write(&mut out, &mailboxes)?;
     corrupt.write(&mut out, &mailboxes, args.skip_csv.as_deref())?;
+    exchange.write(&mut out, None)?;
 
     let mut blocking = Vec::new();
     let mut warnings = Vec::new();
@@ -138,6 +145,12 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     if corrupt_items > 0 {
         warnings.push(format!(
             "{corrupt_items} corrupt message(s) would be skipped and logged"
+        ));
+    }
+    let x500 = exchange.recovered();
+    if x500 > 0 {
+        warnings.push(format!(
+            "{x500} X500 proxy address(es) to add before the cutover"
         ));
     }
     writeln!(out, "== Summary")?;

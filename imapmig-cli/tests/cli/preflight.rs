@@ -629,7 +629,7 @@ fn summary_and_strict_exit_status() {
         summary,
         [
             "blocking: 1 mailbox(es) over the quota (whale); 1 folder collision(s) in the folder map",
-            "warnings: 8 corrupt message(s) would be skipped and logged",
+            "warnings: 8 corrupt message(s) would be skipped and logged; 4 X500 proxy address(es) to add before the cutover",
             "verdict: not ready: fix the blocking items before migrating",
         ]
     );
@@ -651,6 +651,32 @@ fn summary_and_strict_exit_status() {
         b"From: a@example.org\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nMessage-ID: <1@example.org>\r\n\r\nHello\r\n",
     );
     assert_eq!(strict(&[clean.to_str().unwrap()]), Some(0));
+    let report = stdout(&preflight(&[clean.to_str().unwrap()]));
+    assert!(
+        section(&report, "Exchange X500 proxy addresses")[0]
+            .starts_with("no IMCEAEX address or X.500 DN in 1 distinct messages"),
+        "{report}"
+    );
     write(&clean.join("Broken/cur/2.host:2,S"), b"");
     assert_eq!(strict(&[clean.to_str().unwrap()]), Some(1));
+}
+
+#[test]
+fn sample_exchange_identities_become_x500_proxies() {
+    let report = stdout(&preflight(&[]));
+    let exchange = section(&report, "Exchange X500 proxy addresses");
+    assert!(exchange[0].starts_with("4 old LegacyExchangeDN values in 472 distinct messages;"));
+    // jdoe is in 3 messages he sent, in Cc of others, in an NDR body, in a
+    // message of the whale and in a sent reply: 7 distinct messages, each
+    // also in All Mail, where copies are not counted again.
+    for line in [
+        "X500:/O=CONTOSO/OU=EXCHANGE ADMINISTRATIVE GROUP (FYDIBOHF23SPDLT)/CN=RECIPIENTS/CN=jdoe\t7\tDoe, John",
+        // +2E and +5F escapes decoded: a '.' and a '_'.
+        "X500:/O=CONTOSO/OU=EXCHANGE ADMINISTRATIVE GROUP (FYDIBOHF23SPDLT)/CN=RECIPIENTS/CN=ROBERT.BROWN_EXT\t4\tBrown, Robert",
+        "X500:/O=FABRIKAM/OU=FIRST ORGANIZATION/CN=RECIPIENTS/CN=MLEE\t1\tLee, Min",
+    ] {
+        assert!(exchange.contains(&line), "{line}: {exchange:#?}");
+    }
+    assert!(exchange.iter().any(|l| l.trim()
+        == r#"Set-Mailbox -Identity "jdoe@<new domain>" -EmailAddresses @{add="X500:/O=CONTOSO/OU=EXCHANGE ADMINISTRATIVE GROUP (FYDIBOHF23SPDLT)/CN=RECIPIENTS/CN=jdoe"}"#));
 }

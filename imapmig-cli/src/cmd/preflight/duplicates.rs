@@ -27,6 +27,8 @@ pub(super) struct Duplicates {
 /// What the other sections learn about a message from its fingerprints.
 #[derive(Debug)]
 pub(super) struct Identity {
+    /// A copy of a message met before (same content, any folder).
+    pub(super) duplicate: bool,
     /// The Message-ID, when it is usable, as `<...>`.
     pub(super) message_id: Option<String>,
     /// The content fingerprint in hex (equal for copies of one message).
@@ -56,7 +58,7 @@ impl Duplicates {
         }
         let mailbox = &mut self.mailboxes[message.mailbox];
         let fingerprints = mailbox.fingerprinter.message(message.bytes);
-        let _verdict = mailbox.finder.add(message.folder, &fingerprints);
+        let verdict = mailbox.finder.add(message.folder, &fingerprints);
         let shown = match &fingerprints.message_id {
             MessageIdStatus::Usable(id) => Some(id.to_string()),
             other => {
@@ -71,6 +73,7 @@ impl Duplicates {
         message.bytes.hash(&mut hasher);
         mailbox.messages.push((shown.clone(), hasher.finish()));
         Ok(Identity {
+            duplicate: verdict.is_duplicate(),
             message_id: shown,
             content: fingerprints.content.map(|f| f.to_string()),
         })
