@@ -54,6 +54,10 @@ pub use imap::{Closed, RawImap, quote_mailbox};
 pub use knot::Knot;
 pub use process::group_alive;
 
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// Whether the environment variable `CI` is `true`: missing servers then
 /// fail tests instead of skipping them.
 pub fn ci() -> bool {
