@@ -1,5 +1,8 @@
 //! Tests of the `dedupe` part of the `imapmig` command.
-#![allow(clippy::unwrap_used, reason = "test helpers: a panic is a test failure")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a panic is a test failure"
+)]
 
 use std::collections::BTreeSet;
 use std::fs;
