@@ -1,11 +1,103 @@
-//! Being built.
+//! `imapmig mutf7 encode|decode`: modified UTF-7 mailbox names, one per line.
+//!
+//! Contract (DESIGN.md, "Command-line contracts"): one name per line on
+//! stdin, the result per line on stdout; an invalid input line gives
+//! `error: <reason>` on that line, and the command exits 1 at the end.
 
+use std::io::{BufRead, Write};
 use std::process::ExitCode;
+
+use anyhow::Context;
+use imapmig_folders::mutf7;
 
 /// Subcommands.
 #[derive(Debug, clap::Subcommand)]
-pub(crate) enum Command {}
+pub(crate) enum Command {
+    /// Encode UTF-8 mailbox names (one per line on stdin) in modified UTF-7.
+    Encode,
+    /// Decode modified UTF-7 mailbox names (one per line on stdin) to UTF-8, strictly.
+    Decode,
+}
 
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
-    match command {}
+    let stdin = std::io::stdin().lock();
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let ok = convert(&command, stdin, &mut stdout)?;
+    stdout.flush().context("writing stdout")?;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Converts every line of `input`; returns whether all lines were valid.
+fn convert(
+    command: &Command,
+    mut input: impl BufRead,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
+    let mut all_ok = true;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if input
+            .read_until(b'\n', &mut line)
+            .context("reading stdin")?
+            == 0
+        {
+            break;
+        }
+        let name = line.strip_suffix(b"\n").unwrap_or(&line);
+        let name = name.strip_suffix(b"\r").unwrap_or(name);
+        let result = match command {
+            Command::Encode => mutf7::encode_bytes(name),
+            Command::Decode => mutf7::decode(name),
+        };
+        match result {
+            Ok(text) => writeln!(out, "{text}"),
+            Err(e) => {
+                all_ok = false;
+                writeln!(out, "error: {e}")
+            }
+        }
+        .context("writing stdout")?;
+    }
+    Ok(all_ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn convert_table() {
+        let cases: &[(Command, &[u8], &str, bool)] = &[
+            (
+                Command::Encode,
+                "Écoles\r\n&\n".as_bytes(),
+                "&AMk-coles\n&-\n",
+                true,
+            ),
+            (
+                Command::Decode,
+                b"&AMk-coles\n&AEE-\nok",
+                "Écoles\nerror: invalid modified utf-7 at byte 3: base64 encodes a printable ascii character that must represent itself\nok\n",
+                false,
+            ),
+            (
+                Command::Encode,
+                b"p\xe4\n",
+                "error: input is not valid utf-8 at byte 1\n",
+                false,
+            ),
+            (Command::Decode, b"", "", true),
+        ];
+        for (cmd, input, want, ok) in cases {
+            let mut out = Vec::new();
+            let got_ok = convert(cmd, *input, &mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), *want);
+            assert_eq!(got_ok, *ok);
+        }
+    }
 }

@@ -1,1 +1,83 @@
 //! Tests of the `mutf7` part of the `imapmig` command.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a panic is a test failure"
+)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imapmig"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn encode_one_name_per_line() {
+    let out = run(
+        &["mutf7", "encode"],
+        "~peter/mail/台北/日本語\n&&x&&\nINBOX\r\n😀\n".as_bytes(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "~peter/mail/&U,BTFw-/&ZeVnLIqe-\n&-&-x&-&-\nINBOX\n&2D3eAA-\n"
+    );
+}
+
+#[test]
+fn decode_reports_bad_lines_and_exits_1() {
+    let out = run(
+        &["mutf7", "decode"],
+        b"tiet&AOQ-j&AOQ-\n&U,BTFw-&ZeVnLIqe-\n&Jjo\nok\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0], "tietäjä");
+    assert!(
+        lines[1].starts_with("error: ") && lines[1].contains("null shift"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].starts_with("error: ") && lines[2].contains("not closed"),
+        "{}",
+        lines[2]
+    );
+    assert_eq!(lines[3], "ok");
+}
+
+#[test]
+fn encode_rejects_invalid_utf8_line() {
+    let out = run(&["mutf7", "encode"], b"p\xe4\xe4\nfine\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "error: input is not valid utf-8 at byte 1\nfine\n"
+    );
+}
+
+#[test]
+fn round_trip_through_both_commands() {
+    let names = "Écoles\nReleases v1.2\n[Gmail]/All Mail\n\u{7f}ctl&amp\n台北/日本語\n";
+    let enc = run(&["mutf7", "encode"], names.as_bytes());
+    assert_eq!(enc.status.code(), Some(0));
+    let dec = run(&["mutf7", "decode"], &enc.stdout);
+    assert_eq!(dec.status.code(), Some(0));
+    assert_eq!(String::from_utf8(dec.stdout).unwrap(), names);
+}
