@@ -5,15 +5,18 @@
 //! the repository, and prints one report in sections: the inventory, the
 //! folder map (imapmig-folders), duplicates (imapmig-dedupe) and corrupt
 //! items (imapmig-mime, with the skipped-items CSV of imapmig-core) and
-//! the X500 proxy addresses to add (imapmig-mime's Exchange recovery).
+//! the X500 proxy addresses to add (imapmig-mime's Exchange recovery), and
+//! with `--domain` the DNS cutover report (imapmig-dns).
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use imapmig_core::inventory::Quota;
 
 mod corrupt;
+mod dns;
 mod duplicates;
 mod exchange;
 mod folder_map;
@@ -34,6 +37,18 @@ pub(crate) struct Args {
     /// mbox file; each path is one user's mailbox. Without a path, the sample
     /// mailbox shipped in the repository.
     paths: Vec<PathBuf>,
+    /// The domain whose mail moves: adds imapmig-dns's cutover report (MX,
+    /// TTL, split-brain, SPF, DKIM, DMARC) and names the new mailboxes in the
+    /// X500 commands.
+    #[arg(long, value_name = "D")]
+    domain: Option<String>,
+    /// The DNS server to ask (default: the first nameserver of /etc/resolv.conf).
+    #[arg(long, value_name = "IP:PORT", requires = "domain")]
+    server: Option<SocketAddr>,
+    /// An MX host that should receive the domain's mail after the cutover
+    /// (repeatable); any other MX is reported as a leftover.
+    #[arg(long = "expect-mx", value_name = "HOST", requires = "domain")]
+    expect_mx: Vec<String>,
     /// The target server's hierarchy delimiter.
     #[arg(long, value_name = "C", default_value_t = '.')]
     target_sep: char,
@@ -128,7 +143,15 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     folders.write(&mut out, &mailboxes)?;
     duplicates.write(&mut out, &mailboxes)?;
     corrupt.write(&mut out, &mailboxes, args.skip_csv.as_deref())?;
-    exchange.write(&mut out, None)?;
+    exchange.write(&mut out, args.domain.as_deref())?;
+    let dns = match &args.domain {
+        Some(domain) => {
+            let report = dns::check(domain, args.server, &args.expect_mx)?;
+            dns::write(&mut out, &report)?;
+            Some(report.verdict)
+        }
+        None => None,
+    };
 
     let mut blocking = Vec::new();
     let mut warnings = Vec::new();
@@ -146,6 +169,15 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         warnings.push(format!(
             "{corrupt_items} corrupt message(s) would be skipped and logged"
         ));
+    }
+    match dns {
+        Some(imapmig_dns::Verdict::Blocking) => {
+            blocking.push("the DNS cutover report has blocking findings".to_owned())
+        }
+        Some(imapmig_dns::Verdict::Warnings) => {
+            warnings.push("the DNS cutover report has warnings".to_owned())
+        }
+        _ => {}
     }
     let x500 = exchange.recovered();
     if x500 > 0 {

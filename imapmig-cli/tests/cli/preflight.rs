@@ -680,3 +680,62 @@ fn sample_exchange_identities_become_x500_proxies() {
     assert!(exchange.iter().any(|l| l.trim()
         == r#"Set-Mailbox -Identity "jdoe@<new domain>" -EmailAddresses @{add="X500:/O=CONTOSO/OU=EXCHANGE ADMINISTRATIVE GROUP (FYDIBOHF23SPDLT)/CN=RECIPIENTS/CN=jdoe"}"#));
 }
+
+/// The zone of the sample account's domain, as a real Knot server serves it:
+/// the new provider's MX, the old host's MX left behind with a day-long TTL.
+const ZONE: &str = "$TTL 300
+@           SOA ns hostmaster 1 3600 600 86400 300
+@           NS  ns
+ns          A   127.0.0.1
+@           86400 MX 10 mx.new-provider
+@           86400 MX 20 mx.old-host
+mx.new-provider A 192.0.2.10
+mx.old-host     A 198.51.100.20
+@           TXT \"v=spf1 mx -all\"
+_dmarc      TXT \"v=DMARC1; p=quarantine; rua=mailto:dmarc@mail.test\"
+";
+
+#[test]
+fn domain_adds_the_dns_cutover_report_from_a_real_server() {
+    let Some(knot) = testkit::Knot::start(&[("mail.test", ZONE)]) else {
+        return;
+    };
+    let server = knot.addr().to_string();
+    let report = stdout(&preflight(&[
+        "--domain",
+        "mail.test",
+        "--server",
+        &server,
+        "--expect-mx",
+        "mx.new-provider.mail.test",
+    ]));
+    let dns = section(&report, "DNS cutover");
+    assert_eq!(dns[0], "domain: mail.test");
+    assert_eq!(dns[1], "verdict: blocking", "{dns:#?}");
+    assert!(
+        dns.contains(&"mx: 10 mx.new-provider.mail.test ttl 86400"),
+        "{dns:#?}"
+    );
+    assert!(
+        dns.iter()
+            .any(|l| l.contains("mx-leftover: MX 20 mx.old-host.mail.test")),
+        "{dns:#?}"
+    );
+    // The domain names the new mailboxes in the X500 commands.
+    assert!(
+        report.contains(r#"Set-Mailbox -Identity "jdoe@mail.test" "#),
+        "{report}"
+    );
+    let summary = section(&report, "Summary");
+    assert!(
+        summary[0].ends_with("; the DNS cutover report has blocking findings"),
+        "{summary:#?}"
+    );
+    drop(knot);
+
+    let output = Command::new(env!("CARGO_BIN_EXE_imapmig"))
+        .args(["preflight", "--server", "127.0.0.1:53"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "--server needs --domain");
+}
