@@ -210,6 +210,13 @@ fn readme_quick_start_is_the_two_commands() {
             "scripts/test"
         ]
     );
+    // The second command is the test script, which must be there and runnable.
+    let script = workspace().join("scripts/test");
+    let mode = std::fs::metadata(&script)
+        .unwrap_or_else(|e| panic!("{}: {e}", script.display()))
+        .permissions();
+    use std::os::unix::fs::PermissionsExt;
+    assert!(mode.mode() & 0o111 != 0, "scripts/test is not executable");
 }
 
 #[test]
@@ -738,4 +745,33 @@ fn domain_adds_the_dns_cutover_report_from_a_real_server() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "--server needs --domain");
+}
+
+#[test]
+fn maildir_plus_plus_names_are_decoded_and_mapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("courier");
+    let mail = b"From: a@example.org\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nMessage-ID: <1@example.org>\r\n\r\nHello\r\n";
+    write(&root.join("cur/1.host:2,S"), mail);
+    write(&root.join(".Sent.2024/cur/2.host:2,S"), mail);
+    // Maildir++ keeps names in modified UTF-7: "&AMk-coles" is "Écoles".
+    write(&root.join(".&AMk-coles/cur/3.host:2,S"), mail);
+    let report = stdout(&preflight(&[
+        root.to_str().unwrap(),
+        "--target-sep",
+        "/",
+        "--target-prefix",
+        "",
+    ]));
+    let map = section(&report, "Folder map");
+    assert_eq!(mapped(&map, "Sent.2024").0, "Sent/2024", "{map:#?}");
+    assert_eq!(mapped(&map, "Écoles"), ("Écoles", "1", "(default)"));
+    assert_eq!(mapped(&map, "INBOX").0, "INBOX");
+    // One message in three folders: two copies.
+    let duplicates = section(&report, "Duplicates");
+    assert!(
+        duplicates
+            .iter()
+            .any(|l| l.trim().starts_with("messages: 3 unique: 1 duplicates: 2"))
+    );
 }
