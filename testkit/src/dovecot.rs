@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use nix::unistd::{Gid, Group, Uid, User};
+
 use crate::imap::{self, RawImap};
 use crate::process::{self, ProcessGroup};
 
@@ -380,6 +382,75 @@ const GMAIL_FOLDERS: &[(&str, &str, &str)] = &[
     ("Spam", "\\Junk", "Special/Spam"),
 ];
 
+/// Who runs the user's mail processes and Dovecot's own.
+#[derive(Debug)]
+struct Identity {
+    /// Running as root: mail as `nobody`, Dovecot's processes as `dovecot`
+    /// and `dovenull` (Debian's users), login processes chrooted.
+    /// Otherwise everything runs as the current user, unchrooted.
+    root: bool,
+    mail_uid: String,
+    mail_gid: String,
+    user: String,
+    group: String,
+}
+
+impl Identity {
+    fn current() -> Identity {
+        let uid = Uid::effective();
+        let gid = Gid::effective();
+        if uid.is_root() {
+            return Identity {
+                root: true,
+                mail_uid: "nobody".into(),
+                mail_gid: "nogroup".into(),
+                user: String::new(),
+                group: String::new(),
+            };
+        }
+        let user = User::from_uid(uid)
+            .ok()
+            .flatten()
+            .map_or_else(|| uid.to_string(), |u| u.name);
+        let group = Group::from_gid(gid)
+            .ok()
+            .flatten()
+            .map_or_else(|| gid.to_string(), |g| g.name);
+        Identity {
+            root: false,
+            mail_uid: uid.to_string(),
+            mail_gid: gid.to_string(),
+            user,
+            group,
+        }
+    }
+
+    fn settings(&self) -> String {
+        if self.root {
+            "default_internal_user = dovecot\ndefault_login_user = dovenull".into()
+        } else {
+            format!(
+                "default_internal_user = {user}\ndefault_login_user = {user}\ndefault_internal_group = {group}",
+                user = self.user,
+                group = self.group
+            )
+        }
+    }
+
+    fn chown_to_mail_user(&self, path: &Path) {
+        let user = User::from_name(&self.mail_uid).ok().flatten();
+        let group = Group::from_name(&self.mail_gid).ok().flatten();
+        let (Some(user), Some(group)) = (user, group) else {
+            panic!(
+                "testkit: no user {} or group {} to own the mail",
+                self.mail_uid, self.mail_gid
+            );
+        };
+        nix::unistd::chown(path, Some(user.uid), Some(group.gid))
+            .unwrap_or_else(|e| panic!("testkit: chown {}: {e}", path.display()));
+    }
+}
+
 /// The greeting this instance sends, so we know we reached our own server.
 fn greeting(dir: &Path) -> String {
     let name = dir
@@ -397,6 +468,7 @@ fn write_config(dir: &Path, port: u16, config: &DovecotConfig) -> PathBuf {
         &dir.join("passwd"),
         format!("{USER}:{{PLAIN}}{PASSWORD}::::::\n"),
     );
+    let who = Identity::current();
     let mut owned_dirs = vec![dir.join("mail")];
     let mut plugins = String::from("$mail_plugins");
     if config.quota_bytes.is_some() {
@@ -418,8 +490,7 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
-default_internal_user = dovecot
-default_login_user = dovenull
+{identity}
 first_valid_uid = 1
 mail_fsync = never
 mail_plugins = {plugins}
@@ -429,10 +500,10 @@ passdb {{
 }}
 userdb {{
   driver = static
-  args = uid=nobody gid=nogroup home={d}/mail/%u
+  args = uid={mail_uid} gid={mail_gid} home={d}/mail/%u
 }}
 service imap-login {{
-  inet_listener imap {{
+{chroot}  inet_listener imap {{
     address = 127.0.0.1
     port = {port}
   }}
@@ -456,7 +527,14 @@ protocol imap {{
             ""
         },
         max = config.max_connections.unwrap_or(UNLIMITED_CONNECTIONS),
+        identity = who.settings(),
+        mail_uid = who.mail_uid,
+        mail_gid = who.mail_gid,
+        chroot = if who.root { "" } else { "  chroot =\n" },
     );
+    if !who.root {
+        conf.push_str("service anvil {\n  chroot =\n}\n");
+    }
     if let Some(bytes) = config.quota_bytes {
         let _ = write!(
             conf,
@@ -553,16 +631,9 @@ namespace special {{
     }
     for owned in &owned_dirs {
         process::mkdir(owned);
-        let status = Command::new("chown")
-            .arg("nobody:nogroup")
-            .arg(owned)
-            .status()
-            .unwrap_or_else(|e| panic!("testkit: cannot run chown: {e}"));
-        assert!(
-            status.success(),
-            "testkit: chown nobody:nogroup {} failed",
-            owned.display()
-        );
+        if who.root {
+            who.chown_to_mail_user(owned);
+        }
     }
     let path = dir.join("dovecot.conf");
     process::write(&path, conf);
@@ -578,13 +649,18 @@ fn wait_for_greeting(process: &mut ProcessGroup, addr: SocketAddr, expected: &st
         }
         if let Ok(stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
             let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut reader = BufReader::new(stream);
             let mut line = String::new();
-            if BufReader::new(stream).read_line(&mut line).is_ok() && line.contains(expected) {
-                return true;
-            }
-            if !line.is_empty() {
-                // Someone else's server took the port.
-                return false;
+            // Under load Dovecot first says it waits for its auth process.
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if line.contains(expected) {
+                    return true;
+                }
+                if !line.starts_with("* OK Waiting for authentication") {
+                    // Someone else's server took the port.
+                    return false;
+                }
+                line.clear();
             }
         }
         thread::sleep(Duration::from_millis(5));

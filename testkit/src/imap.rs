@@ -84,26 +84,25 @@ impl RawImap {
             last_tag: String::new(),
         };
         let mut greeting = Vec::new();
-        match imap.reader.read_until(b'\n', &mut greeting) {
-            Ok(0) => {
-                return Err(Closed {
-                    received: greeting,
-                    error: None,
-                });
-            }
-            // A `* BYE` greeting refuses the connection (RFC 9051 7.1.5).
-            Ok(_) if greeting.ends_with(b"\n") && !greeting.starts_with(b"* BYE") => {}
-            Ok(_) => {
-                return Err(Closed {
-                    received: greeting,
-                    error: None,
-                });
-            }
-            Err(e) => {
-                return Err(Closed {
-                    received: greeting,
-                    error: Some(e),
-                });
+        loop {
+            greeting.clear();
+            match imap.reader.read_until(b'\n', &mut greeting) {
+                // Dovecot under load first says this, then greets.
+                Ok(_) if greeting.starts_with(b"* OK Waiting for authentication") => {}
+                // A `* BYE` greeting refuses the connection (RFC 9051 7.1.5).
+                Ok(_) if greeting.ends_with(b"\n") && !greeting.starts_with(b"* BYE") => break,
+                Ok(_) => {
+                    return Err(Closed {
+                        received: greeting,
+                        error: None,
+                    });
+                }
+                Err(e) => {
+                    return Err(Closed {
+                        received: greeting,
+                        error: Some(e),
+                    });
+                }
             }
         }
         imap.greeting = greeting;

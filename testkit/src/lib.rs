@@ -30,10 +30,11 @@
 //! except under `CI=true` ([`ci`]), where it panics: a missing server is a
 //! failure there. `scripts/test` installs them all on Debian.
 //!
-//! # Requirements
-//! Runs as root (Dovecot switches to the `nobody` user for mail and to
-//! `dovecot`/`dovenull` for its own processes). Timings and pitfalls of both
-//! servers are in `TEST-SERVERS.md` of the design notes.
+//! # Users
+//! As root, Dovecot runs the mail processes as `nobody` and its own as
+//! `dovecot`/`dovenull` (Debian's users), as packaged. As any other user,
+//! everything runs as that user, without chroot. Timings and pitfalls of
+//! both servers are in `TEST-SERVERS.md` of the design notes.
 #![allow(
     clippy::panic,
     clippy::expect_used,
