@@ -268,7 +268,9 @@ fn readme_command_forms_are_accepted_by_the_binary() {
         let subcommand: Vec<&str> = words[1..]
             .iter()
             .take_while(|w| {
-                w.chars().all(|c| c.is_ascii_lowercase() || c == '-') && !w.starts_with('-')
+                w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !w.starts_with('-')
             })
             .copied()
             .collect();
@@ -774,4 +776,47 @@ fn maildir_plus_plus_names_are_decoded_and_mapped() {
             .iter()
             .any(|l| l.trim().starts_with("messages: 3 unique: 1 duplicates: 2"))
     );
+}
+
+#[test]
+fn readme_report_lines_are_what_preflight_prints() {
+    let readme = readme();
+    let excerpt = fenced_after(&readme, "Lines of the report on the sample:");
+    assert!(excerpt.len() >= 5, "{excerpt:#?}");
+    let report = stdout(&preflight(&[]));
+    for line in excerpt {
+        assert!(
+            report.lines().any(|l| l == line),
+            "README shows a line preflight does not print: {line:?}"
+        );
+    }
+}
+
+#[test]
+fn readme_conformance_suites_exist() {
+    let readme = readme();
+    let root = std::env::var_os("IMAPMIG_CONFORMANCE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace().join("../shared/conformance"));
+    if !root.is_dir() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "conformance suites missing at {}",
+            root.display()
+        );
+        eprintln!("conformance suites not at {}: not checked", root.display());
+        return;
+    }
+    let mut checked = 0;
+    for row in readme.lines().filter(|l| l.trim_start().starts_with("| `")) {
+        let first = row.trim_start().split('|').nth(1).unwrap();
+        for path in first.split('`').skip(1).step_by(2) {
+            assert!(
+                root.join(path).exists(),
+                "README names a missing suite {path}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "{checked} suites checked");
 }
