@@ -3,4 +3,5 @@
 #![allow(clippy::panic, reason = "helpers of tests fail the test by panicking")]
 
 mod knot;
+mod properties;
 mod spf_suite;
