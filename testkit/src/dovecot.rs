@@ -289,8 +289,9 @@ impl Dovecot {
 
     /// Appends messages, byte for byte as given, to the folder (full UTF-8
     /// name), creating it if missing. Uses MULTIAPPEND over one IMAP
-    /// connection, so thousands of messages take seconds, not minutes.
-    /// Dovecot refuses an empty message.
+    /// connection, so thousands of messages take seconds, not minutes (the
+    /// connection counts against [`DovecotConfig::max_connections`] while
+    /// it lasts). Dovecot refuses an empty message.
     ///
     /// # Panics
     /// When the server refuses a message (over quota, empty message...).

@@ -210,3 +210,24 @@ fn connection_limit_refuses_third_login() {
     drop((first, second));
     stop_and_check(server);
 }
+
+#[test]
+fn a_panicking_test_still_stops_the_server() {
+    let seen = std::sync::Mutex::new(None);
+    let outcome = std::panic::catch_unwind(|| {
+        let Some(server) = Dovecot::start(Layout::Gmail) else {
+            return;
+        };
+        *seen.lock().unwrap() = Some((server.pid(), server.dir().to_path_buf()));
+        panic!("the test fails while the server runs");
+    });
+    let Some((pid, dir)) = seen.into_inner().unwrap() else {
+        return;
+    };
+    assert!(outcome.is_err());
+    assert!(
+        !testkit::group_alive(pid),
+        "process group {pid} survived the panic"
+    );
+    assert!(!dir.exists(), "{} survived the panic", dir.display());
+}
