@@ -195,3 +195,22 @@ fn shown<'a>(id: &'a str, root: &str) -> &'a str {
         .filter(|rest| !rest.is_empty() && !rest.starts_with('#'))
         .unwrap_or(id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_ids_are_relative_to_the_mailbox() {
+        let cases = [
+            ("/m/cur/1:2,S", "/m", "cur/1:2,S"),
+            ("/m/Work/cur/1", "/m", "Work/cur/1"),
+            ("/m/", "/m", "/m/"),
+            ("/mail.mbox#3", "/mail.mbox", "/mail.mbox#3"),
+            ("/other/cur/1", "/m", "/other/cur/1"),
+        ];
+        for (id, root, want) in cases {
+            assert_eq!(shown(id, root), want, "{id} under {root}");
+        }
+    }
+}

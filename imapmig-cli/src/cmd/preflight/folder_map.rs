@@ -287,3 +287,27 @@ fn regex_escape(name: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_names_match_only_themselves_as_rules() {
+        let names = [
+            "Sent Mail",
+            "[Gmail]/Sent Mail",
+            "Releases v1.2",
+            "a.b",
+            "Q&A (old) $1 ^x* {2}",
+            "Écoles",
+        ];
+        for name in names {
+            let rules = Rules::parse(&format!("^{}$ -> Renamed", regex_escape(name))).unwrap();
+            assert!(rules.apply(name).is_some(), "{name}");
+            for other in names.iter().filter(|o| **o != name) {
+                assert!(rules.apply(other).is_none(), "{name} matched {other}");
+            }
+        }
+    }
+}
