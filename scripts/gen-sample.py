@@ -402,6 +402,19 @@ def date_in(rng, year, month_lo=1, month_hi=12):
     return t.astimezone(rng.choice(TZS))
 
 
+DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December"]
+
+
+def english(d, fmt):
+    """strftime with English day and month names, whatever the locale."""
+    fmt = (fmt.replace("%A", DAYS[d.weekday()]).replace("%a", DAYS[d.weekday()][:3])
+           .replace("%B", MONTHS[d.month - 1]).replace("%b", MONTHS[d.month - 1][:3])
+           .replace("%p", "AM" if d.hour < 12 else "PM"))
+    return d.strftime(fmt)
+
+
 def rfc_date(d):
     return format_datetime(d)
 
@@ -713,7 +726,7 @@ def invite(rng, organizer, summary, start, location, calendar=None):
     uid = "%s@google.com" % rng.alnum(26).lower()
     cal = calendar if calendar is not None else ics(rng, uid, organizer, [ME, organizer], start, summary, location)
     text = "%s\n%s\n%s\n\nJoining info: https://meet.example.com/%s\n" % (
-        summary, start.strftime("%A %d %B %Y %H:%M"), location, rng.alnum(10).lower())
+        summary, english(start, "%A %d %B %Y %H:%M"), location, rng.alnum(10).lower())
     outer = "000000000000" + rng.hex(16)
     alt = "000000000000" + rng.hex(16)
     when = start - dt.timedelta(days=3)
@@ -725,7 +738,7 @@ def invite(rng, organizer, summary, start, location, calendar=None):
         ("Auto-Submitted", "auto-generated"),
         ("Message-ID", "<calendar-%s-%s@google.com>" % (rng.hex(8), rng.hex(12))),
         ("Date", rfc_date(when)),
-        ("Subject", ew("Invitation: %s @ %s" % (summary, start.strftime("%a %b %d, %Y %I%p")))),
+        ("Subject", ew("Invitation: %s @ %s" % (summary, english(start, "%a %b %d, %Y %I%p")))),
         ("From", addr(organizer[0], "calendar-notification@google.com")),
         ("To", ME[1]),
         ("Content-Type", 'multipart/mixed; boundary="%s"' % outer),
@@ -1367,7 +1380,7 @@ def write(root):
                 fh.write(m.raw)
     with open(os.path.join(root, "Imported.mbox"), "wb") as fh:
         for raw, when, sender in MBOX:
-            fh.write(("From %s %s\r\n" % (sender, when.astimezone(dt.timezone.utc).strftime("%a %b %d %H:%M:%S %Y"))).encode())
+            fh.write(("From %s %s\r\n" % (sender, english(when.astimezone(dt.timezone.utc), "%a %b %d %H:%M:%S %Y"))).encode())
             lines = raw.split(b"\r\n")
             for line in lines[:-1]:
                 stripped = line.lstrip(b">")
