@@ -288,18 +288,36 @@ impl Mapper {
     where
         I: IntoIterator<Item = &'a ListEntry>,
     {
-        let mut out = Vec::new();
+        let mut unique: Vec<&ListEntry> = Vec::new();
         let mut seen = HashSet::new();
         for e in entries {
-            let key = if e.name().is_inbox() {
-                b"INBOX".to_vec()
-            } else {
-                e.name().wire().to_vec()
-            };
-            if !seen.insert(key) {
-                continue;
+            // Exact duplicates only: "INBOX" and "Inbox" listed apart are two
+            // mailboxes on that server, and a collision on the target.
+            if seen.insert(e.name().wire().to_vec()) {
+                unique.push(e);
             }
-            out.push(self.map_one(e)?);
+        }
+        // One source folder per role goes to the target's role folder: the
+        // first that the server marked with the attribute, else the first
+        // recognised by name. The others keep their own names.
+        let roles: Vec<(Option<SpecialUse>, Option<SpecialUse>)> =
+            unique.iter().map(|e| self.source_role(e)).collect();
+        let mut owner: HashMap<SpecialUse, usize> = HashMap::new();
+        for (i, (attr, _)) in roles.iter().enumerate() {
+            if let Some(r) = attr {
+                owner.entry(*r).or_insert(i);
+            }
+        }
+        for (i, (_, role)) in roles.iter().enumerate() {
+            if let Some(r) = role {
+                owner.entry(*r).or_insert(i);
+            }
+        }
+        let mut out = Vec::with_capacity(unique.len());
+        for (i, e) in unique.iter().enumerate() {
+            let (attr_role, role) = roles[i];
+            let owns_role = role.is_some_and(|r| owner.get(&r) == Some(&i));
+            out.push(self.map_one(e, attr_role, role, owns_role)?);
         }
         let archive = self.archive_target(&out)?;
         let collisions = self.collisions(&out);
@@ -322,16 +340,29 @@ impl Mapper {
         })
     }
 
-    fn map_one(&self, e: &ListEntry) -> Result<PlanEntry, Error> {
-        let name = e.name().as_str();
+    /// The role from the attributes, and the role from attributes or name.
+    fn source_role(&self, e: &ListEntry) -> (Option<SpecialUse>, Option<SpecialUse>) {
+        if e.name().is_inbox() {
+            return (None, None);
+        }
         let attr_role = SpecialUse::from_attributes(e.attributes());
-        let role = if e.name().is_inbox() {
-            None
-        } else {
-            attr_role.or_else(|| {
-                SpecialUse::from_name(&strip_prefix(name, &self.source), self.source.delimiter())
-            })
-        };
+        let role = attr_role.or_else(|| {
+            SpecialUse::from_name(
+                &strip_prefix(e.name().as_str(), &self.source),
+                self.source.delimiter(),
+            )
+        });
+        (attr_role, role)
+    }
+
+    fn map_one(
+        &self,
+        e: &ListEntry,
+        attr_role: Option<SpecialUse>,
+        role: Option<SpecialUse>,
+        owns_role: bool,
+    ) -> Result<PlanEntry, Error> {
+        let name = e.name().as_str();
         let entry = |decision, reason, adjustments| PlanEntry {
             source: e.name().clone(),
             role,
@@ -354,6 +385,10 @@ impl Mapper {
             return Ok(entry(Decision::Skip, Reason::NotSelectable, Vec::new()));
         }
         let path = self.source.path(name);
+        if self.gmail.is_some() && path.len() == 1 && is_gmail_root(&path[0]) {
+            // Gmail's "[Gmail]" is a \Noselect container even when listed without attributes.
+            return Ok(entry(Decision::Skip, Reason::NotSelectable, Vec::new()));
+        }
         let under_gmail = self.gmail.is_some() && path.len() == 2 && is_gmail_root(&path[0]);
         // A server-declared \All folder is never copied whole; with the Gmail
         // policy, name-detected ones are not either.
@@ -383,6 +418,7 @@ impl Mapper {
             ));
         }
         if self.special_use
+            && owns_role
             && let Some(r) = role
         {
             if let Some(t) = self.target_roles.get(&r) {
@@ -865,7 +901,9 @@ mod tests {
             (&["a.b", "a_b"], TargetProfile::Generic, 1),
             (&["Work", "work"], TargetProfile::Generic, 0),
             (&["Work", "work"], TargetProfile::Exchange, 1),
-            (&["INBOX", "inbox"], TargetProfile::Generic, 0),
+            (&["INBOX", "inbox"], TargetProfile::Generic, 1),
+            (&["Sent", "Sent Messages"], TargetProfile::Generic, 0),
+            (&["Sent", "Sent Items"], TargetProfile::Exchange, 1),
             (&["INBOX/x", "x"], TargetProfile::Generic, 1),
             (&["a", "b", "c/d"], TargetProfile::Generic, 0),
         ];
