@@ -128,6 +128,13 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         Ok(())
     })?;
 
+    // Ask the DNS before printing, so that a bad domain or resolver stops
+    // the command before half a report is out.
+    let dns_report = match &args.domain {
+        Some(domain) => Some(dns::check(domain, args.server, &args.expect_mx)?),
+        None => None,
+    };
+
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if sample {
@@ -144,10 +151,9 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     duplicates.write(&mut out, &mailboxes)?;
     corrupt.write(&mut out, &mailboxes, args.skip_csv.as_deref())?;
     exchange.write(&mut out, args.domain.as_deref())?;
-    let dns = match &args.domain {
-        Some(domain) => {
-            let report = dns::check(domain, args.server, &args.expect_mx)?;
-            dns::write(&mut out, &report)?;
+    let dns = match &dns_report {
+        Some(report) => {
+            dns::write(&mut out, report)?;
             Some(report.verdict)
         }
         None => None,

@@ -820,3 +820,29 @@ fn readme_conformance_suites_exist() {
     }
     assert!(checked >= 5, "{checked} suites checked");
 }
+
+#[test]
+fn a_message_file_is_a_mailbox_and_a_bad_domain_stops_before_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("one.eml");
+    write(&file, b"From: a@example.org\nSubject: lf only\n\nbody\n");
+    let report = stdout(&preflight(&[file.to_str().unwrap()]));
+    let corrupt = section(&report, "Corrupt items");
+    assert!(
+        corrupt.iter().any(|l| l.trim()
+            == format!(
+                "{}\trepairable\tbare-lf,missing-date,missing-message-id",
+                file.display()
+            )),
+        "{corrupt:#?}"
+    );
+    assert_eq!(folder_row(&section(&report, "Inventory"), "INBOX")[0], "1");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_imapmig"))
+        .args(["preflight", "--domain", "bad domain..test"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    assert!(output.stdout.is_empty(), "no half report");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--domain \"bad domain..test\""));
+}

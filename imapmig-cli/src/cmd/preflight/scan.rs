@@ -74,8 +74,18 @@ pub(super) fn discover(roots: &[PathBuf]) -> anyhow::Result<Vec<Tree>> {
 }
 
 fn discover_one(root: &Path) -> anyhow::Result<Tree> {
-    let folders = source::walk_tree(root)
-        .with_context(|| format!("reading the mail tree at {}", root.display()))?;
+    let kind = source::kind_of(root).with_context(|| format!("reading {}", root.display()));
+    let folders = if root.is_file() && kind? == SourceKind::File {
+        // A single message file is a mailbox with one message in its INBOX.
+        vec![Folder {
+            name: "INBOX".to_owned(),
+            path: root.to_path_buf(),
+            kind: SourceKind::File,
+        }]
+    } else {
+        source::walk_tree(root)
+            .with_context(|| format!("reading the mail tree at {}", root.display()))?
+    };
     if folders.is_empty() {
         anyhow::bail!(
             "{} holds no mail folder (no Maildir with cur/ or new/, no mbox file)",
