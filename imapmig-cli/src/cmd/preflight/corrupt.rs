@@ -179,7 +179,7 @@ impl MailboxCorrupt {
             if self.repairable.len() > LISTED_REPAIRABLE {
                 writeln!(
                     out,
-                    "    ... and {} more (imapmig mime classify PATH lists them all)",
+                    "    ... and {} more (`imapmig mime classify FOLDER` lists every message of a Maildir or mbox)",
                     self.repairable.len() - LISTED_REPAIRABLE
                 )?;
             }
