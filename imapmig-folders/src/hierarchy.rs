@@ -80,7 +80,7 @@ impl DelimiterEscape {
 
 /// A server's personal namespace: its hierarchy delimiter and prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Hierarchy {
     delimiter: Option<char>,
     prefix: String,

@@ -44,7 +44,11 @@ pub enum NameEncoding {
 /// assert_eq!(target.wire(), b"Archiv/&ANw-bersicht");
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(into = "WireRepr", try_from = "WireRepr")
+)]
 pub struct MailboxName {
     raw: Vec<u8>,
     decoded: String,
@@ -182,6 +186,39 @@ impl MailboxName {
     }
 }
 
+/// How a [`MailboxName`] is serialised: its wire form, as a string when it
+/// is UTF-8 (always, unless 8-bit), else as bytes; the decoded form is
+/// recomputed on the way in, so a deserialised name is as checked as a parsed one.
+#[cfg(feature = "serde")]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum WireRepr {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+#[cfg(feature = "serde")]
+impl From<MailboxName> for WireRepr {
+    fn from(name: MailboxName) -> Self {
+        match String::from_utf8(name.raw) {
+            Ok(s) => Self::Text(s),
+            Err(e) => Self::Bytes(e.into_bytes()),
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<WireRepr> for MailboxName {
+    type Error = Error;
+
+    fn try_from(repr: WireRepr) -> Result<Self, Error> {
+        match repr {
+            WireRepr::Text(s) => Self::from_wire(s.into_bytes()),
+            WireRepr::Bytes(b) => Self::from_wire(b),
+        }
+    }
+}
+
 fn check_len(len: usize) -> Result<(), Error> {
     if len > MailboxName::MAX_LEN {
         return Err(Error::TooLarge {
@@ -280,6 +317,23 @@ mod tests {
         for (raw, want) in cases {
             assert_eq!(MailboxName::from_wire(*raw).unwrap().to_astring(), *want);
         }
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn serde_keeps_the_wire_form() {
+        for raw in [&b"INBOX.&AMk-coles"[..], "Écoles".as_bytes(), b"Caf\xe9"] {
+            let name = MailboxName::from_wire(raw).unwrap();
+            let json = serde_json::to_string(&name).unwrap();
+            let back: MailboxName = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, name, "{json}");
+        }
+        assert_eq!(
+            serde_json::to_string(&MailboxName::from_wire(&b"INBOX.&AMk-coles"[..]).unwrap())
+                .unwrap(),
+            "\"INBOX.&AMk-coles\""
+        );
+        assert!(serde_json::from_str::<MailboxName>("\"a\\r\\nb\"").is_err());
     }
 
     #[test]
