@@ -1346,6 +1346,28 @@ def imported_mbox(rng):
             ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:24.0) Gecko/20100101 Thunderbird/24.6.0"),
         ], crlf(text))
         MBOX.append((raw, when, frm[1]))
+    # Two messages from an old Outlook PST converted to mbox: the converter
+    # kept Exchange's own addresses, X.500 DNs, in the address fields.
+    kwong = "/O=FABRIKAM/OU=FIRST ORGANIZATION/CN=RECIPIENTS/CN=KWONG"
+    jdoe = EXCHANGE["jdoe"][1]
+    for i, (frm, to, subject) in enumerate([
+        ('"Wong, Kai" <%s>' % kwong, addr(*ME), "Handover notes"),
+        (addr(ME[0], "alex.martin@contoso.com"), '"Doe, John" <%s>' % jdoe, "RE: Vendor contract renewal"),
+    ]):
+        when = dt.datetime(2013, 5, 6 + i, 9, 30, tzinfo=dt.timezone.utc)
+        # Written unfolded, as the converter wrote them (bytes skip folding).
+        raw = message([
+            ("From", frm.encode()),
+            ("To", to.encode()),
+            ("Subject", subject),
+            ("Date", rfc_date(when)),
+            ("Message-ID", "<%s@EX01.contoso.com>" % rng.hex(32)),
+            ("MIME-Version", "1.0"),
+            ("Content-Type", 'text/plain; charset="us-ascii"'),
+            ("Content-Transfer-Encoding", "7bit"),
+            ("X-MS-Has-Attach", ""),
+        ], crlf(body_text(rng, "Hi,", "Thanks")))
+        MBOX.append((raw, when, "MAILER-DAEMON"))
 
 
 # ---------------------------------------------------------------- writing

@@ -64,7 +64,7 @@ fn sample_inventory_counts_every_folder() {
         ("Releases v1.2", "5"),
         ("a.b", "3"),
         ("a/b", "2"),
-        ("Imported", "8"),
+        ("Imported", "10"),
         ("[Gmail]/All Mail", "451"),
         ("[Gmail]/Sent Mail", "23"),
         ("[Gmail]/Spam", "8"),
@@ -78,7 +78,7 @@ fn sample_inventory_counts_every_folder() {
     assert!(
         inventory
             .iter()
-            .any(|l| l.trim() == "total: 25 folders, 929 messages, 2.4 MiB (2485839 bytes)"),
+            .any(|l| l.trim() == "total: 25 folders, 931 messages, 2.4 MiB (2487211 bytes)"),
         "{inventory:#?}"
     );
     // Everything but All Mail, Important and Starred (451 + 14 + 4 messages),
@@ -86,7 +86,7 @@ fn sample_inventory_counts_every_folder() {
     assert!(
         inventory
             .iter()
-            .any(|l| l.trim() == "to migrate: 474 messages, 1.2 MiB (1257348 bytes): the folders the map copies and the archived-only mail"),
+            .any(|l| l.trim() == "to migrate: 476 messages, 1.2 MiB (1258720 bytes): the folders the map copies and the archived-only mail"),
         "{inventory:#?}"
     );
     // The whale: Archive/2019 against the other folders, and the mailbox
@@ -102,7 +102,7 @@ fn sample_inventory_counts_every_folder() {
     )));
     assert!(
         inventory.iter().any(|l| l.ends_with(
-            "imapmig-cli/sample: whale: needs 1257348 bytes, 1048576 available -> refused before copying: raise the quota or move mail elsewhere"
+            "imapmig-cli/sample: whale: needs 1258720 bytes, 1048576 available -> refused before copying: raise the quota or move mail elsewhere"
         )),
         "{inventory:#?}"
     );
@@ -327,11 +327,11 @@ fn sample_duplicates_find_labels_redelivery_and_shared_ids() {
             .unwrap_or_else(|| panic!("no line {prefix:?} in {duplicates:#?}"))
             .trim()
     };
-    // 929 files; the generator wrote 465 distinct messages into the Maildirs
-    // and 8 into the mbox. One of the Maildir ones is a re-delivered copy of
-    // another (only Received headers differ), so 472 are unique by content.
+    // 931 messages: the generator wrote 465 distinct messages as 921 Maildir
+    // files, and 10 into the mbox. One of the Maildir ones is a re-delivered
+    // copy of another (only Received headers differ), so 474 are unique.
     assert!(
-        line("messages: ").starts_with("messages: 929 unique: 472 duplicates: 457"),
+        line("messages: ").starts_with("messages: 931 unique: 474 duplicates: 457"),
         "{duplicates:#?}"
     );
     // The Q3 roadmap, labelled INBOX, Work/Projects/2024, Important and
@@ -369,7 +369,7 @@ fn sample_corrupt_items_have_their_codes_and_go_to_the_skip_csv() {
     // The generator damaged four messages beyond repair, each also in All Mail.
     let summary = corrupt
         .iter()
-        .find(|l| l.trim().starts_with("929 messages: "))
+        .find(|l| l.trim().starts_with("931 messages: "))
         .unwrap();
     assert!(summary.ends_with(", 8 corrupt"), "{summary}");
     for (file, code) in [
@@ -576,7 +576,7 @@ fn rules_and_a_slash_target_change_the_map() {
     assert!(
         inventory
             .iter()
-            .any(|l| l.trim().starts_with("to migrate: 474 messages, ")),
+            .any(|l| l.trim().starts_with("to migrate: 476 messages, ")),
         "{inventory:#?}"
     );
 
@@ -638,7 +638,7 @@ fn summary_and_strict_exit_status() {
         summary,
         [
             "blocking: 1 mailbox(es) over the quota (whale); 1 folder collision(s) in the folder map",
-            "warnings: 8 corrupt message(s) would be skipped and logged; 4 X500 proxy address(es) to add before the cutover",
+            "warnings: 8 corrupt message(s) would be skipped and logged; 5 X500 proxy address(es) to add before the cutover",
             "verdict: not ready: fix the blocking items before migrating",
         ]
     );
@@ -674,15 +674,18 @@ fn summary_and_strict_exit_status() {
 fn sample_exchange_identities_become_x500_proxies() {
     let report = stdout(&preflight(&[]));
     let exchange = section(&report, "Exchange X500 proxy addresses");
-    assert!(exchange[0].starts_with("4 old LegacyExchangeDN values in 472 distinct messages;"));
+    assert!(exchange[0].starts_with("5 old LegacyExchangeDN values in 474 distinct messages;"));
     // jdoe is in 3 messages he sent, in Cc of others, in an NDR body, in a
-    // message of the whale and in a sent reply: 7 distinct messages, each
-    // also in All Mail, where copies are not counted again.
+    // message of the whale, in a sent reply (7 distinct messages, each also
+    // in All Mail, where copies are not counted again) and, as a raw X.500
+    // DN in a To field, in a message of the mbox.
     for line in [
-        "X500:/O=CONTOSO/OU=EXCHANGE ADMINISTRATIVE GROUP (FYDIBOHF23SPDLT)/CN=RECIPIENTS/CN=jdoe\t7\tDoe, John",
+        "X500:/O=CONTOSO/OU=EXCHANGE ADMINISTRATIVE GROUP (FYDIBOHF23SPDLT)/CN=RECIPIENTS/CN=jdoe\t8\tDoe, John",
         // +2E and +5F escapes decoded: a '.' and a '_'.
         "X500:/O=CONTOSO/OU=EXCHANGE ADMINISTRATIVE GROUP (FYDIBOHF23SPDLT)/CN=RECIPIENTS/CN=ROBERT.BROWN_EXT\t4\tBrown, Robert",
         "X500:/O=FABRIKAM/OU=FIRST ORGANIZATION/CN=RECIPIENTS/CN=MLEE\t1\tLee, Min",
+        // Seen only as a raw X.500 DN in a From field.
+        "X500:/O=FABRIKAM/OU=FIRST ORGANIZATION/CN=RECIPIENTS/CN=KWONG\t1\tWong, Kai",
     ] {
         assert!(exchange.contains(&line), "{line}: {exchange:#?}");
     }
