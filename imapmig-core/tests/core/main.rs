@@ -7,4 +7,5 @@
 )]
 
 mod model;
+mod plan_props;
 mod replies;
