@@ -321,7 +321,15 @@ impl Fingerprinter {
 
     /// [`Strategy::Headers`] from a header block, a full message, or the
     /// response to [`Fingerprinter::fetch_item`]: only this fingerprinter's
-    /// fields are read, so all three give the same result.
+    /// fields are read, and the order of different fields does not matter,
+    /// so all three give the same result.
+    ///
+    /// Without a usable Message-ID (see [`Fingerprinter::header_block`]) this
+    /// fingerprint rests on Date, From, To, Cc and Subject alone, which two
+    /// automated messages can share: add the size
+    /// ([`Fingerprinter::headers_with_size`]) or fetch the whole message and
+    /// use [`Fingerprinter::content`] before calling such a message a
+    /// duplicate.
     pub fn headers(&self, header_block: &[u8]) -> Fingerprint {
         self.headers_of(&header::split(header_block).fields, None)
     }

@@ -765,6 +765,27 @@ mod tests {
         }
     }
 
+    /// The memory bound at every size up to 20 million, from the growth
+    /// rule itself: the worst moment is right after a growth step.
+    #[test]
+    fn bytes_per_message_bound_at_every_size() {
+        let mut capacity = capacity_for(0);
+        let mut len = 0usize;
+        let mut worst_past_10k = 0.0f64;
+        while len < 20_000_000 {
+            // The last length that fits, then the insert that grows.
+            len = capacity * MAX_LOAD_NUM / MAX_LOAD_DEN;
+            capacity = capacity_for(len + 1);
+            let bytes = (capacity * ENTRY_LEN) as f64 / (len + 1) as f64;
+            if len >= 10_000 {
+                worst_past_10k = worst_past_10k.max(bytes);
+            }
+        }
+        assert!(worst_past_10k <= 23.7, "{worst_past_10k}");
+        // And the table never runs fuller than the load limit.
+        assert!(capacity_for(10_000_000) * MAX_LOAD_NUM / MAX_LOAD_DEN >= 10_000_000);
+    }
+
     #[test]
     fn folder_ids() {
         assert!(FolderId::new(FolderId::MAX).is_some());

@@ -624,7 +624,11 @@ fn quote_into(out: &mut Vec<u8>, bytes: &[u8], lowercase: bool) {
         if byte == b'"' || byte == b'\\' {
             out.push(b'\\');
         }
-        out.push(if lowercase { byte.to_ascii_lowercase() } else { byte });
+        out.push(if lowercase {
+            byte.to_ascii_lowercase()
+        } else {
+            byte
+        });
     }
     out.push(b'"');
 }
