@@ -25,6 +25,11 @@ use super::session::{AppendItem, Appended, Connection, MessageMeta};
 pub(crate) const BODY_BUDGET: usize = 32 << 20;
 /// Messages per pipelined APPEND batch (one state save before and after each).
 pub(crate) const APPEND_BATCH: usize = 64;
+/// Messages per intent window: their intents are saved together before any is appended, and
+/// the state is saved once per window (not per message), so fsync does not bound the rate.
+const WINDOW: usize = 512;
+/// How long the target side waits for more bodies to fill a pipelined batch.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(5);
 /// UIDs per body FETCH command.
 const FETCH_CHUNK: usize = 256;
 /// UIDs per metadata FETCH command.
@@ -112,6 +117,14 @@ impl PassError {
             _ => None,
         }
     }
+}
+
+/// What flows from the source task to the target task.
+enum Flow {
+    /// The next window of source UIDs (intents to record before appending any of them).
+    Window(Vec<u32>),
+    /// One message body, with its share of the memory budget.
+    Body(u32, Vec<u8>, tokio::sync::OwnedSemaphorePermit),
 }
 
 /// The two folders of a pair, as the servers name them on the wire.
@@ -409,31 +422,35 @@ async fn copy_messages(
         plan.copy.iter().map(|m| (m.uid.get(), m)).collect();
     let uids: Vec<u32> = plan.copy.iter().map(|m| m.uid.get()).collect();
     let budget = Arc::new(Semaphore::new(BODY_BUDGET));
-    let (tx, mut rx) =
-        mpsc::channel::<(u32, Vec<u8>, tokio::sync::OwnedSemaphorePermit)>(APPEND_BATCH * 2);
+    let (tx, mut rx) = mpsc::channel::<Flow>(APPEND_BATCH * 2);
 
     let wait = src.timeout();
     let producer = async move {
-        for chunk in uids.chunks(FETCH_CHUNK) {
-            let mut stream = std::pin::pin!(src.fetch_bodies(chunk).await?);
-            while let Some(item) =
-                tokio::time::timeout(wait, stream.next())
-                    .await
-                    .map_err(|_| ImapError::Timeout {
-                        what: "UID FETCH BODY[]".into(),
-                        secs: wait.as_secs(),
-                    })?
-            {
-                let (uid, body) = item?;
-                let want = u32::try_from(body.len().clamp(1, BODY_BUDGET)).unwrap_or(u32::MAX);
-                let permit = budget.clone().acquire_many_owned(want).await.map_err(|_| {
-                    ImapError::Protocol {
-                        command: "copy".into(),
-                        reason: "budget closed".into(),
+        for window in uids.chunks(WINDOW) {
+            if tx.send(Flow::Window(window.to_vec())).await.is_err() {
+                return Ok::<(), PassError>(());
+            }
+            for chunk in window.chunks(FETCH_CHUNK) {
+                let mut stream = std::pin::pin!(src.fetch_bodies(chunk).await?);
+                while let Some(item) =
+                    tokio::time::timeout(wait, stream.next())
+                        .await
+                        .map_err(|_| ImapError::Timeout {
+                            what: "UID FETCH BODY[]".into(),
+                            secs: wait.as_secs(),
+                        })?
+                {
+                    let (uid, body) = item?;
+                    let want = u32::try_from(body.len().clamp(1, BODY_BUDGET)).unwrap_or(u32::MAX);
+                    let permit = budget.clone().acquire_many_owned(want).await.map_err(|_| {
+                        ImapError::Protocol {
+                            command: "copy".into(),
+                            reason: "budget closed".into(),
+                        }
+                    })?;
+                    if tx.send(Flow::Body(uid, body, permit)).await.is_err() {
+                        return Ok(());
                     }
-                })?;
-                if tx.send((uid, body, permit)).await.is_err() {
-                    return Ok::<(), PassError>(());
                 }
             }
         }
@@ -444,34 +461,59 @@ async fn copy_messages(
     let consumer = async move {
         let mut batch: Vec<(u32, Vec<u8>, tokio::sync::OwnedSemaphorePermit)> =
             Vec::with_capacity(APPEND_BATCH);
-        loop {
+        let mut pending_window = None;
+        let mut closed = false;
+        while !closed {
             batch.clear();
-            match rx.recv().await {
-                Some(first) => batch.push(first),
-                None => break,
-            }
-            while batch.len() < APPEND_BATCH {
-                match rx.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
+            // Gather what is ready, up to a batch, waiting briefly for stragglers so that a
+            // slow source still gives the target pipelined batches.
+            let deadline = tokio::time::Instant::now() + GATHER;
+            while batch.len() < APPEND_BATCH && pending_window.is_none() {
+                let next = if batch.is_empty() {
+                    rx.recv().await
+                } else {
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(n) => n,
+                        Err(_) => break,
+                    }
+                };
+                match next {
+                    Some(Flow::Body(uid, body, permit)) => batch.push((uid, body, permit)),
+                    Some(Flow::Window(w)) => pending_window = Some(w),
+                    None => {
+                        closed = true;
+                        break;
+                    }
                 }
             }
-            append_batch(
-                dst,
-                names,
-                ctx,
-                slot,
-                state,
-                &by_uid,
-                ids,
-                &batch,
-                copied_so_far,
-            )
-            .await?;
+            if !batch.is_empty() {
+                append_batch(
+                    dst,
+                    names,
+                    ctx,
+                    slot,
+                    state,
+                    &by_uid,
+                    ids,
+                    &batch,
+                    copied_so_far,
+                )
+                .await?;
+            }
+            if let Some(window) = pending_window.take() {
+                // One durable save per window: the copies of the last window and the intents
+                // of the next, before any of its APPENDs is sent.
+                for uid in window {
+                    if let Some(m) = by_uid.get(&uid) {
+                        state.record_intent(m.uid, m.fingerprint, m.size);
+                    }
+                }
+                slot.save(state)?;
+            }
         }
+        slot.save(state)?;
         Ok::<(), PassError>(())
     };
-
     // Whichever side fails first ends the other (no send into a channel nobody reads).
     futures::future::try_join(producer, consumer).await?;
     Ok(())
@@ -497,7 +539,6 @@ async fn append_batch(
     let mut flags_store = Vec::with_capacity(batch.len());
     for (uid, _, _) in batch {
         let Some(m) = by_uid.get(uid) else { continue };
-        state.record_intent(m.uid, m.fingerprint, m.size);
         let flags: Vec<String> = m
             .flags
             .iter()
@@ -507,7 +548,6 @@ async fn append_batch(
             .collect();
         flags_store.push(flags);
     }
-    slot.save(state)?;
     let mut metas = Vec::with_capacity(batch.len());
     for (i, (uid, body, _)) in batch
         .iter()
@@ -570,9 +610,11 @@ async fn append_batch(
             }
         }
     }
-    slot.save(state)?;
     match throttled {
-        Some(t) => Err(PassError::Throttled(t)),
+        Some(t) => {
+            slot.save(state)?;
+            Err(PassError::Throttled(t))
+        }
         None => Ok(()),
     }
 }

@@ -21,7 +21,13 @@ const MAX_HELD_LINE: usize = 1 << 20;
 pub(crate) struct Transport {
     inner: Inner,
     tap: Tap,
+    /// Writes wait here until a flush (or until it is full), so that a tag, a command and a
+    /// message literal leave in one segment instead of one per write call.
+    wbuf: Vec<u8>,
 }
+
+/// Flush the write buffer by itself beyond this many bytes.
+const WRITE_BUFFER: usize = 256 * 1024;
 
 #[derive(Debug)]
 enum Inner {
@@ -35,6 +41,7 @@ impl Transport {
         Self {
             inner: Inner::Plain(tcp),
             tap: Tap::default(),
+            wbuf: Vec::new(),
         }
     }
 
@@ -56,6 +63,7 @@ impl Transport {
         Ok(Self {
             inner: Inner::Tls(Box::new(stream)),
             tap: Tap::default(),
+            wbuf: Vec::new(),
         })
     }
 
@@ -124,26 +132,62 @@ impl AsyncRead for Transport {
     }
 }
 
+impl Transport {
+    /// Writes out the buffered bytes.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.wbuf.is_empty() {
+            let res = match &mut self.inner {
+                Inner::Plain(s) => Pin::new(s).poll_write(cx, &self.wbuf),
+                Inner::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, &self.wbuf),
+            };
+            match res {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    self.wbuf.drain(..n);
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
 impl AsyncWrite for Transport {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.inner {
-            Inner::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Inner::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        let this = &mut *self;
+        if this.wbuf.len() + buf.len() > WRITE_BUFFER {
+            match this.poll_drain(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
         }
+        this.wbuf.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.inner {
+        let this = &mut *self;
+        match this.poll_drain(cx) {
+            Poll::Ready(Ok(())) => {}
+            other => return other,
+        }
+        match &mut this.inner {
             Inner::Plain(s) => Pin::new(s).poll_flush(cx),
             Inner::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.as_mut().poll_flush(cx) {
+            Poll::Ready(Ok(())) => {}
+            other => return other,
+        }
         match &mut self.inner {
             Inner::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Inner::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),

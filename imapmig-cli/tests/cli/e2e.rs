@@ -4,9 +4,16 @@
 //! the target exactly once, or in the skip log.
 //!
 //! Without Dovecot installed the tests skip (with a note); under `CI=true` they fail.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers fail the test loudly"
+)]
 
 mod basic;
 mod refusals;
+mod resume;
 
 use std::collections::BTreeMap;
 use std::path::Path;
