@@ -10,7 +10,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use imapmig_core::store::{MemoryStore, StateStore, StoreKey};
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use imapmig_core::store::{FileStore, Filesystem, MemoryStore, OsFilesystem, StateStore, StoreKey};
 use imapmig_core::throttle::{Backoff, ReplyClass, classify};
 use imapmig_core::tolerance::{SkipLog, SkipRecord, read_skip_log};
 use imapmig_core::{
@@ -163,7 +168,7 @@ fn op() -> impl Strategy<Value = Op> {
 struct World {
     source: Folder,
     target: Folder,
-    store: MemoryStore,
+    store: Box<dyn StateStore>,
     key: StoreKey,
     skip_log: SkipLog<Vec<u8>>,
     next_content: u64,
@@ -181,10 +186,14 @@ enum Outcome {
 
 impl World {
     fn new(seed: u64) -> Self {
+        World::with_store(seed, Box::new(MemoryStore::new()))
+    }
+
+    fn with_store(seed: u64, store: Box<dyn StateStore>) -> Self {
         World {
             source: Folder::new(100),
             target: Folder::new(500),
-            store: MemoryStore::new(),
+            store,
             key: StoreKey::for_folder_pair("a@old", "INBOX", "a@new", "INBOX"),
             skip_log: SkipLog::new(Vec::new()).unwrap(),
             next_content: 1,
@@ -225,7 +234,11 @@ impl World {
                 }
             };
         }
-        let mut state: FolderState = self.store.load(&self.key).unwrap().unwrap_or_default();
+        // A store that fails (injected faults) stops the run like a crash.
+        let Ok(loaded) = self.store.load(&self.key) else {
+            return Outcome::Crashed;
+        };
+        let mut state: FolderState = loaded.unwrap_or_default();
         step!();
         let source = self.source.observe();
         let target = self.target.observe();
@@ -246,7 +259,9 @@ impl World {
             assert!(plan.is_applicable());
         }
         step!();
-        self.store.save(&self.key, &state).unwrap();
+        if self.store.save(&self.key, &state).is_err() {
+            return Outcome::Crashed;
+        }
         step!();
         let mut faults = faults.iter().copied().cycle();
         for m in &plan.copy {
@@ -254,7 +269,9 @@ impl World {
             assert_eq!(m.fingerprint.map(u128::from), msg.fingerprint());
             state.record_intent(m.uid, m.fingerprint, m.size);
             step!();
-            self.store.save(&self.key, &state).unwrap();
+            if self.store.save(&self.key, &state).is_err() {
+                return Outcome::Crashed;
+            }
             step!();
             let fault = faults.next().unwrap_or(Fault::Ok);
             let reply = if msg.corrupt {
@@ -309,7 +326,9 @@ impl World {
                     let wait = Backoff::default().delay(0, hint, &mut self.rng).unwrap();
                     assert!(wait >= Duration::from_millis(1500));
                     state.forget_intent(m.uid);
-                    self.store.save(&self.key, &state).unwrap();
+                    if self.store.save(&self.key, &state).is_err() {
+                        return Outcome::Crashed;
+                    }
                     return Outcome::Stopped;
                 }
                 ReplyClass::Unavailable => {
@@ -319,7 +338,9 @@ impl World {
                 other => panic!("unexpected reply class {other:?} for {reply:?}"),
             }
             step!();
-            self.store.save(&self.key, &state).unwrap();
+            if self.store.save(&self.key, &state).is_err() {
+                return Outcome::Crashed;
+            }
             step!();
         }
         Outcome::Completed
@@ -455,6 +476,81 @@ impl World {
                 "content {content}: {needed} on the source, {copies} on the target, not in the skip log"
             );
         }
+    }
+}
+
+/// The real file system, failing the operations whose numbers are in
+/// `fail` (a write fails after writing half the bytes) until `off` is set.
+#[derive(Debug)]
+struct FaultyFs {
+    fail: BTreeSet<usize>,
+    count: AtomicUsize,
+    off: Arc<AtomicBool>,
+}
+
+impl FaultyFs {
+    fn step(&self) -> io::Result<()> {
+        let n = self.count.fetch_add(1, Ordering::SeqCst);
+        if !self.off.load(Ordering::SeqCst) && self.fail.contains(&n) {
+            Err(io::Error::other(format!("injected fault at operation {n}")))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Filesystem for FaultyFs {
+    fn write(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        if let Err(e) = self.step() {
+            OsFilesystem.write(path, &bytes[..bytes.len() / 2])?;
+            return Err(e);
+        }
+        OsFilesystem.write(path, bytes)
+    }
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        self.step()?;
+        OsFilesystem.sync_file(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.step()?;
+        OsFilesystem.rename(from, to)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.step()?;
+        OsFilesystem.sync_dir(dir)
+    }
+    fn read(&self, path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
+        self.step()?;
+        OsFilesystem.read(path, limit)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 200,
+        ..ProptestConfig::default()
+    })]
+
+    /// The same property with the crash-safe file store, its file
+    /// operations failing at random points (each failure stops the run
+    /// like a crash).
+    #[test]
+    fn prop_file_store_faults_lose_nothing(
+        ops in prop::collection::vec(op(), 1..20),
+        fail in prop::collection::btree_set(0usize..400, 0..12),
+        seed in any::<u64>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let off = Arc::new(AtomicBool::new(false));
+        let fs = FaultyFs { fail, count: AtomicUsize::new(0), off: off.clone() };
+        let store = FileStore::with_filesystem(dir.path(), Box::new(fs));
+        let mut world = World::with_store(seed, Box::new(store));
+        for op in &ops {
+            world.apply(op);
+        }
+        off.store(true, Ordering::SeqCst);
+        world.finish();
+        world.check();
     }
 }
 
