@@ -19,7 +19,7 @@
 //! assert_eq!(labels[4], GmailLabel::User("a \"q\"".into()));
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::error::Error;
 use crate::mutf7;
@@ -260,8 +260,8 @@ impl Default for GmailPolicy {
 /// Build one with [`FolderPlan::archive_detector`](crate::FolderPlan::archive_detector).
 #[derive(Debug, Clone, Default)]
 pub struct ArchiveDetector {
-    all_mail: Vec<String>,
-    copied: Vec<String>,
+    all_mail: HashSet<String>,
+    copied: HashSet<String>,
     seen: HashMap<String, (bool, bool)>,
 }
 
@@ -269,16 +269,16 @@ impl ArchiveDetector {
     /// A detector for these All Mail folders and these copied folders (decoded source names).
     pub fn new(all_mail: Vec<String>, copied: Vec<String>) -> Self {
         Self {
-            all_mail,
-            copied,
+            all_mail: all_mail.into_iter().collect(),
+            copied: copied.into_iter().collect(),
             seen: HashMap::new(),
         }
     }
 
     /// Records that `identity` is in the source folder `folder` (decoded name).
     pub fn record(&mut self, folder: &str, identity: &str) {
-        let in_all = self.all_mail.iter().any(|f| f == folder);
-        let in_copied = self.copied.iter().any(|f| f == folder);
+        let in_all = self.all_mail.contains(folder);
+        let in_copied = self.copied.contains(folder);
         if !in_all && !in_copied {
             return;
         }

@@ -429,9 +429,15 @@ impl Mapper {
                 ));
             }
             if let Some(p) = self.profile.role_folder(r) {
+                // The profile's own folder names need no fixing (Gmail's
+                // "[Gmail]/Sent Mail" would otherwise be "reserved").
                 let path: Vec<String> = p.split('/').map(str::to_owned).collect();
-                let (t, adj) = self.build(&path)?;
-                return Ok(entry(Decision::Copy(t), Reason::SpecialUse(r), adj));
+                let joined = self.target.join(&path, self.escape);
+                return Ok(entry(
+                    Decision::Copy(MailboxName::from_decoded(&joined)?),
+                    Reason::SpecialUse(r),
+                    Vec::new(),
+                ));
             }
         }
         if under_gmail

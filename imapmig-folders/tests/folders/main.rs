@@ -8,6 +8,7 @@
 )]
 
 mod conformance;
+mod corpus;
 mod dovecot;
 mod mutf7_props;
 mod parser_props;
