@@ -378,67 +378,45 @@ fn fingerprint_key(dir: &Path) -> anyhow::Result<imapmig_dedupe::FingerprintKey>
     }
 }
 
-/// Connects with retries on throttling-type refusals (connection caps, `[LIMIT]`).
+/// Connects, retrying throttling-type refusals (connection caps, `[LIMIT]`, BYE at login).
+/// Unless `patient`, a server that cannot be reached at all fails at once (the first contact
+/// of a run: a wrong port should not cost minutes of backoff).
 async fn connect(
     ep: &Endpoint,
     cred: &crate::imap::Credential,
     timeout: Duration,
     retries: u32,
+    patient: bool,
 ) -> Result<Connection, ImapError> {
     let mut attempt = 0;
     loop {
         match Connection::open(ep, cred, timeout).await {
             Ok(c) => return Ok(c),
-            Err(e)
-                if attempt < retries
-                    && matches!(
-                        e,
-                        ImapError::Login { .. } | ImapError::Bye { .. } | ImapError::Io { .. }
-                    )
-                    && e.is_transient() =>
-            {
-                attempt += 1;
-                tokio::time::sleep(backoff(attempt, e.server_text())).await;
+            Err(e @ ImapError::Unreachable { .. }) if !patient => return Err(e),
+            Err(e) if e.is_transient() => {
+                match backoff(attempt, retries, e.reply_class().retry_after()) {
+                    Some(wait) => {
+                        attempt += 1;
+                        tokio::time::sleep(wait).await;
+                    }
+                    None => return Err(e),
+                }
             }
             Err(e) => return Err(e),
         }
     }
 }
 
-/// Delay before retry `attempt` (1-based): exponential from 0.5 s, capped at 60 s, with
-/// ±25 % jitter; a server hint ("retry after N seconds") wins when it is longer.
-fn backoff(attempt: u32, server_text: Option<&str>) -> Duration {
-    let base = 0.5f64 * 2f64.powi(i32::try_from(attempt.saturating_sub(1).min(10)).unwrap_or(10));
-    let jitter = 0.75 + rand_unit() * 0.5;
-    let mut secs = (base * jitter).min(60.0);
-    if let Some(hint) = server_text.and_then(retry_hint) {
-        secs = secs.max(hint);
-    }
-    Duration::from_secs_f64(secs)
-}
-
-/// A number in [0, 1) from the clock: jitter needs no cryptographic randomness.
-fn rand_unit() -> f64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    f64::from(nanos % 1000) / 1000.0
-}
-
-/// "retry after 5 s", "try again in 5 seconds": the number of seconds.
-fn retry_hint(text: &str) -> Option<f64> {
-    let lower = text.to_ascii_lowercase();
-    let at = ["retry after ", "try again in ", "retry in ", "wait "]
-        .iter()
-        .find_map(|k| lower.find(k).map(|i| i + k.len()))?;
-    let digits: String = lower[at..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    digits
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s <= 3600.0)
+/// imapmig-core's backoff: exponential with jitter from 0.5 s up to 30 s, a server hint
+/// honoured (up to 10 min); `None` after `retries` attempts.
+fn backoff(attempt: u32, retries: u32, hint: Option<Duration>) -> Option<Duration> {
+    let policy = imapmig_core::throttle::Backoff {
+        initial: Duration::from_millis(500),
+        max: Duration::from_secs(30),
+        max_hint: Duration::from_secs(600),
+        max_attempts: retries,
+    };
+    policy.delay(attempt, hint, &mut rand::rng())
 }
 
 /// A folder pair to migrate.
@@ -473,10 +451,10 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
     };
 
     // Discovery on one control connection per side.
-    let mut src = Connection::open(&s.source, &s.source_cred, s.timeout)
+    let mut src = connect(&s.source, &s.source_cred, s.timeout, args.retries, false)
         .await
         .map_err(|e| Fatal::new(imap_exit(&e), format!("source: {e}")))?;
-    let mut dst = Connection::open(&s.target, &s.target_cred, s.timeout)
+    let mut dst = connect(&s.target, &s.target_cred, s.timeout, args.retries, false)
         .await
         .map_err(|e| Fatal::new(imap_exit(&e), format!("target: {e}")))?;
     let src_listing = Listing::parse(&src.listing_raw().await?)
@@ -743,10 +721,22 @@ async fn run_job(
     let mut attempt = 0u32;
     loop {
         let result = async {
-            let mut src =
-                connect(&setup.source, &setup.source_cred, setup.timeout, retries).await?;
-            let mut dst =
-                connect(&setup.target, &setup.target_cred, setup.timeout, retries).await?;
+            let mut src = connect(
+                &setup.source,
+                &setup.source_cred,
+                setup.timeout,
+                retries,
+                true,
+            )
+            .await?;
+            let mut dst = connect(
+                &setup.target,
+                &setup.target_cred,
+                setup.timeout,
+                retries,
+                true,
+            )
+            .await?;
             let r =
                 folder_pass::run_pass(&mut src, &mut dst, &job.names, ctx, &slot, &filter, &copied)
                     .await;
@@ -758,9 +748,9 @@ async fn run_job(
         }
         .await;
         match result {
-            Err(e) if e.is_transient() && attempt < retries => {
+            Err(e) if e.is_transient() && backoff(attempt, retries, e.retry_after()).is_some() => {
+                let wait = backoff(attempt, retries, e.retry_after()).unwrap_or_default();
                 attempt += 1;
-                let wait = backoff(attempt, e.server_text());
                 eprintln!(
                     "{}: {e}; retry {attempt}/{retries} in {:.1} s",
                     job.names.display,
@@ -783,7 +773,14 @@ async fn archived_only_job(
     retries: u32,
 ) -> Result<Option<Job>, Fatal> {
     let mut detector = plan.archive_detector();
-    let mut src = connect(&setup.source, &setup.source_cred, setup.timeout, retries).await?;
+    let mut src = connect(
+        &setup.source,
+        &setup.source_cred,
+        setup.timeout,
+        retries,
+        true,
+    )
+    .await?;
     let mut all_mail = None;
     for entry in plan.entries() {
         let is_all = entry.reason == imapmig_folders::Reason::AllMail;

@@ -19,6 +19,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use super::ImapError;
 use super::session::{AppendItem, Appended, Connection, MessageMeta};
+use imapmig_core::throttle::ReplyClass;
 
 /// Bytes of message bodies in flight between the source and the target, at most (a message
 /// larger than this still goes through, alone).
@@ -109,11 +110,13 @@ impl PassError {
         }
     }
 
-    /// The server's words, for throttle classification.
-    pub(crate) fn server_text(&self) -> Option<&str> {
+    /// The server's suggested wait, when it gave one.
+    pub(crate) fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
-            Self::Imap(e) => e.server_text(),
-            Self::Throttled(t) | Self::OverQuota(t) => Some(t),
+            Self::Imap(e) => e.reply_class().retry_after(),
+            Self::Throttled(t) => {
+                imapmig_core::throttle::classify(&format!("* NO {t}")).retry_after()
+            }
             _ => None,
         }
     }
@@ -580,15 +583,19 @@ async fn append_batch(
                 (ctx.on_copied)(1);
             }
             Appended::Refused(text) => {
-                state.forget_intent(m.uid);
-                let up = text.to_ascii_uppercase();
-                if up.contains("OVERQUOTA") || up.contains("QUOTA EXCEEDED") {
-                    slot.save(state)?;
-                    return Err(PassError::OverQuota(text));
-                }
-                if is_throttle_text(&up) {
-                    throttled = Some(text);
-                    continue;
+                match imapmig_core::throttle::classify(&format!("* NO {text}")) {
+                    ReplyClass::OverQuota => {
+                        state.forget_intent(m.uid);
+                        slot.save(state)?;
+                        return Err(PassError::OverQuota(text));
+                    }
+                    class if class.is_retryable() => {
+                        // The outcome is unknown (a proxy or a busy server may have stored it):
+                        // the intent stays open and the next attempt settles it by fingerprint.
+                        throttled = Some(text);
+                        continue;
+                    }
+                    _ => state.forget_intent(m.uid),
                 }
                 let outcome = refused(
                     dst,
@@ -617,22 +624,6 @@ async fn append_batch(
         }
         None => Ok(()),
     }
-}
-
-/// Whether a refusal is temporary (throttling, server busy), not about the message.
-pub(crate) fn is_throttle_text(upper: &str) -> bool {
-    [
-        "THROTTLED",
-        "[LIMIT]",
-        "UNAVAILABLE",
-        "INUSE",
-        "SERVERBUG",
-        "TRY AGAIN",
-        "TOO MANY",
-        "RATE",
-    ]
-    .iter()
-    .any(|w| upper.contains(w))
 }
 
 /// The target refused a message: classify it, repair and retry when safe, else skip it with

@@ -15,6 +15,8 @@ pub(crate) use endpoint::Endpoint;
 pub(crate) use secret::{Credential, SecretSource};
 pub(crate) use session::Connection;
 
+use imapmig_core::throttle::{ReplyClass, classify};
+
 /// What went wrong talking to a server. Secrets never appear in these messages.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -33,7 +35,15 @@ pub(crate) enum ImapError {
         /// Why.
         reason: String,
     },
-    /// TCP connect failed or the server went away before login.
+    /// The TCP connection could not be made (refused, no route, no such host).
+    #[error("cannot reach {addr}: {reason}")]
+    Unreachable {
+        /// `host:port`.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// The server went away before login (closed before or after its greeting).
     #[error("cannot reach {addr}: {reason}")]
     Connect {
         /// `host:port`.
@@ -97,13 +107,31 @@ pub(crate) enum ImapError {
     },
 }
 
+/// async-imap reports a NO as `code: Some(X), info: Some("text")`; this gives back what the
+/// server said, `[X] text`, for people and for the reply classifier.
+pub(crate) fn server_words(debug: &str) -> String {
+    let Some(rest) = debug.strip_prefix("code: ") else {
+        return debug.to_owned();
+    };
+    let (code, info) = rest.split_once(", info: ").unwrap_or((rest, "None"));
+    let info = info
+        .strip_prefix("Some(\"")
+        .and_then(|i| i.strip_suffix("\")"))
+        .map(|i| i.replace("\\\"", "\""))
+        .unwrap_or_default();
+    match code.strip_prefix("Some(").and_then(|c| c.strip_suffix(')')) {
+        Some(c) => format!("[{}] {info}", c.to_ascii_uppercase()),
+        None => info,
+    }
+}
+
 impl ImapError {
     pub(crate) fn from_async(command: &str, e: async_imap::error::Error) -> Self {
         use async_imap::error::Error as E;
         match e {
             E::No(text) | E::Bad(text) => Self::No {
                 command: command.to_owned(),
-                text,
+                text: server_words(&text),
             },
             E::Io(io) => Self::Io {
                 command: command.to_owned(),
@@ -120,39 +148,99 @@ impl ImapError {
         }
     }
 
-    /// Whether reconnecting and retrying later may help (throttling, BYE, timeouts, dropped
-    /// connections), as opposed to a refusal that will not change.
-    pub(crate) fn is_transient(&self) -> bool {
+    /// What the failure means for the migration, by imapmig-core's reply classifier
+    /// (throttling with its hint, connection caps, over quota, transient trouble, permanent).
+    pub(crate) fn reply_class(&self) -> ReplyClass {
         match self {
-            Self::Connect { .. } | Self::Bye { .. } | Self::Io { .. } | Self::Timeout { .. } => {
-                true
-            }
             Self::No { text, .. } | Self::Login { reason: text, .. } => {
-                let up = text.to_ascii_uppercase();
-                [
-                    "THROTTLED",
-                    "[LIMIT]",
-                    "UNAVAILABLE",
-                    "INUSE",
-                    "SERVERBUG",
-                    "TRY AGAIN",
-                    "TOO MANY",
-                    "MAXIMUM NUMBER OF CONNECTIONS",
-                ]
-                .iter()
-                .any(|w| up.contains(w))
+                classify(&format!("* NO {text}"))
             }
-            _ => false,
+            Self::Bye { text } => classify(&format!("* BYE {text}")),
+            Self::Connect { .. } | Self::Io { .. } | Self::Timeout { .. } => {
+                ReplyClass::Unavailable
+            }
+            _ => ReplyClass::Permanent,
         }
     }
 
-    /// The server's own words, when there are any (for throttling classification).
-    pub(crate) fn server_text(&self) -> Option<&str> {
-        match self {
-            Self::No { text, .. } | Self::Bye { text } | Self::Login { reason: text, .. } => {
-                Some(text)
-            }
-            _ => None,
+    /// Whether reconnecting and retrying later may help (throttling, connection caps, BYE,
+    /// timeouts, dropped connections), as opposed to a refusal that will not change.
+    pub(crate) fn is_transient(&self) -> bool {
+        self.reply_class().is_retryable()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_words_table() {
+        let cases = [
+            (
+                "code: None, info: Some(\"[THROTTLED] Request is throttled.\")",
+                "[THROTTLED] Request is throttled.",
+            ),
+            (
+                "code: Some(TryCreate), info: Some(\"Mailbox doesn't exist\")",
+                "[TRYCREATE] Mailbox doesn't exist",
+            ),
+            ("code: None, info: None", ""),
+            ("plain text", "plain text"),
+        ];
+        for (debug, want) in cases {
+            assert_eq!(server_words(debug), want);
         }
+    }
+
+    #[test]
+    fn classes_table() {
+        let no = |t: &str| ImapError::No {
+            command: "APPEND".into(),
+            text: t.into(),
+        };
+        let hint = std::time::Duration::from_millis(1000);
+        let cases = [
+            (
+                no("[THROTTLED] Request is throttled. Suggested Backoff Time: 1000 milliseconds"),
+                ReplyClass::Throttled {
+                    retry_after: Some(hint),
+                },
+            ),
+            (
+                no("[OVERQUOTA] Quota exceeded (mailbox for user is full)"),
+                ReplyClass::OverQuota,
+            ),
+            (
+                no("[UNAVAILABLE] Server temporarily unavailable."),
+                ReplyClass::Unavailable,
+            ),
+            (no("Can't save a zero byte message"), ReplyClass::Permanent),
+            (
+                ImapError::Bye {
+                    text: "Disconnected for inactivity.".into(),
+                },
+                ReplyClass::Unavailable,
+            ),
+            (
+                ImapError::Timeout {
+                    what: "x".into(),
+                    secs: 1,
+                },
+                ReplyClass::Unavailable,
+            ),
+            (
+                ImapError::Tls {
+                    addr: "h".into(),
+                    reason: "r".into(),
+                },
+                ReplyClass::Permanent,
+            ),
+        ];
+        for (e, class) in cases {
+            assert_eq!(e.reply_class(), class, "{e}");
+        }
+        assert!(no("[LIMIT] Too many connections").is_transient());
+        assert!(!no("Can't save a zero byte message").is_transient());
     }
 }

@@ -215,7 +215,7 @@ impl Connection {
         let addr = format!("{}:{}", endpoint.host, endpoint.port);
         let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
             .await
-            .map_err(|e| ImapError::Connect {
+            .map_err(|e| ImapError::Unreachable {
                 addr: addr.clone(),
                 reason: e.to_string(),
             })?;
@@ -257,7 +257,7 @@ impl Connection {
             async_imap::error::Error::No(t) | async_imap::error::Error::Bad(t) => {
                 ImapError::Login {
                     user: user.to_owned(),
-                    reason: t,
+                    reason: super::server_words(&t),
                 }
             }
             other => ImapError::Connect {

@@ -12,6 +12,7 @@
 )]
 
 mod basic;
+mod faults;
 mod gmail;
 mod refusals;
 mod resume;
