@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use imapmig_core::inventory::{self, FolderSize, InventoryPolicy, MailboxInventory, Quota};
 use imapmig_folders::Listing;
 
 use crate::cmd::migrate::{EXIT_LOGIN, EXIT_QUOTA, EXIT_TLS, EXIT_UNREACHABLE};
@@ -47,17 +48,6 @@ pub(crate) struct Args {
     io_timeout: u64,
 }
 
-/// One folder's size.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FolderSize {
-    /// Decoded folder name.
-    pub(crate) name: String,
-    /// Messages.
-    pub(crate) messages: u32,
-    /// Bytes.
-    pub(crate) bytes: u64,
-}
-
 /// Sizes every selectable folder of the server behind `conn`.
 pub(crate) async fn folder_sizes(conn: &mut Connection) -> Result<Vec<FolderSize>, ImapError> {
     let raw = conn.listing_raw().await?;
@@ -74,34 +64,41 @@ pub(crate) async fn folder_sizes(conn: &mut Connection) -> Result<Vec<FolderSize
         let (messages, bytes) = conn.folder_size(&wire).await?;
         out.push(FolderSize {
             name: entry.name().as_str().to_owned(),
-            messages,
+            messages: u64::from(messages),
             bytes,
         });
     }
     Ok(out)
 }
 
-/// The whale verdict: does `total` fit in `quota` (less what the pool already uses)?
-fn verdict(total: u64, quota: u64, used: u64) -> (bool, String) {
-    let free = quota.saturating_sub(used);
-    if total <= free {
-        let pct = if quota == 0 {
-            100.0
-        } else {
-            total as f64 * 100.0 / quota as f64
-        };
-        (
-            true,
-            format!("verdict: fits ({total} of {free} bytes free, {pct:.1} % of the quota)"),
-        )
+/// The whale verdict of imapmig-core for this mailbox against the quota (per seat, or the
+/// room left in a pool).
+fn verdict(
+    mailbox: &str,
+    folders: Vec<FolderSize>,
+    quota: u64,
+    pooled: bool,
+    pool_used: u64,
+) -> (bool, String) {
+    let inv = MailboxInventory {
+        mailbox: mailbox.to_owned(),
+        folders,
+    };
+    let quota = if pooled {
+        Quota::Pooled(quota.saturating_sub(pool_used))
     } else {
-        (
-            false,
-            format!(
-                "verdict: whale ({total} bytes exceed the {free} bytes free by {})",
-                total - free
-            ),
-        )
+        Quota::PerSeat(quota)
+    };
+    let report = inventory::assess(
+        &[inv],
+        &InventoryPolicy {
+            quota,
+            ..InventoryPolicy::default()
+        },
+    );
+    match report.mailboxes.first() {
+        Some(m) => (!m.verdict.refused(), format!("verdict: {}", m.verdict)),
+        None => (true, "verdict: fits".to_owned()),
     }
 }
 
@@ -144,7 +141,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (mut messages, mut bytes) = (0u64, 0u64);
     for f in &sizes {
         println!("{}\t{}\t{}", f.name, f.messages, f.bytes);
-        messages += u64::from(f.messages);
+        messages += f.messages;
         bytes += f.bytes;
     }
     println!("total\t{messages}\t{bytes}");
@@ -152,8 +149,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("verdict: no quota given");
         return Ok(ExitCode::SUCCESS);
     };
-    let used = if args.pooled { args.pool_used } else { 0 };
-    let (fits, line) = verdict(bytes, quota, used);
+    let (fits, line) = verdict(&args.server, sizes, quota, args.pooled, args.pool_used);
     println!("{line}");
     Ok(if fits {
         ExitCode::SUCCESS
@@ -168,21 +164,31 @@ mod tests {
 
     #[test]
     fn verdict_table() {
+        let folder = |bytes| {
+            vec![FolderSize {
+                name: "INBOX".into(),
+                messages: 1,
+                bytes,
+            }]
+        };
         let cases = [
-            (10, 100, 0, true),
-            (100, 100, 0, true),
-            (101, 100, 0, false),
-            (50, 100, 60, false),
-            (40, 100, 60, true),
+            (10, 100, false, 0, true),
+            (100, 100, false, 0, true),
+            (101, 100, false, 0, false),
+            (50, 100, true, 60, false),
+            (40, 100, true, 60, true),
         ];
-        for (total, quota, used, fits) in cases {
-            let (ok, line) = verdict(total, quota, used);
+        for (total, quota, pooled, used, fits) in cases {
+            let (ok, line) = verdict("m", folder(total), quota, pooled, used);
             assert_eq!(ok, fits, "{line}");
-            assert!(line.starts_with(if fits {
-                "verdict: fits"
-            } else {
-                "verdict: whale"
-            }));
+            assert!(
+                line.starts_with(if fits {
+                    "verdict: fits"
+                } else {
+                    "verdict: whale"
+                }),
+                "{line}"
+            );
         }
     }
 }

@@ -50,6 +50,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures::StreamExt;
+use imapmig_core::inventory::{self, FolderSize, InventoryPolicy, MailboxInventory, Quota};
 use imapmig_core::{
     FileStore, FolderState, Policy, SkipReason, Stage, StateStore, StoreKey, Tolerance, Uid,
 };
@@ -485,31 +486,63 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
     plan.check()
         .map_err(|e| Fatal::new(EXIT_FOLDER_MAP, format!("folder map: {e}")))?;
 
-    // Inventory and the quota verdict, before any copying.
-    let mut source_bytes = 0u64;
-    let mut sizes = Vec::new();
+    // Inventory and the quota verdict (imapmig-core), before any copying. What the mapped
+    // target folders hold already (an earlier pass) is not needed again.
+    let mut folders = Vec::new();
+    let mut on_target = 0u64;
     for entry in plan.entries() {
-        if entry.target().is_none() && entry.reason != imapmig_folders::Reason::AllMail {
+        let Some(target) = entry.target() else {
             continue;
-        }
+        };
         let wire = String::from_utf8_lossy(entry.source.wire()).into_owned();
-        let (n, bytes) = src.folder_size(&wire).await?;
-        sizes.push((entry.source.as_str().to_owned(), n, bytes));
-        if entry.target().is_some() {
-            source_bytes += bytes;
+        let (messages, bytes) = src.folder_size(&wire).await?;
+        folders.push(FolderSize {
+            name: entry.source.as_str().to_owned(),
+            messages: u64::from(messages),
+            bytes,
+        });
+        if let Ok((_, there)) = dst
+            .folder_size(&String::from_utf8_lossy(target.wire()))
+            .await
+        {
+            on_target += there;
         }
     }
-    let quota = match args.quota {
-        Some(q) => Some((0, q)),
-        None => dst.storage_quota().await?,
+    let available = match args.quota {
+        Some(q) => Some(q),
+        None => dst
+            .storage_quota()
+            .await?
+            .map(|(used, limit)| limit.saturating_sub(used)),
     };
-    if let Some((used, limit)) = quota {
-        let free = limit.saturating_sub(used);
-        if source_bytes > free {
+    if let Some(available) = available {
+        let source_bytes: u64 = folders.iter().map(|f| f.bytes).sum();
+        let needed = source_bytes.saturating_sub(on_target);
+        let mailbox = MailboxInventory {
+            mailbox: args.source.clone(),
+            folders: vec![FolderSize {
+                name: "to copy".into(),
+                messages: folders.iter().map(|f| f.messages).sum(),
+                bytes: needed,
+            }],
+        };
+        let report = inventory::assess(
+            &[mailbox],
+            &InventoryPolicy {
+                quota: Quota::PerSeat(available),
+                ..InventoryPolicy::default()
+            },
+        );
+        if report.refused() {
+            let verdict = report
+                .mailboxes
+                .first()
+                .map(|m| m.verdict.to_string())
+                .unwrap_or_default();
             return Err(Fatal::new(
                 EXIT_QUOTA,
                 format!(
-                    "refused before copying: the source holds {source_bytes} bytes, the target has {free} of {limit} bytes free"
+                    "refused before copying: {verdict} (source {source_bytes} bytes, {on_target} already on the target)"
                 ),
             ));
         }

@@ -691,6 +691,7 @@ async fn refused(
 /// A repaired copy of a message the target refused, when imapmig-mime says the defects are
 /// repairable.
 fn repair(body: &[u8], c: &imapmig_mime::Classification) -> Option<Vec<u8>> {
-    let _ = (body, c);
-    None
+    let repaired =
+        imapmig_mime::repair_classified(body, c.clone(), &imapmig_mime::Limits::default());
+    repaired.changed().then(|| repaired.bytes.into_owned())
 }

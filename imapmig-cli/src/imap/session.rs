@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use super::ImapError;
 use super::endpoint::{Endpoint, Mechanism, Security};
 use super::secret::Credential;
-use super::transport::{Transport, status_item};
+use super::transport::Transport;
 
 /// What the server said it can do (after login).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -588,8 +588,9 @@ impl Connection {
                 .await
                 .map_err(|e| ImapError::from_async(&cmd, e))?;
             Ok(self.session.get_mut().take_tapped().iter().find_map(|r| {
-                let messages = u32::try_from(status_item(r, "MESSAGES")?).ok()?;
-                Some((messages, status_item(r, "SIZE")?))
+                // imapmig-core parses what imap-proto cannot (RFC 8438 SIZE).
+                let status = imapmig_core::inventory::parse_status(r).ok()?;
+                Some((status.items.messages?, status.items.size?))
             }))
         })
         .await

@@ -323,21 +323,6 @@ fn literal_at_end(line: &[u8]) -> Option<u64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-/// Parses a tapped `* STATUS name (… SIZE n …)` response: the value of `item`.
-pub(crate) fn status_item(response: &[u8], item: &str) -> Option<u64> {
-    let upper: Vec<u8> = response.iter().map(u8::to_ascii_uppercase).collect();
-    let open = upper.iter().rposition(|&b| b == b'(')?;
-    let list = std::str::from_utf8(&upper[open + 1..]).ok()?;
-    let mut words = list.split([' ', ')', '\r', '\n']).filter(|w| !w.is_empty());
-    while let Some(w) = words.next() {
-        let value = words.next()?;
-        if w == item {
-            return value.parse().ok();
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,8 +347,7 @@ mod tests {
                 "split {split}"
             );
             assert_eq!(cap.len(), 2);
-            assert_eq!(status_item(&cap[1], "SIZE"), Some(1234));
-            assert_eq!(status_item(&cap[1], "MESSAGES"), Some(3));
+            assert_eq!(cap[1], b"* STATUS INBOX (MESSAGES 3 SIZE 1234)\r\n");
         }
     }
 
@@ -413,22 +397,6 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(line)
             );
-        }
-    }
-
-    #[test]
-    fn status_size_table() {
-        let cases: &[(&[u8], Option<u64>)] = &[
-            (b"* STATUS INBOX (SIZE 10)\r\n", Some(10)),
-            (
-                b"* STATUS \"a b\" (MESSAGES 1 SIZE 99 UIDNEXT 4)\r\n",
-                Some(99),
-            ),
-            (b"* STATUS x (MESSAGES 1)\r\n", None),
-            (b"* STATUS x (SIZE)\r\n", None),
-        ];
-        for (line, want) in cases {
-            assert_eq!(status_item(line, "SIZE"), *want);
         }
     }
 }

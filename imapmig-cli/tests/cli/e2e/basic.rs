@@ -126,4 +126,26 @@ fn dry_run_changes_nothing_and_staging_splits_by_date() {
             && reply.contains("03-Jan-2024 10:00:00 +0000"),
         "{reply}"
     );
+
+    // A later flag change on the source reaches the target on the next pass.
+    let mut s = src.session();
+    s.command("SELECT INBOX");
+    let reply = s.command("UID STORE 1 +FLAGS (\\Flagged)");
+    assert!(String::from_utf8_lossy(&reply).contains("OK"));
+    s.command("LOGOUT");
+    let out = migrate(&src, &dst, state.path(), &[]);
+    assert_exit(&out, 0);
+    assert_eq!(totals(&out), (0, 5, 0, 0));
+    let mut d = dst.session();
+    d.command("EXAMINE INBOX");
+    let reply = String::from_utf8_lossy(
+        &d.command("UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"),
+    )
+    .into_owned();
+    let flagged: Vec<&str> = reply
+        .split("* ")
+        .filter(|r| r.contains("\\Flagged"))
+        .collect();
+    assert_eq!(flagged.len(), 1, "{reply}");
+    assert!(flagged[0].contains("<staged.0@example.com>"), "{reply}");
 }
