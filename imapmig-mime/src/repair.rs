@@ -92,34 +92,53 @@ pub fn repair_classified<'a>(
     if before.verdict == Verdict::Ok || before.parts.is_empty() {
         return unchanged(bytes, before);
     }
-    let edits = header_edits(bytes, &before);
-    let protected: Vec<Range<usize>> = before
+    let original: Vec<DefectKind> = before.defects.iter().map(|d| d.kind).collect();
+    let mut current: Cow<'a, [u8]> = Cow::Borrowed(bytes);
+    let mut classification = before;
+    // One round can uncover another: a deleted NUL turns "Fro\0m:" into a
+    // field, which then needs its separator. Rounds stop when nothing
+    // changes; the cap only bounds adversarial input.
+    for _ in 0..MAX_ROUNDS {
+        if classification.verdict == Verdict::Ok || classification.parts.is_empty() {
+            break;
+        }
+        match repair_round(&current, &classification) {
+            Some(out) => {
+                classification = classify_with(&out, limits);
+                current = Cow::Owned(out);
+            }
+            None => break,
+        }
+    }
+    let mut fixed: Vec<DefectKind> = original
+        .into_iter()
+        .filter(|k| !classification.has(*k))
+        .collect();
+    fixed.dedup();
+    Repaired {
+        bytes: current,
+        fixed,
+        after: classification,
+    }
+}
+
+const MAX_ROUNDS: usize = 8;
+
+/// One round of repairs; `None` when it would change nothing.
+fn repair_round(bytes: &[u8], c: &Classification) -> Option<Vec<u8>> {
+    let edits = header_edits(bytes, c);
+    let protected: Vec<Range<usize>> = c
         .parts
         .iter()
         .filter(|p| p.transfer_encoding == TransferEncoding::Binary)
         .map(|p| p.body.clone())
         .collect();
-    let normalize = before.has(DefectKind::BareLf) || before.has(DefectKind::NulByte);
+    let normalize = c.has(DefectKind::BareLf) || c.has(DefectKind::NulByte);
     if edits.is_empty() && !normalize {
-        return unchanged(bytes, before);
+        return None;
     }
     let out = apply(bytes, &edits, &protected, normalize);
-    if out == bytes {
-        return unchanged(bytes, before);
-    }
-    let after = classify_with(&out, limits);
-    let mut fixed: Vec<DefectKind> = before
-        .defects
-        .iter()
-        .map(|d| d.kind)
-        .filter(|k| !after.has(*k))
-        .collect();
-    fixed.dedup();
-    Repaired {
-        bytes: Cow::Owned(out),
-        fixed,
-        after,
-    }
+    (out != bytes).then_some(out)
 }
 
 fn unchanged(bytes: &[u8], classification: Classification) -> Repaired<'_> {
@@ -250,7 +269,11 @@ fn apply(bytes: &[u8], edits: &[Edit], protected: &[Range<usize>], normalize: bo
     };
     for edit in edits {
         copy(pos, edit.range.start, &mut out);
-        out.extend_from_slice(&edit.with);
+        if normalize {
+            normalize_line_ends(&edit.with, &mut out);
+        } else {
+            out.extend_from_slice(&edit.with);
+        }
         pos = edit.range.end;
     }
     copy(pos, bytes.len(), &mut out);

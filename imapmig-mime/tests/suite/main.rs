@@ -9,3 +9,4 @@
 
 mod classify_corpus;
 mod exchange_conformance;
+mod fuzz_regressions;
