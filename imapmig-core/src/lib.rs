@@ -57,7 +57,7 @@
 //! | module | what it decides |
 //! |---|---|
 //! | [`state`], [`plan`] | per folder pair: what was copied where; the next pass (copy, present, flags, vanished, unidentified), UIDVALIDITY changes reconciled by fingerprint; intents for crash safety; stages |
-//! | [`store`] | the state on disk: write-new, fsync, rename, fsync directory; versioned, checksummed; [`store::MemoryStore`] for tests |
+//! | [`store`] | the state on disk: snapshots written new, fsynced, renamed; an append-only journal so a save costs the size of the change; versioned, checksummed; [`store::MemoryStore`] for tests |
 //! | [`throttle`] | server replies classified (Gmail, Office 365, Dovecot, Cyrus, Exchange); backoff with jitter honouring hints; token buckets; daily budgets; multi-day transfer times |
 //! | [`inventory`] | STATUS parsing with RFC 8438 SIZE; sizes per folder and mailbox; whale verdicts against per-seat or pooled quotas |
 //! | [`tolerance`] | the bad-item threshold; the skipped-items CSV (RFC 4180) |

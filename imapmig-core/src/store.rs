@@ -32,15 +32,44 @@
 //! key, a body longer or shorter than `length`, a checksum mismatch, an
 //! unknown record, a bad field, or a UID recorded twice.
 //!
+//! A snapshot written by [`FileStore`] starts its body with `generation
+//! <n>`, naming the journal that continues it.
+//!
+//! # The journal
+//!
+//! Between snapshots, [`FileStore::save`] appends what changed since the
+//! last save to `<key>.journal`:
+//!
+//! ```text
+//! imapmig-journal 1
+//! key <store key>
+//! generation <n>
+//!
+//! block <bytes> <crc32 of the block's records>
+//! <records: the body records above, plus drop-copied|drop-intent|
+//!  drop-skipped|drop-unidentified <uid> and drop-source|drop-target>
+//! block ...
+//! ```
+//!
+//! Loading replays the blocks of the journal whose generation matches the
+//! snapshot's. A last block cut short or failing its checksum is a crash
+//! during an append, before the save returned: it is ignored, and the next
+//! save writes a new snapshot. A damaged block followed by others is
+//! corruption: an error.
+//!
 //! # Crash safety
 //!
-//! [`FileStore::save`] writes `<key>.state.tmp`, fsyncs it, renames it over
-//! `<key>.state` and fsyncs the directory. A crash at any step leaves the
-//! previous file or the new one, both complete. Each save rewrites the whole
-//! folder state (about 60 bytes per message), so batch intents: record
-//! several, save once, then APPEND them.
+//! A snapshot is written as `<key>.state.tmp`, fsynced, renamed over
+//! `<key>.state`, and the directory fsynced; a journal block is appended
+//! and the journal fsynced (and the directory, when the journal is new).
+//! A crash at any step leaves the previous state or the new one, never a
+//! mix. A new snapshot (when the journal would outgrow the snapshot) gets
+//! a new generation, which makes the old journal obsolete in the same
+//! rename. Saves therefore cost about the size of the change (some 60
+//! bytes a record) plus an fsync; still, batch intents: record several,
+//! save once, then APPEND them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Write as _};
 use std::fs;
 use std::io::{self, Write as _};
@@ -171,6 +200,8 @@ pub trait Filesystem: fmt::Debug + Send + Sync {
     /// Reads at most `limit` bytes of `path`; `Ok(None)` when it does not
     /// exist; an error of kind `FileTooLarge` when it is longer.
     fn read(&self, path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>>;
+    /// Appends `bytes` to the existing file `path` in one write.
+    fn append(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
 }
 
 /// The real file system.
@@ -212,10 +243,24 @@ impl Filesystem for OsFilesystem {
         }
         Ok(Some(bytes))
     }
+
+    fn append(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        fs::OpenOptions::new()
+            .append(true)
+            .open(path)?
+            .write_all(bytes)
+    }
 }
 
-/// Folder states as files `<dir>/<key>.state` (see the module docs for the
-/// format and the crash-safety argument).
+/// Folder states as files `<dir>/<key>.state` plus an append-only
+/// journal `<dir>/<key>.journal` (see the module docs for the format and
+/// the crash-safety argument).
+///
+/// A save appends only what changed since the last load or save of the
+/// same key through this store, so the cost of a save follows the change,
+/// not the folder. When the journal would outgrow the snapshot (or on the
+/// first save of a key in a process), the whole state is written as a new
+/// snapshot with a new generation, which makes the old journal obsolete.
 ///
 /// One process per directory: concurrent writers of the same key are not
 /// coordinated.
@@ -224,7 +269,26 @@ pub struct FileStore {
     dir: PathBuf,
     fs: Box<dyn Filesystem>,
     max_file_size: u64,
+    journal: bool,
+    cache: Mutex<HashMap<StoreKey, OnDisk>>,
 }
+
+/// What is on disk for a key, as of this store's last load or save.
+#[derive(Debug)]
+struct OnDisk {
+    state: FolderState,
+    generation: u64,
+    snapshot_len: u64,
+    /// Valid bytes of the journal of this generation; `None` when there is
+    /// none yet (the next append creates it).
+    journal_len: Option<u64>,
+}
+
+const JOURNAL_MAGIC: &str = "imapmig-journal 1";
+
+/// A journal is compacted into a snapshot once it would exceed the
+/// snapshot's size or this, whichever is larger.
+const MIN_JOURNAL_LIMIT: u64 = 256 * 1024;
 
 impl FileStore {
     /// Default limit on the size of a state file read back: 1 GiB, about
@@ -242,19 +306,35 @@ impl FileStore {
             dir: dir.into(),
             fs,
             max_file_size: FileStore::DEFAULT_MAX_FILE_SIZE,
+            journal: true,
+            cache: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Changes the largest state file [`StateStore::load`] accepts.
+    /// Changes the largest state or journal file [`StateStore::load`]
+    /// accepts.
     #[must_use]
     pub fn with_max_file_size(mut self, bytes: u64) -> Self {
         self.max_file_size = bytes;
         self
     }
 
-    /// The path of a key's state file.
+    /// Writes a full snapshot on every save instead of appending to the
+    /// journal.
+    #[must_use]
+    pub fn without_journal(mut self) -> Self {
+        self.journal = false;
+        self
+    }
+
+    /// The path of a key's state file (its snapshot).
     pub fn path(&self, key: &StoreKey) -> PathBuf {
         self.dir.join(format!("{key}.state"))
+    }
+
+    /// The path of a key's journal.
+    pub fn journal_path(&self, key: &StoreKey) -> PathBuf {
+        self.dir.join(format!("{key}.journal"))
     }
 
     fn io<'a>(path: &'a Path, step: &'static str) -> impl FnOnce(io::Error) -> Error + 'a {
@@ -264,33 +344,23 @@ impl FileStore {
             source,
         }
     }
-}
 
-impl StateStore for FileStore {
-    fn load(&self, key: &StoreKey) -> Result<Option<FolderState>, Error> {
-        let path = self.path(key);
-        let Some(bytes) = self
-            .fs
-            .read(&path, self.max_file_size)
-            .map_err(FileStore::io(&path, "read"))?
-        else {
-            return Ok(None);
-        };
-        let (found, state) = decode(&bytes).map_err(|e| e.at_path(&path))?;
-        if &found != key {
-            return Err(Error::KeyMismatch {
-                path,
-                found: found.0,
-                expected: key.0.clone(),
-            });
-        }
-        Ok(Some(state))
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<StoreKey, OnDisk>> {
+        // Entries are replaced whole, so a panic elsewhere cannot leave one
+        // half-updated.
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn save(&self, key: &StoreKey, state: &FolderState) -> Result<(), Error> {
+    /// Writes a full snapshot with a new generation; returns its length.
+    fn write_snapshot(
+        &self,
+        key: &StoreKey,
+        state: &FolderState,
+        generation: u64,
+    ) -> Result<u64, Error> {
         let path = self.path(key);
         let tmp = self.dir.join(format!("{key}.state.tmp"));
-        let bytes = encode(key, state);
+        let bytes = encode_generation(key, state, Some(generation));
         self.fs
             .write(&tmp, &bytes)
             .map_err(FileStore::io(&tmp, "write"))?;
@@ -302,7 +372,243 @@ impl StateStore for FileStore {
             .map_err(FileStore::io(&path, "rename"))?;
         self.fs
             .sync_dir(&self.dir)
-            .map_err(FileStore::io(&self.dir, "fsync directory"))
+            .map_err(FileStore::io(&self.dir, "fsync directory"))?;
+        Ok(bytes.len() as u64)
+    }
+
+    /// Appends one journal block; creates the journal when there is none
+    /// for this generation. Returns the journal's new length.
+    fn append_block(
+        &self,
+        key: &StoreKey,
+        generation: u64,
+        journal_len: Option<u64>,
+        records: &str,
+    ) -> Result<u64, Error> {
+        let path = self.journal_path(key);
+        let block = format!(
+            "block {} {:08x}\n{records}",
+            records.len(),
+            crc32fast::hash(records.as_bytes())
+        );
+        match journal_len {
+            Some(len) => {
+                self.fs
+                    .append(&path, block.as_bytes())
+                    .map_err(FileStore::io(&path, "append journal"))?;
+                self.fs
+                    .sync_file(&path)
+                    .map_err(FileStore::io(&path, "fsync journal"))?;
+                Ok(len + block.len() as u64)
+            }
+            None => {
+                let mut bytes = format!("{JOURNAL_MAGIC}\nkey {key}\ngeneration {generation}\n\n");
+                bytes.push_str(&block);
+                self.fs
+                    .write(&path, bytes.as_bytes())
+                    .map_err(FileStore::io(&path, "write journal"))?;
+                self.fs
+                    .sync_file(&path)
+                    .map_err(FileStore::io(&path, "fsync journal"))?;
+                self.fs
+                    .sync_dir(&self.dir)
+                    .map_err(FileStore::io(&self.dir, "fsync directory"))?;
+                Ok(bytes.len() as u64)
+            }
+        }
+    }
+
+    fn save_uncached(
+        &self,
+        key: &StoreKey,
+        state: &FolderState,
+        old: Option<OnDisk>,
+    ) -> Result<OnDisk, Error> {
+        if self.journal
+            && let Some(old) = old
+        {
+            let records = delta(&old.state, state);
+            if records.is_empty() {
+                return Ok(OnDisk {
+                    state: state.clone(),
+                    ..old
+                });
+            }
+            let limit = old.snapshot_len.max(MIN_JOURNAL_LIMIT);
+            let grown = old.journal_len.unwrap_or(0) + records.len() as u64 + 64;
+            if grown <= limit {
+                let journal_len =
+                    self.append_block(key, old.generation, old.journal_len, &records)?;
+                return Ok(OnDisk {
+                    state: state.clone(),
+                    journal_len: Some(journal_len),
+                    ..old
+                });
+            }
+            let generation = old.generation.wrapping_add(1);
+            let snapshot_len = self.write_snapshot(key, state, generation)?;
+            return Ok(OnDisk {
+                state: state.clone(),
+                generation,
+                snapshot_len,
+                journal_len: None,
+            });
+        }
+        // Not loaded through this store: a generation no journal on disk
+        // can have (time-based, so distinct across processes).
+        let generation = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        let snapshot_len = self.write_snapshot(key, state, generation)?;
+        Ok(OnDisk {
+            state: state.clone(),
+            generation,
+            snapshot_len,
+            journal_len: None,
+        })
+    }
+
+    /// Replays a journal onto `state`.
+    fn replay(
+        &self,
+        key: &StoreKey,
+        generation: Option<u64>,
+        state: &mut FolderState,
+    ) -> Result<Journal, Error> {
+        let path = self.journal_path(key);
+        let Some(bytes) = self
+            .fs
+            .read(&path, self.max_file_size)
+            .map_err(FileStore::io(&path, "read journal"))?
+        else {
+            return Ok(Journal::Absent);
+        };
+        let corrupt = |offset: usize, reason: String| Error::CorruptState {
+            path: path.clone(),
+            offset,
+            reason,
+        };
+        // The header and the first block are written in one go: a header
+        // cut short is a crash while creating the journal.
+        let Some(header_end) = bytes.windows(2).position(|w| w == b"\n\n") else {
+            return Ok(Journal::Absent);
+        };
+        let header = std::str::from_utf8(&bytes[..header_end])
+            .map_err(|_| corrupt(0, "journal header is not UTF-8".into()))?;
+        let mut lines = header.lines();
+        if lines.next() != Some(JOURNAL_MAGIC) {
+            return Err(corrupt(
+                0,
+                "not an imapmig journal of a known version".into(),
+            ));
+        }
+        if lines.next().and_then(|l| l.strip_prefix("key ")) != Some(key.as_str()) {
+            return Err(corrupt(0, "journal of another key".into()));
+        }
+        let found: Option<u64> = lines
+            .next()
+            .and_then(|l| l.strip_prefix("generation "))
+            .and_then(|g| g.parse().ok());
+        if found.is_none() || lines.next().is_some() {
+            return Err(corrupt(0, "bad journal header".into()));
+        }
+        if found != generation {
+            // Made obsolete by a newer snapshot.
+            return Ok(Journal::Absent);
+        }
+        let mut pos = header_end + 2;
+        while pos < bytes.len() {
+            let rest = &bytes[pos..];
+            let Some(eol) = rest.iter().position(|b| *b == b'\n') else {
+                return Ok(Journal::Torn);
+            };
+            let line = std::str::from_utf8(&rest[..eol]).unwrap_or("");
+            let mut f = line.split(' ');
+            let (Some("block"), Some(len), Some(crc), None) =
+                (f.next(), f.next(), f.next(), f.next())
+            else {
+                return Err(corrupt(pos, "bad journal block header".into()));
+            };
+            let (Ok(len), Ok(crc)) = (len.parse::<usize>(), u32::from_str_radix(crc, 16)) else {
+                return Err(corrupt(pos, "bad journal block header".into()));
+            };
+            let start = pos + eol + 1;
+            let Some(end) = start.checked_add(len).filter(|e| *e <= bytes.len()) else {
+                return Ok(Journal::Torn);
+            };
+            let body = &bytes[start..end];
+            if crc32fast::hash(body) != crc {
+                if end == bytes.len() {
+                    return Ok(Journal::Torn);
+                }
+                return Err(corrupt(start, "journal block checksum mismatch".into()));
+            }
+            let text = std::str::from_utf8(body)
+                .map_err(|_| corrupt(start, "journal block is not UTF-8".into()))?;
+            apply_records(state, text, start, true).map_err(|e| e.at_path(&path))?;
+            pos = end;
+        }
+        Ok(Journal::Valid(bytes.len() as u64))
+    }
+}
+
+/// What [`FileStore::replay`] found.
+enum Journal {
+    /// No journal for this generation (none, obsolete, or cut short while
+    /// being created): the next save may create one.
+    Absent,
+    /// Replayed; this many bytes, all valid.
+    Valid(u64),
+    /// Replayed up to a torn last block (a crash during an append; that
+    /// block was never acknowledged). Not appendable: the next save
+    /// writes a snapshot.
+    Torn,
+}
+
+impl StateStore for FileStore {
+    fn load(&self, key: &StoreKey) -> Result<Option<FolderState>, Error> {
+        self.cache().remove(key);
+        let path = self.path(key);
+        let Some(bytes) = self
+            .fs
+            .read(&path, self.max_file_size)
+            .map_err(FileStore::io(&path, "read"))?
+        else {
+            return Ok(None);
+        };
+        let (found, mut state, generation) = decode_full(&bytes).map_err(|e| e.at_path(&path))?;
+        if &found != key {
+            return Err(Error::KeyMismatch {
+                path,
+                found: found.0,
+                expected: key.0.clone(),
+            });
+        }
+        let journal = self.replay(key, generation, &mut state)?;
+        let journal_len = match journal {
+            Journal::Absent => Some(None),
+            Journal::Valid(len) => Some(Some(len)),
+            Journal::Torn => None,
+        };
+        if let (Some(generation), Some(journal_len)) = (generation, journal_len) {
+            self.cache().insert(
+                key.clone(),
+                OnDisk {
+                    state: state.clone(),
+                    generation,
+                    snapshot_len: bytes.len() as u64,
+                    journal_len,
+                },
+            );
+        }
+        Ok(Some(state))
+    }
+
+    fn save(&self, key: &StoreKey, state: &FolderState) -> Result<(), Error> {
+        let old = self.cache().remove(key);
+        let saved = self.save_uncached(key, state, old)?;
+        self.cache().insert(key.clone(), saved);
+        Ok(())
     }
 }
 
@@ -347,45 +653,68 @@ fn opt<T: fmt::Display>(value: Option<T>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 
+fn write_mark(out: &mut String, name: &str, m: &SideMark) {
+    // Writing to a String cannot fail.
+    let _ = writeln!(
+        out,
+        "{name} {} {} {}",
+        m.uid_validity,
+        opt(m.uid_next),
+        opt(m.highest_modseq)
+    );
+}
+
+fn write_copied(out: &mut String, uid: Uid, c: &CopiedMessage) {
+    let _ = writeln!(
+        out,
+        "copied {uid} {} {} {}",
+        opt(c.target),
+        opt(c.fingerprint),
+        c.size
+    );
+}
+
+fn write_intent(out: &mut String, uid: Uid, i: &Intent) {
+    let _ = writeln!(out, "intent {uid} {} {}", opt(i.fingerprint), i.size);
+}
+
+fn write_skipped(out: &mut String, uid: Uid, s: &SkippedMessage) {
+    let detail = serde_json::Value::String(s.detail.clone()).to_string();
+    let _ = writeln!(
+        out,
+        "skipped {uid} {} {} {} {detail}",
+        opt(s.fingerprint),
+        s.size,
+        s.reason
+    );
+}
+
 /// Encodes a state in the file format (version [`FORMAT_VERSION`]).
 pub fn encode(key: &StoreKey, state: &FolderState) -> Vec<u8> {
+    encode_generation(key, state, None)
+}
+
+fn encode_generation(key: &StoreKey, state: &FolderState, generation: Option<u64>) -> Vec<u8> {
     let mut body = String::with_capacity(64 + state.copied.len() * 64);
+    if let Some(g) = generation {
+        let _ = writeln!(body, "generation {g}");
+    }
     for (name, mark) in [("source", &state.source), ("target", &state.target)] {
         if let Some(m) = mark {
-            // Writing to a String cannot fail.
-            let _ = writeln!(
-                body,
-                "{name} {} {} {}",
-                m.uid_validity,
-                opt(m.uid_next),
-                opt(m.highest_modseq)
-            );
+            write_mark(&mut body, name, m);
         }
     }
     for (uid, c) in &state.copied {
-        let _ = writeln!(
-            body,
-            "copied {uid} {} {} {}",
-            opt(c.target),
-            opt(c.fingerprint),
-            c.size
-        );
+        write_copied(&mut body, *uid, c);
     }
     for (uid, i) in &state.intents {
-        let _ = writeln!(body, "intent {uid} {} {}", opt(i.fingerprint), i.size);
+        write_intent(&mut body, *uid, i);
     }
     for uid in &state.unidentified {
         let _ = writeln!(body, "unidentified {uid}");
     }
     for (uid, s) in &state.skipped {
-        let detail = serde_json::Value::String(s.detail.clone()).to_string();
-        let _ = writeln!(
-            body,
-            "skipped {uid} {} {} {} {detail}",
-            opt(s.fingerprint),
-            s.size,
-            s.reason
-        );
+        write_skipped(&mut body, *uid, s);
     }
     let crc = crc32fast::hash(body.as_bytes());
     let mut out = format!(
@@ -394,6 +723,97 @@ pub fn encode(key: &StoreKey, state: &FolderState) -> Vec<u8> {
     );
     out.push_str(&body);
     out.into_bytes()
+}
+
+/// Calls `put` for entries of `new` that are absent from or different in
+/// `old`, and `drop` for entries of `old` absent from `new` (one merge
+/// pass over both sorted maps).
+fn diff_maps<V: PartialEq>(
+    old: &BTreeMap<Uid, V>,
+    new: &BTreeMap<Uid, V>,
+    mut put: impl FnMut(Uid, &V),
+    mut drop: impl FnMut(Uid),
+) {
+    let mut a = old.iter().peekable();
+    let mut b = new.iter().peekable();
+    loop {
+        match (a.peek(), b.peek()) {
+            (None, None) => return,
+            (Some((ka, _)), None) => {
+                drop(**ka);
+                a.next();
+            }
+            (None, Some((kb, vb))) => {
+                put(**kb, vb);
+                b.next();
+            }
+            (Some((ka, va)), Some((kb, vb))) => {
+                if ka < kb {
+                    drop(**ka);
+                    a.next();
+                } else if kb < ka {
+                    put(**kb, vb);
+                    b.next();
+                } else {
+                    if va != vb {
+                        put(**kb, vb);
+                    }
+                    a.next();
+                    b.next();
+                }
+            }
+        }
+    }
+}
+
+/// The journal records that turn `old` into `new`.
+fn delta(old: &FolderState, new: &FolderState) -> String {
+    let mut out = String::new();
+    for (name, a, b) in [
+        ("source", &old.source, &new.source),
+        ("target", &old.target, &new.target),
+    ] {
+        match (a, b) {
+            (_, Some(m)) if a != b => write_mark(&mut out, name, m),
+            (Some(_), None) => {
+                let _ = writeln!(out, "drop-{name}");
+            }
+            _ => {}
+        }
+    }
+    let mut drops = String::new();
+    diff_maps(
+        &old.copied,
+        &new.copied,
+        |uid, c| write_copied(&mut out, uid, c),
+        |uid| {
+            let _ = writeln!(drops, "drop-copied {uid}");
+        },
+    );
+    diff_maps(
+        &old.intents,
+        &new.intents,
+        |uid, i| write_intent(&mut out, uid, i),
+        |uid| {
+            let _ = writeln!(drops, "drop-intent {uid}");
+        },
+    );
+    diff_maps(
+        &old.skipped,
+        &new.skipped,
+        |uid, s| write_skipped(&mut out, uid, s),
+        |uid| {
+            let _ = writeln!(drops, "drop-skipped {uid}");
+        },
+    );
+    for uid in new.unidentified.difference(&old.unidentified) {
+        let _ = writeln!(out, "unidentified {uid}");
+    }
+    for uid in old.unidentified.difference(&new.unidentified) {
+        let _ = writeln!(drops, "drop-unidentified {uid}");
+    }
+    out.push_str(&drops);
+    out
 }
 
 struct Cursor<'a> {
@@ -466,6 +886,11 @@ fn truncate(s: &str) -> String {
 /// Errors carry the byte offset of the problem; the path is empty (the
 /// [`FileStore`] fills it in).
 pub fn decode(bytes: &[u8]) -> Result<(StoreKey, FolderState), Error> {
+    decode_full(bytes).map(|(key, state, _)| (key, state))
+}
+
+/// [`decode`], also returning the snapshot's journal generation.
+fn decode_full(bytes: &[u8]) -> Result<(StoreKey, FolderState, Option<u64>), Error> {
     let mut cur = Cursor { bytes, pos: 0 };
     let (magic, at) = cur.line()?;
     let version = magic
@@ -520,12 +945,21 @@ pub fn decode(bytes: &[u8]) -> Result<(StoreKey, FolderState), Error> {
     }
     let body = std::str::from_utf8(body)
         .map_err(|e| cur.corrupt(body_at + e.valid_up_to(), "body is not UTF-8"))?;
-    let state = decode_body(body, body_at)?;
-    Ok((key, state))
+    let mut state = FolderState::new();
+    let generation = apply_records(&mut state, body, body_at, false)?;
+    Ok((key, state, generation))
 }
 
-fn decode_body(body: &str, body_at: usize) -> Result<FolderState, Error> {
-    let mut state = FolderState::new();
+/// Applies records to `state`. In a snapshot every record appears at most
+/// once; a journal replaces records and may drop them. Returns the
+/// `generation` record's value, if any.
+fn apply_records(
+    state: &mut FolderState,
+    body: &str,
+    body_at: usize,
+    journal: bool,
+) -> Result<Option<u64>, Error> {
+    let mut generation = None;
     let mut at = body_at;
     for line in body.split_inclusive('\n') {
         let offset = at;
@@ -542,7 +976,39 @@ fn decode_body(body: &str, body_at: usize) -> Result<FolderState, Error> {
         let mut f = rest.splitn(if kind == "skipped" { 5 } else { 4 }, ' ');
         let uid = |v: Option<&str>| field::<Uid>(v, "uid", offset);
         let duplicate = |what: &str, uid: Uid| corrupt(format!("{what} {uid} recorded twice"));
+        if let Some(what) = kind.strip_prefix("drop-").filter(|_| journal) {
+            let gone = match what {
+                "source" | "target" if !rest.is_empty() => {
+                    return Err(corrupt("trailing field".into()));
+                }
+                "source" => state.source.take().is_some(),
+                "target" => state.target.take().is_some(),
+                "copied" => state.copied.remove(&uid(f.next())?).is_some(),
+                "intent" => state.intents.remove(&uid(f.next())?).is_some(),
+                "skipped" => state.skipped.remove(&uid(f.next())?).is_some(),
+                "unidentified" => state.unidentified.remove(&uid(f.next())?),
+                other => {
+                    return Err(corrupt(format!(
+                        "unknown record drop-{:?}",
+                        truncate(other)
+                    )));
+                }
+            };
+            if !gone {
+                return Err(corrupt(format!("{kind} of a record that does not exist")));
+            }
+            if what != "source" && what != "target" && f.next().is_some() {
+                return Err(corrupt("trailing field".into()));
+            }
+            continue;
+        }
         match kind {
+            "generation" if !journal => {
+                let g = field::<u64>(f.next(), "generation", offset)?;
+                if generation.replace(g).is_some() {
+                    return Err(corrupt("generation recorded twice".into()));
+                }
+            }
             "source" | "target" => {
                 let mark = SideMark {
                     uid_validity: field::<UidValidity>(f.next(), "uidvalidity", offset)?,
@@ -554,7 +1020,7 @@ fn decode_body(body: &str, body_at: usize) -> Result<FolderState, Error> {
                 } else {
                     &mut state.target
                 };
-                if slot.replace(mark).is_some() {
+                if slot.replace(mark).is_some() && !journal {
                     return Err(corrupt(format!("{kind} recorded twice")));
                 }
             }
@@ -565,7 +1031,7 @@ fn decode_body(body: &str, body_at: usize) -> Result<FolderState, Error> {
                     fingerprint: optional::<Fingerprint>(f.next(), "fingerprint", offset)?,
                     size: field(f.next(), "size", offset)?,
                 };
-                if state.copied.insert(source, entry).is_some() {
+                if state.copied.insert(source, entry).is_some() && !journal {
                     return Err(duplicate("copied uid", source));
                 }
             }
@@ -578,7 +1044,7 @@ fn decode_body(body: &str, body_at: usize) -> Result<FolderState, Error> {
                 if f.next().is_some() {
                     return Err(corrupt("trailing field".into()));
                 }
-                if state.intents.insert(source, entry).is_some() {
+                if state.intents.insert(source, entry).is_some() && !journal {
                     return Err(duplicate("intent uid", source));
                 }
             }
@@ -587,7 +1053,7 @@ fn decode_body(body: &str, body_at: usize) -> Result<FolderState, Error> {
                 if f.next().is_some() {
                     return Err(corrupt("trailing field".into()));
                 }
-                if !state.unidentified.insert(source) {
+                if !state.unidentified.insert(source) && !journal {
                     return Err(duplicate("unidentified uid", source));
                 }
             }
@@ -606,7 +1072,7 @@ fn decode_body(body: &str, body_at: usize) -> Result<FolderState, Error> {
                     reason,
                     detail,
                 };
-                if state.skipped.insert(source, entry).is_some() {
+                if state.skipped.insert(source, entry).is_some() && !journal {
                     return Err(duplicate("skipped uid", source));
                 }
             }
@@ -616,7 +1082,7 @@ fn decode_body(body: &str, body_at: usize) -> Result<FolderState, Error> {
             return Err(corrupt("trailing field".into()));
         }
     }
-    Ok(state)
+    Ok(generation)
 }
 
 impl Error {
@@ -860,6 +1326,13 @@ mod tests {
             self.step()?;
             OsFilesystem.read(path, limit)
         }
+        fn append(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+            if let Err(e) = self.step() {
+                OsFilesystem.append(path, &bytes[..bytes.len() / 2])?;
+                return Err(e);
+            }
+            OsFilesystem.append(path, bytes)
+        }
     }
 
     #[test]
@@ -929,5 +1402,239 @@ mod tests {
         assert!(StoreKey::new(k.as_str()).is_ok());
         let k = StoreKey::for_folder_pair("a", "...", "b", "x");
         assert_eq!(k.as_str().len(), 32);
+    }
+
+    /// A sequence of states where each differs a little from the last,
+    /// with additions, changes and removals of every kind of record.
+    fn evolving(n: u32) -> Vec<FolderState> {
+        let mut out = Vec::new();
+        let mut state = sample(3);
+        out.push(state.clone());
+        for i in 0..n {
+            let u = uid(100 + i);
+            state.record_intent(u, Some(Fingerprint::from(u128::from(i) + 7)), 5);
+            out.push(state.clone());
+            if i % 3 == 0 {
+                state.forget_intent(u);
+            } else {
+                state.record_copied(u, Some(uid(500 + i)), None, 5);
+            }
+            if i % 4 == 1 {
+                state.record_skipped(uid(100 + i - 1), None, 1, SkipReason::TooLarge, "big");
+            }
+            if i == 5 {
+                state.target = None;
+                state.unidentified.clear();
+            }
+            if i == 6 {
+                state.target = Some(SideMark {
+                    uid_validity: UidValidity::try_from(77).unwrap(),
+                    uid_next: None,
+                    highest_modseq: None,
+                });
+            }
+            out.push(state.clone());
+        }
+        out
+    }
+
+    #[test]
+    fn journal_appends_and_replays() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = StoreKey::new("j").unwrap();
+        let store = FileStore::new(dir.path());
+        let states = evolving(12);
+        store.save(&key, &states[0]).unwrap();
+        let snapshot = fs::read(store.path(&key)).unwrap();
+        for (i, state) in states.iter().enumerate().skip(1) {
+            store.save(&key, state).unwrap();
+            // Every prefix of the history loads, through a fresh store.
+            let fresh = FileStore::new(dir.path());
+            assert_eq!(
+                fresh.load(&key).unwrap().as_ref(),
+                Some(state),
+                "after save {i}"
+            );
+        }
+        assert_eq!(
+            fs::read(store.path(&key)).unwrap(),
+            snapshot,
+            "only the journal grew"
+        );
+        assert!(fs::metadata(store.journal_path(&key)).unwrap().len() > 0);
+        // Saving the same state again writes nothing.
+        let len = fs::metadata(store.journal_path(&key)).unwrap().len();
+        store.save(&key, states.last().unwrap()).unwrap();
+        assert_eq!(fs::metadata(store.journal_path(&key)).unwrap().len(), len);
+        // A store that loads first goes on appending to the same journal.
+        let second = FileStore::new(dir.path());
+        second.load(&key).unwrap();
+        let mut next = states.last().unwrap().clone();
+        next.record_intent(uid(9999), None, 1);
+        second.save(&key, &next).unwrap();
+        assert!(fs::metadata(store.journal_path(&key)).unwrap().len() > len);
+        assert_eq!(FileStore::new(dir.path()).load(&key).unwrap(), Some(next));
+        // Without the journal every save is a snapshot.
+        let plain = FileStore::new(dir.path()).without_journal();
+        plain.save(&key, &states[1]).unwrap();
+        plain.save(&key, &states[2]).unwrap();
+        assert_eq!(
+            FileStore::new(dir.path()).load(&key).unwrap().as_ref(),
+            Some(&states[2])
+        );
+    }
+
+    #[test]
+    fn a_torn_journal_tail_is_the_previous_save() {
+        let key = StoreKey::new("t").unwrap();
+        let states = evolving(4);
+        let history = |dir: &Path| {
+            let store = FileStore::new(dir);
+            for state in &states {
+                store.save(&key, state).unwrap();
+            }
+            fs::read(store.journal_path(&key)).unwrap()
+        };
+        let probe = tempfile::tempdir().unwrap();
+        let journal = history(probe.path());
+        let last_block = journal.windows(6).rposition(|w| w == b"block ").unwrap();
+        let prev = &states[states.len() - 2];
+        for cut in [
+            journal.len() - 1,
+            last_block + 20,
+            last_block + 3,
+            last_block,
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = FileStore::new(dir.path());
+            history(dir.path());
+            let full = fs::read(store.journal_path(&key)).unwrap();
+            fs::write(store.journal_path(&key), &full[..cut]).unwrap();
+            let fresh = FileStore::new(dir.path());
+            assert_eq!(
+                fresh.load(&key).unwrap().as_ref(),
+                Some(prev),
+                "cut at {cut}"
+            );
+            // The next save must not append after the torn block.
+            fresh.save(&key, &states[1]).unwrap();
+            assert_eq!(
+                FileStore::new(dir.path()).load(&key).unwrap().as_ref(),
+                Some(&states[1])
+            );
+            fresh.save(&key, &states[3]).unwrap();
+            assert_eq!(
+                FileStore::new(dir.path()).load(&key).unwrap().as_ref(),
+                Some(&states[3])
+            );
+        }
+    }
+
+    #[test]
+    fn a_damaged_journal_block_in_the_middle_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = StoreKey::new("m").unwrap();
+        let store = FileStore::new(dir.path());
+        for state in &evolving(4) {
+            store.save(&key, state).unwrap();
+        }
+        let journal = fs::read(store.journal_path(&key)).unwrap();
+        let first_block = journal.windows(6).position(|w| w == b"block ").unwrap();
+        let mut damaged = journal.clone();
+        let body = first_block
+            + journal[first_block..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .unwrap()
+            + 2;
+        damaged[body] ^= 0x01;
+        fs::write(store.journal_path(&key), &damaged).unwrap();
+        assert!(matches!(
+            FileStore::new(dir.path()).load(&key),
+            Err(Error::CorruptState { .. })
+        ));
+    }
+
+    #[test]
+    fn the_journal_is_compacted_into_a_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = StoreKey::new("c").unwrap();
+        let store = FileStore::new(dir.path());
+        let mut state = FolderState::new();
+        store.save(&key, &state).unwrap();
+        let first = fs::read(store.path(&key)).unwrap();
+        // Each save adds 2,000 records (about 120 kB): the journal passes
+        // its 256 kB limit within a few saves.
+        for round in 0..6u32 {
+            for i in 0..2000 {
+                let u = uid(round * 2000 + i + 1);
+                state.record_copied(u, Some(u), Some(Fingerprint::from(u128::from(u.get()))), 1);
+            }
+            store.save(&key, &state).unwrap();
+            assert_eq!(
+                FileStore::new(dir.path()).load(&key).unwrap().as_ref(),
+                Some(&state)
+            );
+        }
+        assert_ne!(
+            fs::read(store.path(&key)).unwrap(),
+            first,
+            "a new snapshot was written"
+        );
+        let journal = fs::metadata(store.journal_path(&key)).map_or(0, |m| m.len());
+        let snapshot = fs::metadata(store.path(&key)).unwrap().len();
+        assert!(
+            journal <= snapshot.max(MIN_JOURNAL_LIMIT),
+            "{journal} > {snapshot}"
+        );
+    }
+
+    #[test]
+    fn a_fault_at_every_step_of_a_journal_save_leaves_old_or_new_state() {
+        let key = StoreKey::new("f").unwrap();
+        let states = evolving(3);
+        let (old, new) = (&states[2], &states[3]);
+        // Steps of an append save that creates the journal: write journal,
+        // fsync journal, fsync directory; of a later append: append, fsync.
+        for creating in [true, false] {
+            for fail_at in 1..=3 {
+                let dir = tempfile::tempdir().unwrap();
+                let setup = if creating {
+                    FileStore::new(dir.path()).without_journal()
+                } else {
+                    FileStore::new(dir.path())
+                };
+                setup.save(&key, &states[0]).unwrap();
+                setup.save(&key, &states[1]).unwrap();
+                setup.save(&key, old).unwrap();
+                assert_eq!(setup.journal_path(&key).exists(), !creating);
+                let armed = FileStore::with_filesystem(
+                    dir.path(),
+                    Box::new(FaultyFs {
+                        fail_at: fail_at + 2,
+                        count: AtomicUsize::new(0),
+                    }),
+                );
+                // Two reads (snapshot, journal), then the save's steps.
+                assert_eq!(armed.load(&key).unwrap().as_ref(), Some(old));
+                let result = armed.save(&key, new);
+                let loaded = FileStore::new(dir.path()).load(&key).unwrap().unwrap();
+                assert!(
+                    loaded == *old || loaded == *new,
+                    "creating {creating}, fault at step {fail_at}: {result:?}"
+                );
+                if result.is_ok() {
+                    assert_eq!(loaded, *new);
+                }
+                // And the store recovers: the next save and load work.
+                let again = FileStore::new(dir.path());
+                again.load(&key).unwrap();
+                again.save(&key, &states[0]).unwrap();
+                assert_eq!(
+                    FileStore::new(dir.path()).load(&key).unwrap().as_ref(),
+                    Some(&states[0])
+                );
+            }
+        }
     }
 }

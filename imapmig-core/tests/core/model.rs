@@ -523,6 +523,13 @@ impl Filesystem for FaultyFs {
         self.step()?;
         OsFilesystem.read(path, limit)
     }
+    fn append(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        if let Err(e) = self.step() {
+            OsFilesystem.append(path, &bytes[..bytes.len() / 2])?;
+            return Err(e);
+        }
+        OsFilesystem.append(path, bytes)
+    }
 }
 
 proptest! {
