@@ -272,23 +272,30 @@ pub fn check_selector(resolver: &dyn Resolver, domain: &DomainName, selector: &s
                         format!("{name}: unknown key type {k:?}"),
                     ));
                 }
-                match key.rsa_bits() {
-                    Ok(Some(bits)) if bits < MIN_RSA_BITS => f.push(Finding::new(
+                let bits = key.rsa_bits();
+                match &bits {
+                    Ok(Some(bits)) if *bits < MIN_RSA_BITS => f.push(Finding::new(
                         Severity::Blocking,
                         "dkim-weak-key",
-                        format!("{name}: RSA key of {bits} bits; verifiers reject keys under {MIN_RSA_BITS} (RFC 8301)"),
+                        format!(
+                            "{name}: RSA key of {bits} bits; verifiers reject keys under {MIN_RSA_BITS} (RFC 8301)"
+                        ),
                     )),
-                    Ok(Some(bits)) if bits < RECOMMENDED_RSA_BITS => f.push(Finding::new(
+                    Ok(Some(bits)) if *bits < RECOMMENDED_RSA_BITS => f.push(Finding::new(
                         Severity::Warning,
                         "dkim-short-key",
-                        format!("{name}: RSA key of {bits} bits; {RECOMMENDED_RSA_BITS} recommended (RFC 8301)"),
+                        format!(
+                            "{name}: RSA key of {bits} bits; {RECOMMENDED_RSA_BITS} recommended (RFC 8301)"
+                        ),
                     )),
-                    Ok(bits) => check.rsa_bits = bits,
-                    Err(e) => f.push(Finding::new(Severity::Blocking, "dkim-invalid-key", format!("{name}: {e}"))),
+                    Ok(_) => {}
+                    Err(e) => f.push(Finding::new(
+                        Severity::Blocking,
+                        "dkim-invalid-key",
+                        format!("{name}: {e}"),
+                    )),
                 }
-                if check.rsa_bits.is_none() {
-                    check.rsa_bits = key.rsa_bits().ok().flatten();
-                }
+                check.rsa_bits = bits.ok().flatten();
                 check.key = Some(key);
             }
         },
@@ -341,6 +348,48 @@ mod tests {
                 base64::engine::general_purpose::STANDARD.encode(der)
             );
             assert_eq!(DkimKey::parse(text.as_bytes())?.rsa_bits()?, Some(bits));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn selector_findings() -> Result<(), Error> {
+        let key = |n| base64::engine::general_purpose::STANDARD.encode(crate::der::tests::spki(n));
+        let zone = crate::ZoneResolver::from_zone_text(
+            "t.test",
+            &format!(
+                r#"
+ok._domainkey      TXT "v=DKIM1; k=rsa; " "p={}"
+weak._domainkey    TXT "v=DKIM1; p={}"
+short._domainkey   TXT "v=DKIM1; p={}"
+gone._domainkey    TXT "v=DKIM1; p="
+test._domainkey    TXT "v=DKIM1; t=y; p={}"
+two._domainkey     TXT "v=DKIM1; p={}"
+two._domainkey     TXT "v=DKIM1; p={}"
+junk._domainkey    TXT "v=DKIM1; p=AAAA"
+"#,
+                key(256),
+                key(64),
+                key(128),
+                key(256),
+                key(256),
+                key(256)
+            ),
+        )?;
+        let cases: &[(&str, Option<u32>, &[&str])] = &[
+            ("ok", Some(2048), &[]),
+            ("weak", Some(512), &["dkim-weak-key"]),
+            ("short", Some(1024), &["dkim-short-key"]),
+            ("gone", None, &["dkim-revoked"]),
+            ("test", Some(2048), &["dkim-testing"]),
+            ("two", None, &["dkim-multiple"]),
+            ("junk", None, &["dkim-invalid-key"]),
+            ("absent", None, &["dkim-missing"]),
+        ];
+        for (selector, bits, codes) in cases {
+            let c = check_selector(&zone, &"t.test".parse()?, selector);
+            let got: Vec<&str> = c.findings.iter().map(|f| f.code).collect();
+            assert_eq!((&got[..], c.rsa_bits), (*codes, *bits), "{selector}");
         }
         Ok(())
     }
