@@ -284,11 +284,13 @@ pub fn cutover_report_with(
                 target_ttl: options.target_ttl,
             });
             let severity = match t.status {
-                TimelineStatus::TtlLow => Severity::Info,
-                TimelineStatus::LowerTtlBy => Severity::Warning,
-                TimelineStatus::TooLate | TimelineStatus::CutoverPast => Severity::Blocking,
+                TimelineStatus::TtlLow => None,
+                TimelineStatus::LowerTtlBy => Some(Severity::Warning),
+                TimelineStatus::TooLate | TimelineStatus::CutoverPast => Some(Severity::Blocking),
             };
-            findings.push(Finding::new(severity, "mx-ttl-timeline", t.to_string()));
+            if let Some(severity) = severity {
+                findings.push(Finding::new(severity, "mx-ttl-timeline", t.to_string()));
+            }
             Some(t)
         }
         (None, Some(ttl)) if ttl > options.target_ttl => {

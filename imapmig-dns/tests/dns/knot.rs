@@ -196,6 +196,7 @@ fn cutover_reports_over_knot() {
         o.expect_mx = mx.iter().map(|m| name(m)).collect();
         o.dkim_selectors = selectors.iter().map(|s| (*s).to_owned()).collect();
         let report = cutover_report(&r, &name(domain), &o);
+        println!("{report}");
         assert_eq!(report.verdict, *verdict, "{report}");
         for code in *codes {
             assert!(
