@@ -1230,4 +1230,20 @@ mod tests {
                 .starts_with("copy: 1 (101 bytes) present: 1 (reconciled 1)")
         );
     }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn plans_and_states_serialize() {
+        let mut state = FolderState::new();
+        let source = obs(1, &[(1, 11, 5), (2, 12, 0)]);
+        let plan = execute(&mut state, &source, &obs(5, &[]));
+        state.record_skipped(uid(2), None, 1, SkipReason::Corrupt, "x");
+        let json = serde_json::to_string(&plan).unwrap();
+        let back: Plan = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, plan);
+        let json = serde_json::to_string(&state).unwrap();
+        let back: FolderState = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, state);
+        assert!(serde_json::from_str::<Uid>("0").is_err());
+    }
 }
