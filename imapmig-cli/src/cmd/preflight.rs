@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use imapmig_core::inventory::Quota;
+use imapmig_folders::TargetProfile;
 
 mod corrupt;
 mod dns;
@@ -56,6 +57,10 @@ pub(crate) struct Args {
     /// Courier's and Cyrus's `INBOX.`).
     #[arg(long, value_name = "P", default_value = "INBOX.")]
     target_prefix: String,
+    /// What the target refuses or treats specially: generic, exchange
+    /// (case-insensitive names, `Sent Items`...) or gmail.
+    #[arg(long, value_name = "NAME", default_value = "generic")]
+    profile: TargetProfile,
     /// Folder rename rules, one `REGEX -> TARGET` or `REGEX -> [SKIP]` per
     /// line, first match wins (see `imapmig folders map`).
     #[arg(long, value_name = "FILE")]
@@ -108,8 +113,12 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
             origin: "none",
         },
     };
-    let target =
-        folder_map::Target::new(args.target_sep, &args.target_prefix, args.rules.as_deref())?;
+    let target = folder_map::Target::new(
+        args.target_sep,
+        &args.target_prefix,
+        args.rules.as_deref(),
+        args.profile,
+    )?;
 
     let trees = scan::discover(&args.paths)?;
     let mut folders = folder_map::FolderMap::plan(&trees, &target)?;

@@ -494,7 +494,7 @@ fn sample_folder_map_skips_gmail_views_and_reports_the_collision() {
     let map = section(&report, "Folder map");
     assert_eq!(
         map[0],
-        "target: \".\" between levels, prefix \"INBOX.\" (--target-sep, --target-prefix, --rules FILE)"
+        "target: \".\" between levels, prefix \"INBOX.\", generic profile (--target-sep, --target-prefix, --profile, --rules FILE)"
     );
     assert_eq!(mapped(&map, "INBOX"), ("INBOX", "46", "(default)"));
     assert_eq!(
@@ -848,4 +848,32 @@ fn a_message_file_is_a_mailbox_and_a_bad_domain_stops_before_the_report() {
     assert_eq!(output.status.code(), Some(64));
     assert!(output.stdout.is_empty(), "no half report");
     assert!(String::from_utf8_lossy(&output.stderr).contains("--domain \"bad domain..test\""));
+}
+
+#[test]
+fn an_exchange_profile_sends_roles_to_exchange_folders() {
+    let report = stdout(&preflight(&[
+        "--profile",
+        "exchange",
+        "--target-sep",
+        "/",
+        "--target-prefix",
+        "",
+    ]));
+    let map = section(&report, "Folder map");
+    assert!(map[0].contains(", exchange profile ("), "{}", map[0]);
+    assert_eq!(mapped(&map, "[Gmail]/Trash").0, "Deleted Items", "{map:#?}");
+    assert_eq!(mapped(&map, "[Gmail]/Spam").0, "Junk Email");
+    assert_eq!(mapped(&map, "a.b").0, "a.b");
+    // German "Entwürfe" is a drafts folder too: both claim Exchange's Drafts.
+    assert_eq!(
+        mapped(&map, "Entwürfe"),
+        ("Drafts", "4", "(special-use \\Drafts)")
+    );
+    assert!(
+        map.iter().any(|l| l
+            .trim()
+            .starts_with("COLLISION: Entwürfe and [Gmail]/Drafts -> Drafts")),
+        "{map:#?}"
+    );
 }

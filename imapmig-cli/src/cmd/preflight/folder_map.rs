@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::Context;
 use imapmig_folders::{
     ArchiveDetector, Decision, FolderPlan, GmailPolicy, Hierarchy, MailboxName, Mapper, Rules,
-    is_gmail_root,
+    TargetProfile, is_gmail_root,
 };
 
 use super::scan::{Mailbox, Message, Tree};
@@ -22,11 +22,18 @@ pub(super) struct Target {
     pub(super) hierarchy: Hierarchy,
     /// Rename rules, when given.
     pub(super) rules: Option<Rules>,
+    /// What the target refuses or treats specially.
+    pub(super) profile: TargetProfile,
 }
 
 impl Target {
     /// The target from `--target-sep`, `--target-prefix` and `--rules`.
-    pub(super) fn new(sep: char, prefix: &str, rules: Option<&Path>) -> anyhow::Result<Self> {
+    pub(super) fn new(
+        sep: char,
+        prefix: &str,
+        rules: Option<&Path>,
+        profile: TargetProfile,
+    ) -> anyhow::Result<Self> {
         let hierarchy = Hierarchy::new(Some(sep), prefix)
             .with_context(|| format!("target separator {sep:?} with prefix {prefix:?}"))?;
         let rules = match rules {
@@ -40,7 +47,11 @@ impl Target {
             }
             None => None,
         };
-        Ok(Target { hierarchy, rules })
+        Ok(Target {
+            hierarchy,
+            rules,
+            profile,
+        })
     }
 }
 
@@ -48,6 +59,7 @@ impl Target {
 #[derive(Debug)]
 pub(super) struct FolderMap {
     target: Hierarchy,
+    profile: TargetProfile,
     mailboxes: Vec<MailboxMap>,
 }
 
@@ -89,7 +101,7 @@ impl FolderMap {
                 let first = delimiter.map_or(n.as_str(), |d| n.split(d).next().unwrap_or(n));
                 is_gmail_root(first)
             });
-            let mut mapper = Mapper::new(source, target.hierarchy.clone());
+            let mut mapper = Mapper::new(source, target.hierarchy.clone()).profile(target.profile);
             if let Some(rules) = &target.rules {
                 mapper = mapper.rules(rules.clone());
             }
@@ -109,6 +121,7 @@ impl FolderMap {
         }
         Ok(FolderMap {
             target: target.hierarchy.clone(),
+            profile: target.profile,
             mailboxes,
         })
     }
@@ -191,9 +204,10 @@ impl FolderMap {
         writeln!(out, "== Folder map")?;
         writeln!(
             out,
-            "target: {:?} between levels, prefix {:?} (--target-sep, --target-prefix, --rules FILE)",
+            "target: {:?} between levels, prefix {:?}, {} profile (--target-sep, --target-prefix, --profile, --rules FILE)",
             self.target.delimiter().map_or(String::new(), String::from),
-            self.target.prefix()
+            self.target.prefix(),
+            profile_name(self.profile)
         )?;
         for (mailbox, map) in mailboxes.iter().zip(&self.mailboxes) {
             map.write(out, mailbox)?;
@@ -273,6 +287,14 @@ impl MailboxMap {
             }
         }
         Ok(())
+    }
+}
+
+fn profile_name(profile: TargetProfile) -> &'static str {
+    match profile {
+        TargetProfile::Exchange => "exchange",
+        TargetProfile::Gmail => "gmail",
+        _ => "generic",
     }
 }
 
