@@ -603,6 +603,7 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
                     source: String::from_utf8_lossy(entry.source.wire()).into_owned(),
                     target: String::from_utf8_lossy(t.wire()).into_owned(),
                     display: entry.source.as_str().to_owned(),
+                    target_display: t.as_str().to_owned(),
                 },
                 filter: None,
             });
@@ -637,6 +638,7 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
     // Per-folder verification and the totals.
     let mut total = PassReport::default();
     let mut worst: Option<Fatal> = None;
+    reports.sort_by(|a, b| a.0.names.display.cmp(&b.0.names.display));
     for (job, r) in &reports {
         match r {
             Ok(rep) => {
@@ -644,7 +646,7 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
                     println!(
                         "folder {} -> {}: would copy {} present {} skipped {}",
                         job.names.display,
-                        job.names.target,
+                        job.names.target_display,
                         rep.would_copy,
                         rep.present,
                         rep.skipped
@@ -653,7 +655,7 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
                     println!(
                         "folder {} -> {}: source {} target {} asked {} copied {} present {} skipped {} failed {}{}",
                         job.names.display,
-                        job.names.target,
+                        job.names.target_display,
                         rep.source_messages,
                         rep.target_messages,
                         rep.asked,
@@ -676,7 +678,7 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
             Err(e) => {
                 println!(
                     "folder {} -> {}: stopped: {e}",
-                    job.names.display, job.names.target
+                    job.names.display, job.names.target_display
                 );
                 let fatal = match e {
                     PassError::TooManyBad(m) => Fatal::new(EXIT_TOO_MANY_BAD, m.clone()),
@@ -845,6 +847,7 @@ async fn archived_only_job(
             source: String::from_utf8_lossy(all.source.wire()).into_owned(),
             target: String::from_utf8_lossy(archive.wire()).into_owned(),
             display: format!("{} (archived only)", all.source.as_str()),
+            target_display: archive.as_str().to_owned(),
         },
         filter: Some(Arc::new(keep)),
     }))

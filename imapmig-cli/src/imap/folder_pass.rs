@@ -139,6 +139,8 @@ pub(crate) struct PairNames {
     pub(crate) target: String,
     /// Human-readable source name, for logs and the skip log.
     pub(crate) display: String,
+    /// Human-readable target name.
+    pub(crate) target_display: String,
 }
 
 /// The outcome of one pass, counted over the messages the stage asks for.
