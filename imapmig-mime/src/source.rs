@@ -25,8 +25,9 @@
 //!
 //! # Memory
 //!
-//! A message file and an mbox file are read whole, so memory is bounded by the
-//! largest file read; a Maildir holds one message in memory at a time.
+//! A message file is read whole; an mbox file is read in 1 MiB chunks and a
+//! Maildir file by file, so memory is bounded by the largest message, not by
+//! the size of the mailbox (a Google Takeout mbox can be many gigabytes).
 
 use std::borrow::Cow;
 use std::fs;
@@ -114,14 +115,14 @@ pub fn for_each_message(path: &Path, mut f: impl FnMut(&str, &[u8])) -> Result<u
             Ok(1)
         }
         SourceKind::Mbox => {
-            let bytes = fs::read(path).map_err(Error::io(path))?;
+            let file = fs::File::open(path).map_err(Error::io(path))?;
             let base = path.display().to_string();
             let mut count = 0;
-            for message in mbox_messages(&bytes) {
+            stream_mbox(file, MBOX_CHUNK, |message| {
                 count += 1;
-                f(&format!("{base}#{count}"), &message);
-            }
-            Ok(count)
+                f(&format!("{base}#{count}"), message);
+            })
+            .map_err(Error::io(path))
         }
         SourceKind::Maildir => {
             let files = maildir_files(path)?;
@@ -165,6 +166,9 @@ pub fn maildir_files(maildir: &Path) -> Result<Vec<PathBuf>, Error> {
     }
     Ok(all)
 }
+
+/// How much of an mbox file is read at a time.
+const MBOX_CHUNK: usize = 1 << 20;
 
 /// Split mbox bytes into messages (see the module docs for the rules).
 ///
@@ -218,8 +222,13 @@ impl<'a> Iterator for MboxMessages<'a> {
 
 /// Offset of the next separator line (`From ` after an empty line) at or after `from`.
 fn next_separator(bytes: &[u8], from: usize) -> Option<usize> {
+    next_separator_after(bytes, from, from)
+}
+
+/// [`next_separator`] for a message starting at `from`, with the search
+/// resumed at `search` (bytes before it are known to hold no separator).
+fn next_separator_after(bytes: &[u8], from: usize, mut search: usize) -> Option<usize> {
     let finder = memmem::Finder::new(b"\nFrom ");
-    let mut search = from;
     while let Some(hit) = finder.find(&bytes[search..]) {
         let newline = search + hit;
         let line_start = newline + 1;
@@ -236,6 +245,79 @@ fn next_separator(bytes: &[u8], from: usize) -> Option<usize> {
         search = line_start;
     }
     None
+}
+
+/// Read an mbox message by message, as [`mbox_messages`] splits it, holding
+/// at most one message (and one chunk) in memory.
+fn stream_mbox(
+    mut reader: impl Read,
+    chunk: usize,
+    mut f: impl FnMut(&[u8]),
+) -> std::io::Result<usize> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut eof = false;
+    // Where the current message starts; `None` until the first line is read.
+    let mut start: Option<usize> = None;
+    let mut search = 0;
+    let mut count = 0;
+    loop {
+        match start {
+            None => {
+                if let Some(i) = memchr::memchr(b'\n', &buf) {
+                    let first = if buf.starts_with(b"From ") { i + 1 } else { 0 };
+                    start = Some(first);
+                    search = first;
+                    continue;
+                }
+                if eof {
+                    if !buf.is_empty() && !buf.starts_with(b"From ") {
+                        f(&unquote_from_lines(strip_separator_blank_line(&buf)));
+                        count += 1;
+                    }
+                    return Ok(count);
+                }
+            }
+            Some(s) => {
+                match next_separator_after(&buf, s, search) {
+                    Some(sep) if eof || memchr::memchr(b'\n', &buf[sep..]).is_some() => {
+                        f(&unquote_from_lines(strip_separator_blank_line(
+                            &buf[s..sep],
+                        )));
+                        count += 1;
+                        let next = line_end(&buf, sep);
+                        start = Some(next);
+                        search = next;
+                        continue;
+                    }
+                    // The separator line is not complete yet: find it again.
+                    Some(sep) => search = sep - 1,
+                    None => search = buf.len().saturating_sub(6).max(s),
+                }
+                if eof {
+                    if s < buf.len() {
+                        f(&unquote_from_lines(strip_separator_blank_line(&buf[s..])));
+                        count += 1;
+                    }
+                    return Ok(count);
+                }
+                if s > 0 {
+                    buf.drain(..s);
+                    search -= s;
+                    start = Some(0);
+                }
+            }
+        }
+        let old = buf.len();
+        buf.resize(old + chunk, 0);
+        let n = loop {
+            match reader.read(&mut buf[old..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        buf.truncate(old + n);
+        eof = n == 0;
+    }
 }
 
 /// Offset just past the line that starts at `start` (past its LF, or the end).
@@ -511,6 +593,41 @@ mod tests {
             let got: Vec<Vec<u8>> = mbox_messages(input).map(|m| m.into_owned()).collect();
             let want: Vec<Vec<u8>> = expected.iter().map(|m| m.to_vec()).collect();
             assert_eq!(got, want, "input {:?}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn streaming_matches_slicing_at_any_chunk_size() {
+        let mut inputs: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"From a".to_vec(),
+            b"no from line".to_vec(),
+            b"From a\nX: 1\n\nFrom b\nY: 2".to_vec(),
+            b"From a\r\nX: 1\r\n\r\n>From q\r\n\r\nFrom b\r\nY: 2\r\n".to_vec(),
+            b"X: 0\n\nFrom a\nX: 1\n\nFrom b\n\nFrom c\nC: 3\n\n".to_vec(),
+        ];
+        let mut big = Vec::new();
+        for i in 0..50 {
+            big.extend_from_slice(
+                format!("From s{i} Mon Jan  1 00:00:00 2024\nSubject: {i}\n\n").as_bytes(),
+            );
+            big.extend_from_slice(&b"line From x\n>From y\n".repeat(i));
+            big.extend_from_slice(b"\n");
+        }
+        inputs.push(big);
+        for input in &inputs {
+            let want: Vec<Vec<u8>> = mbox_messages(input).map(Cow::into_owned).collect();
+            for chunk in [1, 2, 3, 5, 7, 8, 64, 4096] {
+                let mut got = Vec::new();
+                let n = stream_mbox(&input[..], chunk, |m| got.push(m.to_vec())).unwrap();
+                assert_eq!(n, got.len());
+                assert_eq!(
+                    got,
+                    want,
+                    "chunk {chunk} input {:?}",
+                    String::from_utf8_lossy(input)
+                );
+            }
         }
     }
 
