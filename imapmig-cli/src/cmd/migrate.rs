@@ -879,6 +879,18 @@ mod tests {
     }
 
     #[test]
+    fn backoff_honours_hints_and_gives_up() {
+        let hint = Duration::from_secs(2);
+        let wait = backoff(0, 3, Some(hint)).unwrap();
+        assert!(wait >= hint && wait <= hint + hint / 10, "{wait:?}");
+        for attempt in 0..3 {
+            let w = backoff(attempt, 3, None).unwrap();
+            assert!(w <= Duration::from_secs(30), "{w:?}");
+        }
+        assert_eq!(backoff(3, 3, None), None);
+    }
+
+    #[test]
     fn exit_codes_are_distinct() {
         let mut codes = vec![
             EXIT_INCOMPLETE,

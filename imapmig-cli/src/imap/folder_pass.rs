@@ -228,12 +228,21 @@ fn observed(ctx: &PassContext, m: &MessageMeta) -> Option<ObservedMessage> {
 /// The Message-ID field value, for the skip log.
 fn message_id_of(header: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(header);
-    for line in text.split("\r\n").flat_map(|l| l.split('\n')) {
+    let mut lines = text
+        .split('\n')
+        .map(|l| l.trim_end_matches('\r'))
+        .peekable();
+    while let Some(line) = lines.next() {
         if let Some((name, value)) = line.split_once(':')
+            && !name.starts_with([' ', '\t'])
             && name.trim().eq_ignore_ascii_case("message-id")
         {
-            let v = value.trim();
-            return (!v.is_empty()).then(|| v.to_owned());
+            // The value may be folded onto continuation lines.
+            let mut v = value.trim().to_owned();
+            while let Some(next) = lines.next_if(|l| l.starts_with([' ', '\t'])) {
+                v.push_str(next.trim());
+            }
+            return (!v.is_empty()).then_some(v);
         }
     }
     None
@@ -696,4 +705,142 @@ fn repair(body: &[u8], c: &imapmig_mime::Classification) -> Option<Vec<u8>> {
     let repaired =
         imapmig_mime::repair_classified(body, c.clone(), &imapmig_mime::Limits::default());
     repaired.changed().then(|| repaired.bytes.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_id_table() {
+        let cases: &[(&[u8], Option<&str>)] = &[
+            (b"Message-ID: <a@b>\r\nSubject: x\r\n\r\n", Some("<a@b>")),
+            (b"Subject: x\r\nmessage-id:   <c@d>  \r\n", Some("<c@d>")),
+            (b"Message-ID:\r\n <folded@x>\r\n\r\n", Some("<folded@x>")),
+            (b"Subject: Message-ID: <no@x>\r\n", None),
+            (b"Message-ID: \r\n\r\n", None),
+            (b"", None),
+        ];
+        for (header, want) in cases {
+            assert_eq!(
+                message_id_of(header).as_deref(),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(header)
+            );
+        }
+    }
+
+    fn obs(uv: u32, msgs: &[(u32, u128)]) -> Observation {
+        let messages = msgs
+            .iter()
+            .map(|(u, f)| {
+                ObservedMessage::new(Uid::try_from(*u).unwrap(), 10)
+                    .with_fingerprint(*f)
+                    .with_internal_date(1_000)
+            })
+            .collect::<Vec<_>>();
+        Observation::new(
+            FolderStatus::new(UidValidity::try_from(uv).unwrap(), messages.len() as u32),
+            messages,
+        )
+    }
+
+    struct NoSkips;
+    impl SkipSink for NoSkips {
+        fn skip(
+            &self,
+            _: &str,
+            _: Uid,
+            _: Option<String>,
+            _: u64,
+            _: SkipReason,
+            _: &str,
+        ) -> Result<(), PassError> {
+            Ok(())
+        }
+        fn asked(&self, _: u64) {}
+    }
+
+    fn ctx(stage: Stage) -> PassContext {
+        PassContext {
+            fingerprint_fields: Vec::new(),
+            fingerprinter: imapmig_dedupe::Fingerprinter::new(
+                &imapmig_dedupe::FingerprintKey::from_bytes([7; 32]),
+            ),
+            stage,
+            policy: Policy::default(),
+            dry_run: false,
+            skips: Arc::new(NoSkips),
+            on_copied: Arc::new(|_| {}),
+            on_planned: Arc::new(|_| {}),
+        }
+    }
+
+    #[test]
+    fn report_counts_from_the_target_listing() {
+        // Source: three messages, two with the same fingerprint; the target holds one copy of
+        // each distinct fingerprint plus one of the pair: one message is missing.
+        let source = obs(1, &[(1, 0xa), (2, 0xb), (3, 0xb)]);
+        let target = obs(9, &[(1, 0xa), (2, 0xb)]);
+        let mut state = FolderState::new();
+        let c = ctx(Stage::Final);
+        let plan = state.begin_pass(&source, &obs(9, &[]), &c.stage, &c.policy);
+        let r = finish_report(
+            PassReport::default(),
+            &plan,
+            &state,
+            &source,
+            &target,
+            &c,
+            1,
+        );
+        assert_eq!(
+            (r.asked, r.copied, r.present, r.skipped, r.failed),
+            (3, 1, 1, 0, 1)
+        );
+        // A skipped message counts as settled, not failed.
+        state.record_skipped(
+            Uid::try_from(3).unwrap(),
+            None,
+            10,
+            SkipReason::Corrupt,
+            "empty",
+        );
+        let r = finish_report(
+            PassReport::default(),
+            &plan,
+            &state,
+            &source,
+            &target,
+            &c,
+            2,
+        );
+        assert_eq!(
+            (r.asked, r.copied, r.present, r.skipped, r.failed),
+            (3, 2, 0, 1, 0)
+        );
+    }
+
+    #[test]
+    fn staging_leaves_later_mail_out_of_the_count() {
+        let source = obs(1, &[(1, 0xa), (2, 0xb)]);
+        let c = ctx(Stage::PreStage { before: 500 });
+        let mut state = FolderState::new();
+        let plan = state.begin_pass(&source, &obs(9, &[]), &c.stage, &c.policy);
+        let r = finish_report(
+            PassReport::default(),
+            &plan,
+            &state,
+            &source,
+            &obs(9, &[]),
+            &c,
+            0,
+        );
+        assert_eq!(
+            (r.asked, r.failed),
+            (0, 0),
+            "both are newer than the cutoff"
+        );
+    }
 }
