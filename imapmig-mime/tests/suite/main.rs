@@ -10,3 +10,4 @@
 mod classify_corpus;
 mod exchange_conformance;
 mod fuzz_regressions;
+mod properties;
