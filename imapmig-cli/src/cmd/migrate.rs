@@ -424,6 +424,8 @@ fn backoff(attempt: u32, retries: u32, hint: Option<Duration>) -> Option<Duratio
 #[derive(Debug, Clone)]
 struct Job {
     names: PairNames,
+    /// Source messages in the folder at inventory time (for the count of an interrupted pair).
+    source_messages: u64,
     filter: Option<Arc<std::collections::HashSet<u128>>>,
 }
 
@@ -606,11 +608,15 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
                     target_display: t.as_str().to_owned(),
                 },
                 filter: None,
+                source_messages: folders
+                    .iter()
+                    .find(|f| f.name == entry.source.as_str())
+                    .map_or(0, |f| f.messages),
             });
         }
     }
 
-    let mut reports: Vec<(Job, Result<PassReport, PassError>)> = Vec::new();
+    let mut reports: Vec<(Job, Result<PassReport, Interrupted>)> = Vec::new();
     let results = futures::stream::iter(jobs.into_iter().map(|job| {
         let (setup, ctx, store) = (setup.clone(), ctx.clone(), store.clone());
         let retries = args.retries;
@@ -675,12 +681,27 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
                 total.skipped += rep.skipped;
                 total.failed += rep.failed;
             }
-            Err(e) => {
+            Err(stop) => {
+                // Not verified: counted from the state, and whatever it does not show as
+                // settled counts as failed.
+                let unsettled = job
+                    .source_messages
+                    .saturating_sub(stop.recorded + stop.skipped);
                 println!(
-                    "folder {} -> {}: stopped: {e}",
-                    job.names.display, job.names.target_display
+                    "folder {} -> {}: stopped: {} (copied {} present {} skipped {} failed {}, from the state, unverified)",
+                    job.names.display,
+                    job.names.target_display,
+                    stop.error,
+                    stop.copied_now,
+                    stop.recorded.saturating_sub(stop.copied_now),
+                    stop.skipped,
+                    unsettled
                 );
-                let fatal = match e {
+                total.copied += stop.copied_now;
+                total.present += stop.recorded.saturating_sub(stop.copied_now);
+                total.skipped += stop.skipped;
+                total.failed += unsettled;
+                let fatal = match &stop.error {
                     PassError::TooManyBad(m) => Fatal::new(EXIT_TOO_MANY_BAD, m.clone()),
                     PassError::OverQuota(m) => {
                         Fatal::new(EXIT_QUOTA, format!("target over quota: {m}"))
@@ -744,7 +765,7 @@ async fn run_job(
     store: &Arc<FileStore>,
     job: &Job,
     retries: u32,
-) -> Result<PassReport, PassError> {
+) -> Result<PassReport, Interrupted> {
     let slot = Slot {
         store: store.clone(),
         key: pair_key(setup, job),
@@ -793,9 +814,31 @@ async fn run_job(
                 );
                 tokio::time::sleep(wait).await;
             }
-            other => return other,
+            Ok(report) => return Ok(report),
+            Err(error) => {
+                // What the saved state says was settled, for an honest count.
+                let state = slot.load().unwrap_or_default();
+                return Err(Interrupted {
+                    error,
+                    copied_now: copied.load(Ordering::Relaxed),
+                    recorded: state.copied_count() as u64,
+                    skipped: state.skipped().count() as u64,
+                });
+            }
         }
     }
+}
+
+/// A pair that stopped before its verification, with what its state recorded.
+#[derive(Debug)]
+struct Interrupted {
+    error: PassError,
+    /// APPENDed by this run.
+    copied_now: u64,
+    /// Recorded as copied in the state (this run and earlier ones).
+    recorded: u64,
+    /// Recorded as skipped.
+    skipped: u64,
 }
 
 /// Builds the job for Gmail's archived-only mail: observe every copied folder and All Mail,
@@ -849,6 +892,7 @@ async fn archived_only_job(
             display: format!("{} (archived only)", all.source.as_str()),
             target_display: archive.as_str().to_owned(),
         },
+        source_messages: keep.len() as u64,
         filter: Some(Arc::new(keep)),
     }))
 }

@@ -100,6 +100,8 @@ fn corrupt_messages_are_skipped_with_reasons_within_the_threshold() {
         &["--max-bad", "2", "--skip-log", skip_arg],
     );
     assert_exit(&out, 2);
+    // The stopped pair is counted from its state: the good ones copied, the bad ones skipped.
+    assert_eq!(totals(&out), (4, 0, 3, 0));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("exceed the threshold of 2"),
         "{}",
