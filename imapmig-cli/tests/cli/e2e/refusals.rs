@@ -196,6 +196,27 @@ fn bad_logins_servers_and_options_get_their_exit_status() {
     ));
     assert_exit(&out, 64);
 
+    // AUTHENTICATE PLAIN works; XOAUTH2 with a token is refused by a server without it, and
+    // the token never shows.
+    let plain = format!("{}?auth=plain", url(&src));
+    let out = run(&mut migrate_command_urls(
+        &plain,
+        &url(&dst),
+        state.path(),
+        &[],
+    ));
+    assert_exit(&out, 0);
+    let oauth = format!("{}?auth=xoauth2", url(&src));
+    let out = run(migrate_command_urls(&oauth, &url(&dst), state.path(), &[])
+        .env("IMAPMIG_SOURCE_TOKEN", "ya29.secret-token"));
+    assert_exit(&out, 4);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains("ya29.secret-token"), "{all}");
+
     // A password file works where the environment has none.
     let pw = state.path().join("pw");
     std::fs::write(&pw, "secret\n").unwrap();
