@@ -19,7 +19,7 @@
 //!   [`FETCH_HEADER_FIELDS`](fingerprint::FETCH_HEADER_FIELDS) response alone),
 //!   and content without transport headers. BLAKE3 keyed with a secret
 //!   [`FingerprintKey`], so a sender cannot forge another message's identity.
-//! - [`index`]: the [`Index`], at most 24 bytes per message (23.6 measured
+//! - [`index`]: the [`Index`], under 24 bytes per message (22.8 measured
 //!   at 10 million), with a [`Scope`] (same folder, any folder, previous runs)
 //!   and crash-safe [`Index::save`] / [`Index::load`].
 //! - [`group`]: a [`DuplicateFinder`] that gives each message a [`Verdict`]
