@@ -14,6 +14,7 @@
 )]
 #![allow(
     clippy::expect_used,
+    clippy::panic,
     reason = "bench setup on constant inputs that cannot fail"
 )]
 
@@ -157,6 +158,43 @@ fn index_10m(c: &mut Criterion) {
         built.as_nanos() as f64 / ENTRIES as f64,
         index.bytes_per_message(),
         hashmap_bytes as f64 / ENTRIES as f64,
+    );
+
+    // The 10-million index survives a save/load round trip, and a truncated
+    // file is an error (not an empty index).
+    let path =
+        std::env::temp_dir().join(format!("imapmig-dedupe-bench-{}.idx", std::process::id()));
+    let started = Instant::now();
+    index.save(&path).expect("save the index");
+    let saved = started.elapsed();
+    let started = Instant::now();
+    let loaded = Index::load(&path).expect("load the index");
+    let load_time = started.elapsed();
+    assert_eq!(loaded.len(), index.len());
+    assert!(
+        index
+            .iter()
+            .take(1000)
+            .all(|(fp, f, _)| loaded.lookup(fp, f) != imapmig_dedupe::Lookup::New)
+    );
+    drop(loaded);
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("open the index");
+    file.set_len(size / 2).expect("truncate the index");
+    drop(file);
+    let truncated = Index::load(&path);
+    assert!(matches!(
+        truncated,
+        Err(imapmig_dedupe::Error::CorruptIndex { .. })
+    ));
+    let _ = std::fs::remove_file(&path);
+    println!(
+        "dedupe_index_10m: saved {size} bytes in {saved:.2?}, loaded in {load_time:.2?}; \
+         truncated to half: {}",
+        truncated.err().map(|e| e.to_string()).unwrap_or_default()
     );
 
     let mut group = c.benchmark_group("dedupe_index_10m");
