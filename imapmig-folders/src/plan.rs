@@ -1023,6 +1023,34 @@ mod tests {
     }
 
     #[test]
+    fn dry_run_table_gives_every_reason() {
+        let rules: Rules = "^Old$ -> [SKIP]\n".parse().unwrap();
+        let plan = Mapper::new(slash(), dot())
+            .rules(rules)
+            .gmail(GmailPolicy::default())
+            .plan_names([
+                "INBOX",
+                "Old",
+                "[Gmail]/All Mail",
+                "[Gmail]/Sent Mail",
+                "a.b",
+                "a_b",
+            ])
+            .unwrap();
+        assert_eq!(
+            plan.to_string(),
+            "INBOX -> INBOX (default)\n\
+             Old -> [SKIP] (rule line 1)\n\
+             [Gmail]/All Mail -> [SKIP] (all mail (archived-only messages placed apart))\n\
+             [Gmail]/Sent Mail -> INBOX.Sent Mail (special-use \\Sent)\n\
+             a.b -> INBOX.a_b (default); delimiter escaped (\"a.b\" -> \"a_b\")\n\
+             a_b -> INBOX.a_b (default)\n\
+             (archived-only messages) -> INBOX.Archive\n\
+             COLLISION: a.b and a_b -> INBOX.a_b\n"
+        );
+    }
+
+    #[test]
     fn from_listings_detects_both_sides() {
         let src = Listing::parse(
             b"* NAMESPACE ((\"INBOX.\" \".\")) NIL NIL\r\n* LIST () \".\" INBOX.Work\r\n",
