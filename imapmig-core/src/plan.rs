@@ -311,17 +311,45 @@ struct Pool {
 impl Pool {
     fn new(mut entries: Vec<(Fingerprint, u32)>) -> Self {
         entries.sort_unstable();
-        let cursor = vec![0; entries.len()];
-        Pool { entries, cursor }
+        Pool {
+            entries,
+            cursor: Vec::new(),
+        }
     }
 
     /// Forgets how far claims got (after claims were released).
     fn rewind(&mut self) {
-        self.cursor.fill(0);
+        self.cursor.clear();
     }
 
-    /// Claims the first entry with `fp` whose id is not `taken`.
+    /// Claims the first entry with `fp` whose id is not `taken`, for
+    /// queries in ascending fingerprint order: `from` is where the last
+    /// query left off (start at 0), so a whole pass is one merge, O(n + m)
+    /// with sequential memory access, instead of a binary search each.
+    fn claim_sorted(&self, fp: Fingerprint, taken: &mut [bool], from: &mut usize) -> Option<usize> {
+        while self.entries.get(*from).is_some_and(|e| e.0 < fp) {
+            *from += 1;
+        }
+        while let Some(&(f, id)) = self.entries.get(*from) {
+            if f != fp {
+                break;
+            }
+            *from += 1;
+            if let Some(slot) = taken.get_mut(id as usize)
+                && !*slot
+            {
+                *slot = true;
+                return Some(id as usize);
+            }
+        }
+        None
+    }
+
+    /// Claims the first entry with `fp` whose id is not `taken` (any order).
     fn claim(&mut self, fp: Fingerprint, taken: &mut [bool]) -> Option<usize> {
+        if self.cursor.len() != self.entries.len() {
+            self.cursor = vec![0; self.entries.len()];
+        }
         let start = self.entries.partition_point(|e| e.0 < fp);
         let mut pos = start + self.cursor.get(start).copied().unwrap_or(0) as usize;
         while let Some(&(f, id)) = self.entries.get(pos) {
@@ -655,20 +683,29 @@ fn reconcile_source_reset<'a>(
     }
     pool.rewind();
     let mut phantom_taken = vec![false; phantoms.len()];
-    let mut phantom_pool = Pool::new(
+    let phantom_pool = Pool::new(
         phantoms
             .iter()
             .enumerate()
             .map(|(i, f)| (*f, i as u32))
             .collect(),
     );
-    // Which target messages were paired before (confirmation count).
-    let mut old_targets: Vec<Uid> = if target_reset {
-        Vec::new()
-    } else {
-        state.copied.values().filter_map(|c| c.target).collect()
-    };
-    old_targets.sort_unstable();
+    // Which target messages were paired before (confirmation count): one
+    // merge of the recorded target UIDs with the target's sorted UIDs.
+    let mut was_paired = vec![false; if target_reset { 0 } else { tmsgs.len() }];
+    if !target_reset {
+        let mut old_targets: Vec<Uid> = state.copied.values().filter_map(|c| c.target).collect();
+        old_targets.sort_unstable();
+        let mut ti = 0;
+        for t in old_targets {
+            while tmsgs.get(ti).is_some_and(|m| m.uid < t) {
+                ti += 1;
+            }
+            if tmsgs.get(ti).is_some_and(|m| m.uid == t) {
+                was_paired[ti] = true;
+            }
+        }
+    }
     let old_fps: Vec<Fingerprint> = if target_reset {
         state
             .copied
@@ -679,20 +716,21 @@ fn reconcile_source_reset<'a>(
         Vec::new()
     };
     let mut old_taken = vec![false; old_fps.len()];
-    let mut old_pool = Pool::new(
+    let old_pool = Pool::new(
         old_fps
             .iter()
             .enumerate()
             .map(|(i, f)| (*f, i as u32))
             .collect(),
     );
+    drop(old_fps);
     let old_skips: Vec<(Uid, Fingerprint)> = state
         .skipped
         .iter()
         .filter_map(|(uid, s)| Some((*uid, s.fingerprint?)))
         .collect();
     let mut skip_taken = vec![false; old_skips.len()];
-    let mut skip_pool = Pool::new(
+    let skip_pool = Pool::new(
         old_skips
             .iter()
             .enumerate()
@@ -704,31 +742,40 @@ fn reconcile_source_reset<'a>(
         || !state.unidentified.is_empty()
         || !tmsgs.is_empty();
 
-    for m in smsgs {
-        let Some(fp) = m.fingerprint else {
-            if possibly_copied {
-                d.unidentified(m);
+    // Source messages in fingerprint order (ties by UID, so equal
+    // fingerprints claim in UID order): every pool is then walked once.
+    let mut order: Vec<(Fingerprint, u32)> = Vec::with_capacity(smsgs.len());
+    for (i, m) in smsgs.iter().enumerate() {
+        match m.fingerprint {
+            Some(fp) => order.push((fp, i as u32)),
+            None if possibly_copied => d.unidentified(m),
+            None => d.candidates.push(m),
+        }
+    }
+    order.sort_unstable();
+    let (mut at_target, mut at_old, mut at_phantom, mut at_skip) = (0, 0, 0, 0);
+    for (fp, i) in order {
+        let m = &smsgs[i as usize];
+        if let Some(ti) = pool.claim_sorted(fp, claimed, &mut at_target) {
+            d.pair(m.uid, Some(tmsgs[ti].uid), Match::Fingerprint);
+            let confirmed = if target_reset {
+                old_pool
+                    .claim_sorted(fp, &mut old_taken, &mut at_old)
+                    .is_some()
             } else {
-                d.candidates.push(m);
-            }
-            continue;
-        };
-        if let Some(ti) = pool.claim(fp, claimed) {
-            let t = tmsgs[ti].uid;
-            d.pair(m.uid, Some(t), Match::Fingerprint);
-            let was_paired = if target_reset {
-                old_pool.claim(fp, &mut old_taken).is_some()
-            } else {
-                old_targets.binary_search(&t).is_ok()
+                was_paired[ti]
             };
-            if was_paired {
+            if confirmed {
                 d.confirmed += 1;
             }
-        } else if phantom_pool.claim(fp, &mut phantom_taken).is_some() {
+        } else if phantom_pool
+            .claim_sorted(fp, &mut phantom_taken, &mut at_phantom)
+            .is_some()
+        {
             d.pair(m.uid, None, Match::Recorded);
             d.confirmed += 1;
         } else if let Some(k) = (!d.policy.retry_skipped)
-            .then(|| skip_pool.claim(fp, &mut skip_taken))
+            .then(|| skip_pool.claim_sorted(fp, &mut skip_taken, &mut at_skip))
             .flatten()
         {
             d.skip(m.uid, old_skips[k].0);
@@ -744,12 +791,21 @@ fn reconcile_source_reset<'a>(
 /// both sides reported. `\Recent` is ignored (a client cannot set it).
 fn flag_changes(present: &[Pair], source: &Observation, target: &Observation) -> Vec<FlagChange> {
     let mut changes = Vec::new();
+    // `present` and the source's messages are both sorted by source UID:
+    // walk them together rather than search for each pair.
+    let smsgs = source.messages();
+    let mut si = 0;
     for pair in present {
-        let Some(t) = pair.target else { continue };
-        let (Some(sm), Some(tm)) = (source.message(pair.source), target.message(t)) else {
+        while smsgs.get(si).is_some_and(|m| m.uid < pair.source) {
+            si += 1;
+        }
+        let Some(sm) = smsgs.get(si).filter(|m| m.uid == pair.source) else {
             continue;
         };
-        let (Some(sf), Some(tf)) = (&sm.flags, &tm.flags) else {
+        let (Some(t), Some(sf)) = (pair.target, &sm.flags) else {
+            continue;
+        };
+        let Some(tf) = target.message(t).and_then(|tm| tm.flags.as_ref()) else {
             continue;
         };
         let add: Vec<Flag> = sf
