@@ -56,54 +56,132 @@ impl Charset {
 
 /// Incremental check that bytes are valid in a charset, fed in chunks.
 pub(crate) struct TextCheck {
-    decoder: Option<encoding_rs::Decoder>,
+    mode: Mode,
     consumed: usize,
     failed_at: Option<usize>,
 }
 
+enum Mode {
+    /// Nothing to check.
+    Unchecked,
+    /// UTF-8, checked in place; `carry` holds an incomplete sequence that
+    /// ended the previous chunk.
+    Utf8 { carry: [u8; 4], carry_len: usize },
+    /// Another encoding, checked by decoding into `scratch`.
+    Decoder {
+        decoder: Box<encoding_rs::Decoder>,
+        scratch: Vec<u8>,
+    },
+}
+
 impl TextCheck {
     pub(crate) fn new(charset: Charset) -> Self {
+        let mode = match charset.encoding() {
+            None => Mode::Unchecked,
+            Some(encoding) if encoding == encoding_rs::UTF_8 => Mode::Utf8 {
+                carry: [0; 4],
+                carry_len: 0,
+            },
+            Some(encoding) => Mode::Decoder {
+                decoder: Box::new(encoding.new_decoder_without_bom_handling()),
+                scratch: vec![0; 4096],
+            },
+        };
         Self {
-            decoder: charset
-                .encoding()
-                .map(Encoding::new_decoder_without_bom_handling),
+            mode,
             consumed: 0,
             failed_at: None,
         }
     }
 
     /// Feed the next chunk of text; `last` on the final one.
-    pub(crate) fn feed(&mut self, mut chunk: &[u8], last: bool) {
-        let Some(decoder) = self.decoder.as_mut() else {
-            return;
-        };
+    pub(crate) fn feed(&mut self, chunk: &[u8], last: bool) {
         if self.failed_at.is_some() {
             return;
         }
-        let mut scratch = [0u8; 4096];
-        loop {
-            let (result, read, _) =
-                decoder.decode_to_utf8_without_replacement(chunk, &mut scratch, last);
-            match result {
-                DecoderResult::InputEmpty => {
-                    self.consumed += read;
-                    return;
-                }
-                DecoderResult::OutputFull => {
-                    self.consumed += read;
-                    chunk = &chunk[read..];
-                }
-                DecoderResult::Malformed(bad, _) => {
-                    self.failed_at = Some((self.consumed + read).saturating_sub(usize::from(bad)));
-                    return;
-                }
-            }
-        }
+        let start = self.consumed;
+        self.consumed += chunk.len();
+        let failed = match &mut self.mode {
+            Mode::Unchecked => None,
+            Mode::Utf8 { carry, carry_len } => utf8_feed(carry, carry_len, chunk, last),
+            Mode::Decoder { decoder, scratch } => decoder_feed(decoder, scratch, chunk, last),
+        };
+        self.failed_at = failed.map(|at| start.saturating_add_signed(at));
     }
 
     /// Offset (in the fed text) of the first invalid byte sequence, if any.
     pub(crate) fn failed_at(&self) -> Option<usize> {
         self.failed_at
+    }
+}
+
+/// The length of the UTF-8 sequence a lead byte starts.
+fn utf8_len(lead: u8) -> usize {
+    match lead {
+        0xF0..=0xF7 => 4,
+        0xE0..=0xEF => 3,
+        _ => 2,
+    }
+}
+
+/// Check a chunk of UTF-8; the failure offset relative to the chunk start
+/// (negative when the failing sequence began in the previous chunk).
+fn utf8_feed(
+    carry: &mut [u8; 4],
+    carry_len: &mut usize,
+    mut chunk: &[u8],
+    last: bool,
+) -> Option<isize> {
+    let mut base: isize = 0;
+    if *carry_len > 0 {
+        let need = utf8_len(carry[0]) - *carry_len;
+        if chunk.len() < need {
+            carry[*carry_len..*carry_len + chunk.len()].copy_from_slice(chunk);
+            *carry_len += chunk.len();
+            return last.then_some(-(*carry_len as isize) + chunk.len() as isize);
+        }
+        let mut seq = [0u8; 4];
+        seq[..*carry_len].copy_from_slice(&carry[..*carry_len]);
+        seq[*carry_len..*carry_len + need].copy_from_slice(&chunk[..need]);
+        if std::str::from_utf8(&seq[..*carry_len + need]).is_err() {
+            return Some(-(*carry_len as isize));
+        }
+        *carry_len = 0;
+        chunk = &chunk[need..];
+        base = need as isize;
+    }
+    if chunk.is_ascii() {
+        return None;
+    }
+    match std::str::from_utf8(chunk) {
+        Ok(_) => None,
+        Err(e) if e.error_len().is_none() && !last => {
+            let rest = &chunk[e.valid_up_to()..];
+            carry[..rest.len()].copy_from_slice(rest);
+            *carry_len = rest.len();
+            None
+        }
+        Err(e) => Some(base + e.valid_up_to() as isize),
+    }
+}
+
+fn decoder_feed(
+    decoder: &mut encoding_rs::Decoder,
+    scratch: &mut [u8],
+    mut chunk: &[u8],
+    last: bool,
+) -> Option<isize> {
+    let mut read_total = 0usize;
+    loop {
+        let (result, read, _) = decoder.decode_to_utf8_without_replacement(chunk, scratch, last);
+        read_total += read;
+        match result {
+            DecoderResult::InputEmpty => return None,
+            DecoderResult::OutputFull => chunk = &chunk[read..],
+            DecoderResult::Malformed(bad, _) => {
+                return Some(read_total as isize - isize::from(bad));
+            }
+        }
     }
 }
 
@@ -166,6 +244,39 @@ mod tests {
         assert_eq!(check_text(sjis, b"\x82\xa0"), None);
         assert!(check_text(sjis, b"ab\x82").is_some());
         assert_eq!(check_text(Charset::Unknown, b"\xff"), None);
+    }
+
+    #[test]
+    fn byte_by_byte_agrees_with_whole_text() {
+        let texts: &[&[u8]] = &[
+            "caf\u{e9} \u{20ac} \u{1f4f7} ok".as_bytes(),
+            b"ab\xe2\x82",
+            b"ab\xe2\x28\xa1 bad continuation",
+            b"\xf0\x9f\x93",
+            b"\xff",
+            b"plain ascii",
+        ];
+        let utf8 = Charset::resolve(Some(b"utf-8"));
+        for charset in [utf8, Charset::resolve(Some(b"shift_jis"))] {
+            for text in texts {
+                let whole = check_text(charset, text);
+                for size in 1..4 {
+                    let mut check = TextCheck::new(charset);
+                    let chunks: Vec<&[u8]> = text.chunks(size).collect();
+                    for (i, c) in chunks.iter().enumerate() {
+                        check.feed(c, i + 1 == chunks.len());
+                    }
+                    assert_eq!(
+                        check.failed_at().is_some(),
+                        whole.is_some(),
+                        "{text:?} size {size}"
+                    );
+                    if charset == utf8 {
+                        assert_eq!(check.failed_at(), whole, "{text:?} size {size}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

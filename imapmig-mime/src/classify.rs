@@ -568,7 +568,7 @@ impl Scan<'_> {
         };
         let bytes = self.bytes;
         let value = field.value(bytes);
-        if memmem::find(value, b"=?").is_some() && !is_signature(field.name(bytes)) {
+        if has_encoded_word_start(value) && !is_signature(field.name(bytes)) {
             let start = field.value.start;
             let mut found = Vec::new();
             encoded_word::check(value, &mut |d| found.push(d));
@@ -912,6 +912,11 @@ fn valid_mime_type(token: &str) -> bool {
     token
         .split_once('/')
         .is_some_and(|(t, s)| is_token(t) && is_token(s))
+}
+
+/// Whether `=?` occurs (cheaper than a substring search on short values).
+fn has_encoded_word_start(value: &[u8]) -> bool {
+    memchr::memchr_iter(b'=', value).any(|i| value.get(i + 1) == Some(&b'?'))
 }
 
 /// DKIM and ARC signature fields carry copied header text, not encoded words.

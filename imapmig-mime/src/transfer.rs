@@ -82,6 +82,72 @@ const BASE64: [u8; 256] = {
     table
 };
 
+/// What one byte of base64 is, once checked.
+enum Step {
+    Data(u8),
+    Skip,
+    Pad,
+}
+
+/// The state of a base64 scan: data characters seen, padding.
+#[derive(Default)]
+struct Base64State {
+    chars: usize,
+    pads: u8,
+    /// Data characters in the last quantum when padding completed it.
+    tail: Option<u8>,
+}
+
+impl Base64State {
+    #[inline]
+    fn step(&mut self, offset: usize, b: u8) -> Result<Step, Malformed> {
+        let v = BASE64[b as usize];
+        if v < 64 {
+            if self.tail.is_some() || self.pads > 0 {
+                return Err(Malformed {
+                    offset,
+                    reason: "data after padding",
+                });
+            }
+            self.chars += 1;
+            Ok(Step::Data(v))
+        } else if v == WS {
+            Ok(Step::Skip)
+        } else if v == PAD {
+            let rem = (self.chars % 4) as u8;
+            if self.tail.is_some() || rem < 2 {
+                return Err(Malformed {
+                    offset,
+                    reason: "misplaced padding",
+                });
+            }
+            self.pads += 1;
+            if rem + self.pads == 4 {
+                self.tail = Some(rem);
+                self.pads = 0;
+            }
+            Ok(Step::Pad)
+        } else {
+            Err(Malformed {
+                offset,
+                reason: "character outside the base64 alphabet",
+            })
+        }
+    }
+
+    /// The decoded length, or the length error.
+    fn finish(&self, len: usize) -> Result<usize, Malformed> {
+        match self.tail {
+            None if self.chars.is_multiple_of(4) && self.pads == 0 => Ok(self.chars / 4 * 3),
+            Some(tail) => Ok(self.chars / 4 * 3 + usize::from(tail) - 1),
+            None => Err(Malformed {
+                offset: len,
+                reason: "length is not a multiple of four",
+            }),
+        }
+    }
+}
+
 const CHUNK: usize = 3 * 1024;
 
 /// Check base64 (RFC 2045 §6.8; white space and line breaks ignored) and
@@ -93,81 +159,70 @@ pub(crate) fn base64(
     decode: bool,
     sink: &mut dyn FnMut(&[u8]),
 ) -> Result<usize, Malformed> {
-    let mut acc: u32 = 0;
-    let mut n = 0u8;
-    let mut pads = 0u8;
-    let mut finished = false;
-    let mut decoded = 0usize;
-    let mut buf = [0u8; CHUNK];
-    let mut filled = 0usize;
-    for (offset, &b) in data.iter().enumerate() {
-        let v = BASE64[b as usize];
-        if v < 64 {
-            if finished || pads > 0 {
-                return Err(Malformed {
-                    offset,
-                    reason: "data after padding",
-                });
-            }
-            acc = (acc << 6) | u32::from(v);
-            n += 1;
-            if n == 4 {
-                decoded += 3;
-                if decode {
-                    if filled + 3 > CHUNK {
-                        sink(&buf[..filled]);
-                        filled = 0;
-                    }
-                    buf[filled] = (acc >> 16) as u8;
-                    buf[filled + 1] = (acc >> 8) as u8;
-                    buf[filled + 2] = acc as u8;
-                    filled += 3;
-                }
-                n = 0;
-                acc = 0;
-            }
-        } else if v == WS {
-            continue;
-        } else if v == PAD {
-            if finished || n < 2 {
-                return Err(Malformed {
-                    offset,
-                    reason: "misplaced padding",
-                });
-            }
-            pads += 1;
-            if n + pads == 4 {
-                let bytes = usize::from(n) - 1;
-                decoded += bytes;
-                if decode {
-                    let full = acc << (6 * u32::from(pads));
-                    let out = [(full >> 16) as u8, (full >> 8) as u8];
-                    if filled + 2 > CHUNK {
-                        sink(&buf[..filled]);
-                        filled = 0;
-                    }
-                    buf[filled..filled + bytes].copy_from_slice(&out[..bytes]);
-                    filled += bytes;
-                }
-                finished = true;
-                n = 0;
-                pads = 0;
-            }
+    if decode {
+        base64_decode(data, sink)
+    } else {
+        base64_check(data)
+    }
+}
+
+/// Check without decoding. A whole line of alphabet characters is checked
+/// with one branch-free pass (the table's data values are below 64, every
+/// other class has bit 6 or 7 set); only lines with padding, white space or
+/// errors take the byte-by-byte path.
+fn base64_check(data: &[u8]) -> Result<usize, Malformed> {
+    let mut state = Base64State::default();
+    let mut pos = 0;
+    while pos < data.len() {
+        let end = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
+        let mut line = &data[pos..end];
+        if let [rest @ .., b'\r'] = line {
+            line = rest;
+        }
+        let classes = line.iter().fold(0u8, |acc, &b| acc | BASE64[b as usize]);
+        if classes < 64 && state.tail.is_none() && state.pads == 0 {
+            state.chars += line.len();
         } else {
-            return Err(Malformed {
-                offset,
-                reason: "character outside the base64 alphabet",
-            });
+            for (i, &b) in line.iter().enumerate() {
+                state.step(pos + i, b)?;
+            }
+        }
+        pos = end + 1;
+    }
+    state.finish(data.len())
+}
+
+fn base64_decode(data: &[u8], sink: &mut dyn FnMut(&[u8])) -> Result<usize, Malformed> {
+    let mut state = Base64State::default();
+    let mut acc: u32 = 0;
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 3);
+    for (offset, &b) in data.iter().enumerate() {
+        match state.step(offset, b)? {
+            Step::Data(v) => {
+                acc = (acc << 6) | u32::from(v);
+                if state.chars.is_multiple_of(4) {
+                    buf.extend_from_slice(&[(acc >> 16) as u8, (acc >> 8) as u8, acc as u8]);
+                    acc = 0;
+                    if buf.len() >= CHUNK {
+                        sink(&buf);
+                        buf.clear();
+                    }
+                }
+            }
+            Step::Pad => {
+                if let Some(tail) = state.tail.filter(|_| state.pads == 0) {
+                    let full = acc << (6 * (4 - u32::from(tail)));
+                    let out = [(full >> 16) as u8, (full >> 8) as u8];
+                    buf.extend_from_slice(&out[..usize::from(tail) - 1]);
+                    acc = 0;
+                }
+            }
+            Step::Skip => {}
         }
     }
-    if n != 0 || pads != 0 {
-        return Err(Malformed {
-            offset: data.len(),
-            reason: "length is not a multiple of four",
-        });
-    }
-    if decode && filled > 0 {
-        sink(&buf[..filled]);
+    let decoded = state.finish(data.len())?;
+    if !buf.is_empty() {
+        sink(&buf);
     }
     Ok(decoded)
 }
@@ -192,25 +247,23 @@ pub(crate) fn quoted_printable(
 ) -> Result<usize, Malformed> {
     let mut pos = 0;
     let mut decoded = 0;
-    let mut buf = [0u8; CHUNK];
-    let mut filled = 0usize;
-    let mut emit = |bytes: &[u8], filled: &mut usize, buf: &mut [u8; CHUNK]| {
-        if *filled + bytes.len() > CHUNK {
-            sink(&buf[..*filled]);
-            *filled = 0;
-            if bytes.len() > CHUNK {
-                sink(bytes);
-                return;
-            }
+    let mut buf: Vec<u8> = Vec::new();
+    let mut emit = |bytes: &[u8], buf: &mut Vec<u8>| {
+        if buf.len() + bytes.len() > CHUNK && !buf.is_empty() {
+            sink(buf);
+            buf.clear();
         }
-        buf[*filled..*filled + bytes.len()].copy_from_slice(bytes);
-        *filled += bytes.len();
+        if bytes.len() > CHUNK {
+            sink(bytes);
+        } else {
+            buf.extend_from_slice(bytes);
+        }
     };
     while let Some(i) = memchr::memchr(b'=', &data[pos..]) {
         let eq = pos + i;
         decoded += i;
         if decode {
-            emit(&data[pos..eq], &mut filled, &mut buf);
+            emit(&data[pos..eq], &mut buf);
         }
         match (
             data.get(eq + 1).copied().and_then(hex),
@@ -219,7 +272,7 @@ pub(crate) fn quoted_printable(
             (Some(hi), Some(lo)) => {
                 decoded += 1;
                 if decode {
-                    emit(&[hi << 4 | lo], &mut filled, &mut buf);
+                    emit(&[hi << 4 | lo], &mut buf);
                 }
                 pos = eq + 3;
             }
@@ -250,9 +303,9 @@ pub(crate) fn quoted_printable(
     }
     decoded += data.len() - pos;
     if decode {
-        emit(&data[pos..], &mut filled, &mut buf);
-        if filled > 0 {
-            sink(&buf[..filled]);
+        emit(&data[pos..], &mut buf);
+        if !buf.is_empty() {
+            sink(&buf);
         }
     }
     Ok(decoded)
