@@ -382,6 +382,24 @@ mod tests {
         assert_eq!(b64(&wrapped).unwrap(), data);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn prop_base64_check_agrees_with_decode(
+            data in proptest::collection::vec(
+                proptest::sample::select(b"QUJD=\r\n \t*aZ09+/".to_vec()),
+                0..200,
+            )
+        ) {
+            let checked = base64(&data, false, &mut |_| {});
+            let mut out = Vec::new();
+            let decoded = base64(&data, true, &mut |c| out.extend_from_slice(c));
+            proptest::prop_assert_eq!(checked, decoded);
+            if let Ok(n) = decoded {
+                proptest::prop_assert_eq!(n, out.len());
+            }
+        }
+    }
+
     #[test]
     fn quoted_printable_table() {
         let ok: &[(&[u8], &[u8])] = &[
