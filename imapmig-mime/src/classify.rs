@@ -54,7 +54,7 @@ impl std::fmt::Display for Verdict {
 /// message attached inside it. Parts are listed in document order (a parent
 /// before its children).
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct Part {
     /// Bytes of the whole entity, header and body.
@@ -82,7 +82,7 @@ pub struct Part {
 
 /// The result of [`classify`]: the verdict, the defects and the MIME parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct Classification {
     /// The verdict: the worst [`Severity`] among the defects.

@@ -28,7 +28,7 @@ pub enum Severity {
 /// as the command line prints them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(into = "&'static str", try_from = "&str"))]
+#[cfg_attr(feature = "serde", serde(into = "&'static str", try_from = "String"))]
 #[non_exhaustive]
 pub enum DefectKind {
     /// `empty`: zero bytes, or only whitespace.
@@ -206,6 +206,14 @@ impl FromStr for DefectKind {
     }
 }
 
+impl TryFrom<String> for DefectKind {
+    type Error = UnknownDefectCode;
+
+    fn try_from(code: String) -> Result<Self, Self::Error> {
+        code.parse()
+    }
+}
+
 impl TryFrom<&str> for DefectKind {
     type Error = UnknownDefectCode;
 
@@ -221,7 +229,7 @@ impl TryFrom<&str> for DefectKind {
 /// `bare-lf`, `line-too-long`) are merged over the whole message and carry
 /// the part of their first occurrence.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct Defect {
     /// What is wrong.

@@ -74,7 +74,10 @@
 //!
 //! # Features
 //!
-//! * `serde`: `Serialize`/`Deserialize` for the report types.
+//! * `serde`: `Serialize` for the reports ([`Classification`], [`Defect`],
+//!   [`Part`], the `exchange` results); `Serialize` and `Deserialize` for the
+//!   value types ([`Verdict`], [`DefectKind`] as its code, [`Severity`],
+//!   [`Limits`], [`TransferEncoding`], [`source::SourceKind`]).
 
 mod calendar;
 mod charset;
