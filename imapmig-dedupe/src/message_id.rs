@@ -485,6 +485,13 @@ impl Cursor<'_> {
             match byte {
                 b'"' => return Ok(out),
                 b'\\' => match self.bytes.get(self.pos) {
+                    // A quoted pair is its second byte, under the same rules
+                    // as an unescaped one (so that printing the id and
+                    // parsing it again gives the same id).
+                    Some(b'\r' | b'\n') => self.pos += 1,
+                    Some(0..=0x08 | 0x0a..=0x1f | 0x7f) => {
+                        return Err(self.error(MessageIdErrorKind::UnexpectedByte));
+                    }
                     Some(&escaped) => {
                         out.push(escaped);
                         self.pos += 1;
@@ -522,8 +529,14 @@ impl Cursor<'_> {
                     return Ok(out);
                 }
                 b' ' | b'\t' | b'\r' | b'\n' => {}
+                // Quoted pairs stay as written: a literal is printed back
+                // verbatim, so resolving them would not survive a re-parse.
                 b'\\' => {
+                    out.push(byte);
                     if let Some(&escaped) = self.bytes.get(self.pos) {
+                        if matches!(escaped, 0..=0x1f | 0x7f) {
+                            return Err(self.error(MessageIdErrorKind::UnexpectedByte));
+                        }
                         out.push(escaped);
                         self.pos += 1;
                     }
@@ -772,6 +785,43 @@ mod tests {
             MessageId::parse("<a@x> <b@x>"),
             Err(Error::MessageId {
                 reason: MessageIdErrorKind::Several,
+                ..
+            })
+        ));
+    }
+
+    /// Printing an id and parsing it again must give the same id. The fuzzer
+    /// (`dedupe_message_id`) found that quoted pairs inside a domain literal
+    /// were resolved, so `[a\\"b]` printed as `[a"b]` and re-parsed
+    /// differently; quoted pairs in literals are now kept verbatim, and an
+    /// escaped CR or LF in a quoted string is dropped like an unescaped one.
+    #[test]
+    fn normalisation_is_a_fixed_point() {
+        let cases: &[&[u8]] = &[
+            // The fuzzer's input, as found.
+            b"[\r11\"\"@1\\\"\\\"\"\"\\\\\"\"11111]1",
+            b"<[11\"\"@1\"\"\"\"\\\"\"11111]1>",
+            b"<a@[x\\]y]>",
+            b"<[a\\\\b]@x>",
+            b"<\"a\\\r\nb\"@x>",
+            b"<\"a b\"@\"C D\">",
+            b"<a@b@c>",
+        ];
+        for input in cases {
+            let ids = parse_msg_ids(input)
+                .unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(input)));
+            for id in ids {
+                assert_eq!(
+                    MessageId::parse(&id.to_string()).ok(),
+                    Some(id.clone()),
+                    "{id}"
+                );
+            }
+        }
+        assert!(matches!(
+            parse_msg_ids(b"<\"a\\\x01\"@x>"),
+            Err(Error::MessageId {
+                reason: MessageIdErrorKind::UnexpectedByte,
                 ..
             })
         ));
