@@ -57,7 +57,7 @@ fn input() -> Input {
     let source = (1..=N + extra)
         .map(|i| {
             // New UIDs in a shuffled order relative to the old ones.
-            let old = (i.wrapping_mul(7919) % (N + extra)) + 1;
+            let old = ((u64::from(i) * 7919) % u64::from(N + extra)) as u32 + 1;
             ObservedMessage::new(uid(i), 4096).with_fingerprint(fingerprint(old))
         })
         .collect();
@@ -86,6 +86,13 @@ fn naive_pairs(source: &Observation, target: &Observation) -> (usize, usize) {
     (paired, copy)
 }
 
+/// CPU time of this thread in nanoseconds (`/proc/thread-self/schedstat`):
+/// on a shared machine, wall time also counts other processes' turns.
+fn cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
 fn proc_status(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
@@ -98,6 +105,7 @@ fn memory_report(input: &Input) {
         * (input.source.messages().len() + input.target.messages().len());
     let before = proc_status("VmRSS:");
     let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let cpu = cpu_ns();
     let start = Instant::now();
     let plan = plan_pass(
         &input.state,
@@ -107,10 +115,13 @@ fn memory_report(input: &Input) {
         &Policy::default(),
     );
     let elapsed = start.elapsed();
+    let cpu = cpu_ns()
+        .zip(cpu)
+        .map(|(b, a)| Duration::from_nanos(b.saturating_sub(a)));
     let peak = proc_status("VmHWM:");
     let summary = plan.summary();
     println!(
-        "core/plan_reset_1m: {elapsed:?}, copy {} present {} reconciled {}",
+        "core/plan_reset_1m: wall {elapsed:?}, cpu {cpu:?}; copy {} present {} reconciled {}",
         summary.copy, summary.present, summary.reconciled
     );
     match (reset, before, peak) {
