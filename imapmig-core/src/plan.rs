@@ -426,7 +426,7 @@ impl<'a> Draft<'a> {
 ///   the state for the side whose UIDs are still valid), and messages that
 ///   cannot be identified are reported, never blindly recopied.
 ///
-/// Cost: O(n log n) time, about 40 bytes of working memory per message.
+/// Cost: O(n log n) time, about 50 bytes of working memory per message.
 pub fn plan_pass(
     state: &FolderState,
     source: &Observation,
