@@ -456,14 +456,18 @@ pub fn plan_pass(
             HashMap::new()
         };
     let target_fp = |m: &ObservedMessage| m.fingerprint.or_else(|| recorded.get(&m.uid).copied());
-    let mut pool = Pool::new(
-        tmsgs
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| target_fp(m).map(|f| (f, i as u32)))
-            .collect(),
-    );
-    let target_index = |uid: Uid| tmsgs.binary_search_by_key(&uid, |m| m.uid).ok();
+    // Fingerprints of the target messages no UID pair claimed.
+    let unclaimed_pool = |claimed: &[bool]| {
+        Pool::new(
+            tmsgs
+                .iter()
+                .zip(claimed)
+                .enumerate()
+                .filter(|(_, (_, c))| !**c)
+                .filter_map(|(i, (m, _))| target_fp(m).map(|f| (f, i as u32)))
+                .collect(),
+        )
+    };
 
     let mut d = Draft {
         policy,
@@ -486,17 +490,22 @@ pub fn plan_pass(
         let mut records = Vec::new();
         let mut uncertain = Vec::new();
         let mut new = Vec::new();
-        for m in smsgs {
-            if let Some(entry) = state.copied.get(&m.uid) {
+        // Recorded pairs whose target UID is still valid: (target UID,
+        // source index), resolved against the target in one merge.
+        let mut by_uid: Vec<(Uid, u32)> = Vec::new();
+        // `state.copied` and the source are both sorted by source UID:
+        // walk them together.
+        let mut records_iter = state.copied.iter().peekable();
+        for (si, m) in smsgs.iter().enumerate() {
+            while let Some((uid, entry)) = records_iter.next_if(|(uid, _)| **uid < m.uid) {
+                vanished.push(Vanished {
+                    source: *uid,
+                    target: entry.target,
+                });
+            }
+            if let Some((_, entry)) = records_iter.next_if(|(uid, _)| **uid == m.uid) {
                 match (target_reset, entry.target) {
-                    (false, Some(t)) => match target_index(t) {
-                        Some(ti) if !claimed[ti] => {
-                            claimed[ti] = true;
-                            d.pair(m.uid, Some(t), Match::Uid);
-                        }
-                        Some(_) => records.push(m),
-                        None => d.missing(m),
-                    },
+                    (false, Some(t)) => by_uid.push((t, si as u32)),
                     _ => records.push(m),
                 }
             } else if state.skipped.contains_key(&m.uid) && !policy.retry_skipped {
@@ -507,14 +516,38 @@ pub fn plan_pass(
                 new.push(m);
             }
         }
-        for (uid, entry) in &state.copied {
-            if source.message(*uid).is_none() {
-                vanished.push(Vanished {
-                    source: *uid,
-                    target: entry.target,
-                });
+        for (uid, entry) in records_iter {
+            vanished.push(Vanished {
+                source: *uid,
+                target: entry.target,
+            });
+        }
+        by_uid.sort_unstable();
+        let mut resolved: Vec<(u32, Option<u32>)> = Vec::with_capacity(by_uid.len());
+        let mut ti = 0;
+        for (t, si) in by_uid {
+            while tmsgs.get(ti).is_some_and(|m| m.uid < t) {
+                ti += 1;
+            }
+            let found = tmsgs.get(ti).is_some_and(|m| m.uid == t);
+            resolved.push((si, found.then_some(ti as u32)));
+        }
+        // In source order, so that of two records naming one target UID
+        // the first keeps it.
+        resolved.sort_unstable();
+        for (si, ti) in resolved {
+            let m = &smsgs[si as usize];
+            match ti.map(|ti| ti as usize) {
+                Some(ti) if !claimed[ti] => {
+                    claimed[ti] = true;
+                    d.pair(m.uid, Some(tmsgs[ti].uid), Match::Uid);
+                }
+                Some(_) => records.push(m),
+                None => d.missing(m),
             }
         }
+        records.sort_unstable_by_key(|m| m.uid);
+        let mut pool = unclaimed_pool(&claimed);
         let blind = tmsgs
             .iter()
             .zip(&claimed)
@@ -559,6 +592,7 @@ pub fn plan_pass(
             }
         }
     } else {
+        let mut pool = unclaimed_pool(&claimed);
         reconcile_source_reset(
             state,
             smsgs,
