@@ -306,32 +306,32 @@ fn parse_term(term: &[u8], at: usize) -> Result<Term, Error> {
     let name = &rest[..name_end];
     let args = &rest[name_end..];
     let args_at = rest_at + name_end;
-    let lower = name.to_ascii_lowercase();
-    let mechanism = match lower.as_slice() {
-        b"all" => {
+    let is = |word: &[u8]| name.eq_ignore_ascii_case(word);
+    let mechanism = match () {
+        () if is(b"all") => {
             if !args.is_empty() {
                 return Err(err(args_at, "\"all\" takes no argument"));
             }
             Mechanism::All
         }
-        b"include" => Mechanism::Include(required_domain(args, args_at, "include")?),
-        b"exists" => Mechanism::Exists(required_domain(args, args_at, "exists")?),
-        b"ptr" => {
+        () if is(b"include") => Mechanism::Include(required_domain(args, args_at, "include")?),
+        () if is(b"exists") => Mechanism::Exists(required_domain(args, args_at, "exists")?),
+        () if is(b"ptr") => {
             if args.first() == Some(&b'/') {
                 return Err(err(args_at, "\"ptr\" takes no prefix length"));
             }
             Mechanism::Ptr(optional_domain(args, args_at)?)
         }
-        b"a" | b"mx" => {
+        () if is(b"a") || is(b"mx") => {
             let (spec, spec_at, cidr) = split_dual_cidr(args, args_at)?;
             let domain = optional_domain(spec, spec_at)?;
-            if lower == b"a" {
+            if is(b"a") {
                 Mechanism::A { domain, cidr }
             } else {
                 Mechanism::Mx { domain, cidr }
             }
         }
-        b"ip4" => {
+        () if is(b"ip4") => {
             let body = args
                 .strip_prefix(b":")
                 .ok_or(err(args_at, "\"ip4\" needs ':' and an address"))?;
@@ -346,7 +346,7 @@ fn parse_term(term: &[u8], at: usize) -> Result<Term, Error> {
                 prefix: prefix.unwrap_or(32),
             }
         }
-        b"ip6" => {
+        () if is(b"ip6") => {
             let body = args
                 .strip_prefix(b":")
                 .ok_or(err(args_at, "\"ip6\" needs ':' and an address"))?;
