@@ -21,7 +21,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// An I/O operation of the state store failed.
-    #[error("state store {path}: {step} failed: {source}")]
+    #[error("state store {path}: {step} failed")]
     Io {
         /// The file or directory involved.
         path: PathBuf,
@@ -72,7 +72,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// Writing the skipped-items CSV failed.
-    #[error("skip log {path}: {source}")]
+    #[error("cannot write skip log {path}")]
     SkipLog {
         /// The log file (empty when writing to a caller's writer).
         path: PathBuf,

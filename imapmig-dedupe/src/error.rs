@@ -51,7 +51,7 @@ pub enum Error {
     #[error("cannot generate a fingerprint key: {0}")]
     Random(getrandom::Error),
     /// Reading or writing an index failed.
-    #[error("{action}{}: {source}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
+    #[error("cannot {action}{}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
     Io {
         /// What was being done (`"write index"`, `"read index"`, ...).
         action: &'static str,

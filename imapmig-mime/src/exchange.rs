@@ -440,15 +440,14 @@ fn raw_dns(message: &[u8], value: Range<usize>, out: &mut Vec<Sighting>) {
                 text[start - 1],
                 b'<' | b' ' | b'\t' | b':' | b'"' | b',' | b';' | b'\n'
             );
-        let end = text[start..]
-            .iter()
-            .position(|&b| matches!(b, b'>' | b'"' | b',' | b';' | b'\r' | b'\n'))
-            .map_or(text.len(), |e| start + e);
+        let end = dn_end(text, start);
         search = end.max(start + 1);
         if !ok_before {
             continue;
         }
-        let raw = String::from_utf8_lossy(&text[start..end]);
+        // Unfolding removes the line breaks of a fold and keeps its white
+        // space (RFC 5322 §2.2.3), so a DN folded at a space reads whole.
+        let raw = header::unfold(&text[start..end]);
         if let Ok(dn) = LegacyExchangeDn::parse(raw.trim_end()) {
             out.push(Sighting {
                 dn,
@@ -458,6 +457,31 @@ fn raw_dns(message: &[u8], value: Range<usize>, out: &mut Vec<Sighting>) {
             });
         }
     }
+}
+
+/// Where a DN that starts at `start` ends: at an address delimiter, or at a
+/// line break that is not a fold (a fold is CRLF or LF followed by white
+/// space, and Outlook folds long DNs at their spaces).
+fn dn_end(text: &[u8], start: usize) -> usize {
+    let mut j = start;
+    while let Some(&b) = text.get(j) {
+        match b {
+            b'>' | b'"' | b',' | b';' => return j,
+            b'\r' | b'\n' => {
+                let after = if b == b'\r' && text.get(j + 1) == Some(&b'\n') {
+                    j + 2
+                } else {
+                    j + 1
+                };
+                if !matches!(text.get(after), Some(b' ' | b'\t')) {
+                    return j;
+                }
+                j = after;
+            }
+            _ => j += 1,
+        }
+    }
+    text.len()
 }
 
 /// `IMCEAEX-…@domain` anywhere in the message.
@@ -691,6 +715,30 @@ mod tests {
         assert_eq!(fax.address_type, "FAX");
         assert_eq!(fax.address, "+15551234");
         assert_eq!(fax.domain, Some("example.com"));
+    }
+
+    #[test]
+    fn folded_dns_read_whole() {
+        // Outlook folds a long To: line at a space inside the DN; a DN
+        // ending at a line break that is not a fold stays as it is.
+        let cases: &[(&[u8], &[&str])] = &[
+            (
+                b"To: Jane <\r\n /O=CONTOSO/OU=EXCHANGE\r\n ADMINISTRATIVE GROUP (FYDIBOHF23SPDLT)/CN=RECIPIENTS/CN=JDOE>\r\n\r\nbody\r\n",
+                &["/O=CONTOSO/OU=EXCHANGE ADMINISTRATIVE GROUP (FYDIBOHF23SPDLT)/CN=RECIPIENTS/CN=JDOE"],
+            ),
+            (
+                b"To: </O=A/OU=B\n C/CN=D>, </O=A/CN=E>\n\nbody\n",
+                &["/O=A/OU=B C/CN=D", "/O=A/CN=E"],
+            ),
+            (
+                b"To: /O=A/CN=F\r\nSubject: x\r\n\r\n",
+                &["/O=A/CN=F"],
+            ),
+        ];
+        for (msg, want) in cases {
+            let got: Vec<String> = scan(msg).iter().map(|s| s.dn.as_str().to_owned()).collect();
+            assert_eq!(&got, want, "{}", String::from_utf8_lossy(msg));
+        }
     }
 
     #[test]
