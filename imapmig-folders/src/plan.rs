@@ -298,14 +298,27 @@ impl Mapper {
             }
         }
         // One source folder per role goes to the target's role folder: the
-        // first that the server marked with the attribute, else the first
-        // recognised by name. The others keep their own names.
+        // first that the server marked with the attribute; else, with the
+        // Gmail policy, the first recognised by name inside the "[Gmail]"
+        // container (Gmail's own folder beats a user label of the same
+        // name); else the first recognised by name. The others keep their
+        // own names.
         let roles: Vec<(Option<SpecialUse>, Option<SpecialUse>)> =
             unique.iter().map(|e| self.source_role(e)).collect();
         let mut owner: HashMap<SpecialUse, usize> = HashMap::new();
         for (i, (attr, _)) in roles.iter().enumerate() {
             if let Some(r) = attr {
                 owner.entry(*r).or_insert(i);
+            }
+        }
+        if self.gmail.is_some() {
+            for (i, (_, role)) in roles.iter().enumerate() {
+                let path = self.source.path(unique[i].name().as_str());
+                if let (Some(r), [root, _]) = (role, path.as_slice())
+                    && is_gmail_root(root)
+                {
+                    owner.entry(*r).or_insert(i);
+                }
             }
         }
         for (i, (_, role)) in roles.iter().enumerate() {
@@ -899,6 +912,37 @@ mod tests {
             .map(|(n, _)| n.as_str().to_owned())
             .collect();
         assert_eq!(order, ["Drafts"]);
+    }
+
+    #[test]
+    fn gmail_system_folder_owns_its_role_over_a_user_label() {
+        // A user label "Sent Mail" (left by an earlier migration) is listed
+        // before Gmail's own "[Gmail]/Sent Mail"; with the Gmail policy the
+        // system folder takes the \Sent role, the label keeps its name.
+        let target =
+            Listing::parse(b"* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent Items\"\r\n").unwrap();
+        for gmail in [true, false] {
+            let mut mapper = Mapper::new(slash(), slash()).target_listing(&target);
+            if gmail {
+                mapper = mapper.gmail(GmailPolicy::default());
+            }
+            let plan = mapper
+                .plan_names(["INBOX", "Sent Mail", "[Gmail]/Sent Mail"])
+                .unwrap();
+            let t = |s| plan.target_of(s).map(|n| n.as_str().to_owned());
+            let (label, system) = if gmail {
+                ("Sent Mail", "Sent Items")
+            } else {
+                // Without the policy the first name-recognised folder wins.
+                ("Sent Items", "[Gmail]/Sent Mail")
+            };
+            assert_eq!(t("Sent Mail").as_deref(), Some(label), "gmail={gmail}");
+            assert_eq!(
+                t("[Gmail]/Sent Mail").as_deref(),
+                Some(system),
+                "gmail={gmail}"
+            );
+        }
     }
 
     #[test]
