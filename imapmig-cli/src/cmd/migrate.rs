@@ -16,9 +16,10 @@
 //! observe both sides with header fingerprints (imapmig-dedupe), plan the pass against the
 //! saved state (imapmig-core), stream the missing bodies into pipelined APPENDs with flags and
 //! INTERNALDATE, repair or skip what the target refuses (imapmig-mime, `--max-bad`, the CSV
-//! skip log), sync flag changes, and verify the folder from the target's own listing. A
-//! throttled, dropped or stalled connection is retried with backoff; a killed run resumes
-//! where it stopped, copying nothing twice.
+//! skip log), sync flag changes (with CONDSTORE on both servers, only those made since the
+//! last pass's HIGHESTMODSEQ; a full compare otherwise), and verify the folder from the
+//! target's own listing. A throttled, dropped or stalled connection is retried with backoff;
+//! a killed run resumes where it stopped, copying nothing twice.
 //!
 //! Staging: `--before DATE` copies only mail older than DATE (the historic pre-stage);
 //! `--since DATE` only mail from DATE on; neither copies everything still missing (the final
@@ -673,6 +674,17 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
                             " ok"
                         } else {
                             " INCOMPLETE"
+                        }
+                    );
+                    println!(
+                        "folder {} -> {}: flags compared {} synced {} ({})",
+                        job.names.display,
+                        job.names.target_display,
+                        rep.flags_compared,
+                        rep.flags_synced,
+                        match rep.flags_since {
+                            Some(m) => format!("changed since modseq {m}"),
+                            None => "full compare".to_owned(),
                         }
                     );
                 }

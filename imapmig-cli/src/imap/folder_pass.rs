@@ -164,6 +164,11 @@ pub(crate) struct PassReport {
     pub(crate) would_copy: u64,
     /// Flags changed on the target.
     pub(crate) flags_synced: u64,
+    /// Source messages already copied whose flags this pass compared (all of them in a full
+    /// compare; only those changed since the saved HIGHESTMODSEQ with CONDSTORE).
+    pub(crate) flags_compared: u64,
+    /// The saved source HIGHESTMODSEQ this pass compared flags from (CONDSTORE), if it did.
+    pub(crate) flags_since: Option<u64>,
 }
 
 /// A fingerprint for one message's header fields.
@@ -309,6 +314,18 @@ pub(crate) async fn run_pass(
     };
 
     let mut state = slot.load()?;
+    // CONDSTORE: only the flags changed since the last pass are compared. The HIGHESTMODSEQ
+    // planned with (and so saved before the flag updates) is the old one; the new one is
+    // recorded once the updates are applied, so a crash in between compares again.
+    let condstore = src.capabilities().condstore && dst.capabilities().condstore;
+    let new_modseq = sobs.status().highest_modseq;
+    let since = incremental_since(&state, sobs.status(), condstore && ctx.policy.sync_flags);
+    let changed = match since {
+        Some(m) => Some(src.fetch_changed_flags(m.get()).await?),
+        None => None,
+    };
+    let (sobs, flags_compared) = flags_to_compare(sobs, &state, changed.as_deref(), since);
+
     let plan = if ctx.dry_run {
         imapmig_core::plan_pass(&state, &sobs, &tobs, &ctx.stage, &ctx.policy)
     } else {
@@ -320,6 +337,8 @@ pub(crate) async fn run_pass(
 
     let mut report = PassReport {
         source_messages: sobs.messages().len() as u64,
+        flags_compared,
+        flags_since: since.map(imapmig_core::ModSeq::get),
         ..PassReport::default()
     };
     if ctx.dry_run {
@@ -346,6 +365,9 @@ pub(crate) async fn run_pass(
             dst.store_flags(change.target.get(), &add, &remove).await?;
             report.flags_synced += 1;
         }
+        if ctx.policy.sync_flags && record_source_modseq(&mut state, new_modseq)? {
+            slot.save(&state)?;
+        }
     }
 
     // Verify from the target's own state: observe it again and match fingerprints.
@@ -360,6 +382,79 @@ pub(crate) async fn run_pass(
         ctx,
         copied_so_far.load(Ordering::Relaxed),
     ))
+}
+
+/// The saved source HIGHESTMODSEQ to fetch flag changes from, when both servers have
+/// CONDSTORE, the state has one for the same UIDVALIDITY, and the server's has not gone back.
+fn incremental_since(
+    state: &FolderState,
+    status: &FolderStatus,
+    condstore: bool,
+) -> Option<imapmig_core::ModSeq> {
+    let mark = state.source_mark()?;
+    let old = mark.highest_modseq?;
+    let new = status.highest_modseq?;
+    (condstore && mark.uid_validity == status.uid_validity && old <= new).then_some(old)
+}
+
+/// The source observation to plan with: with `changed` (CONDSTORE), messages already copied
+/// keep flags only when they changed since `since` (then with their changed flags), so the
+/// planner compares only those; new messages keep theirs. The status carries `since` (the
+/// HIGHESTMODSEQ the flags are synced to), not the server's new one. Returns the
+/// observation and how many copied messages' flags it compares.
+fn flags_to_compare(
+    sobs: Observation,
+    state: &FolderState,
+    changed: Option<&[(u32, Vec<String>)]>,
+    since: Option<imapmig_core::ModSeq>,
+) -> (Observation, u64) {
+    let mut status = sobs.status().clone();
+    status.highest_modseq = since;
+    let changed: Option<HashMap<u32, &Vec<String>>> =
+        changed.map(|c| c.iter().map(|(u, f)| (*u, f)).collect());
+    let mut compared = 0u64;
+    let messages = sobs
+        .messages()
+        .iter()
+        .cloned()
+        .map(|mut m| {
+            if state.copied_message(m.uid).is_none() {
+                return m;
+            }
+            if let Some(changed) = &changed {
+                m.flags = changed
+                    .get(&m.uid.get())
+                    .map(|f| f.iter().filter_map(|f| f.parse().ok()).collect());
+            }
+            compared += u64::from(m.flags.is_some());
+            m
+        })
+        .collect();
+    (Observation::new(status, messages), compared)
+}
+
+/// Records `modseq` as the source's HIGHESTMODSEQ in the state (after the pass's flag
+/// updates are applied). The state has no setter for it, so the mark goes through its serde
+/// form. Returns whether it changed.
+fn record_source_modseq(
+    state: &mut FolderState,
+    modseq: Option<imapmig_core::ModSeq>,
+) -> Result<bool, PassError> {
+    let Some(mark) = state.source_mark().copied() else {
+        return Ok(false);
+    };
+    if mark.highest_modseq == modseq {
+        return Ok(false);
+    }
+    let err = |e: serde_json::Error| PassError::State(format!("recording HIGHESTMODSEQ: {e}"));
+    let mut value = serde_json::to_value(&*state).map_err(err)?;
+    value["source"] = serde_json::to_value(imapmig_core::state::SideMark {
+        highest_modseq: modseq,
+        ..mark
+    })
+    .map_err(err)?;
+    *state = serde_json::from_value(value).map_err(err)?;
+    Ok(true)
 }
 
 /// Counts what the stage asked for against what the target holds now.

@@ -635,6 +635,33 @@ impl Connection {
         .await
     }
 
+    /// UIDs of the selected folder whose metadata changed after `modseq`
+    /// (`UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE modseq)`, RFC 7162 §3.1.4), with their
+    /// current flags. Only for a server with CONDSTORE, on a folder selected with it.
+    pub(crate) async fn fetch_changed_flags(
+        &mut self,
+        modseq: u64,
+    ) -> Result<Vec<(u32, Vec<String>)>, ImapError> {
+        let t = self.timeout;
+        within(t, "UID FETCH (CHANGEDSINCE)", async {
+            let query = format!("(UID FLAGS) (CHANGEDSINCE {modseq})");
+            let mut stream = self
+                .session
+                .uid_fetch("1:*", &query)
+                .await
+                .map_err(|e| ImapError::from_async("UID FETCH CHANGEDSINCE", e))?;
+            let mut out = Vec::new();
+            while let Some(f) = stream.next().await {
+                let f = f.map_err(|e| ImapError::from_async("UID FETCH CHANGEDSINCE", e))?;
+                if let Some(uid) = f.uid {
+                    out.push((uid, f.flags().filter_map(|fl| flag_text(&fl)).collect()));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// Streams `BODY.PEEK[]` of the given UIDs of the selected folder, one message at a time:
     /// only the message being handed over is in memory.
     pub(crate) async fn fetch_bodies<'s>(

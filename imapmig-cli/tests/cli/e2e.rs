@@ -13,6 +13,7 @@
 
 mod basic;
 mod faults;
+mod flags;
 mod gmail;
 mod refusals;
 mod resume;
