@@ -86,6 +86,12 @@ pub struct DovecotConfig {
     /// (`mail_max_userip_connections`): the LOGIN beyond it gets
     /// `NO [LIMIT]`. `None`: 1000.
     pub max_connections: Option<u32>,
+    /// TLS: a fresh CA (its certificate is [`Dovecot::ca_pem`]) signs a
+    /// server certificate for `localhost` and `127.0.0.1`; the server offers
+    /// STARTTLS on [`Dovecot::port`] and TLS from the first byte on
+    /// [`Dovecot::imaps_port`]. Plain-text login stays allowed on the
+    /// plain port. `false`: no TLS at all.
+    pub tls: bool,
 }
 
 impl Default for DovecotConfig {
@@ -94,6 +100,7 @@ impl Default for DovecotConfig {
             layout: Layout::Slash,
             quota_bytes: None,
             max_connections: None,
+            tls: false,
         }
     }
 }
@@ -127,9 +134,17 @@ impl DovecotConfig {
         self.max_connections = Some(connections);
         self
     }
+
+    /// Turns TLS on (see [`DovecotConfig::tls`]).
+    #[must_use]
+    pub fn with_tls(mut self) -> DovecotConfig {
+        self.tls = true;
+        self
+    }
 }
 
-/// A running Dovecot IMAP server on 127.0.0.1 (plain text, no TLS), with one
+/// A running Dovecot IMAP server on 127.0.0.1 (plain text, plus TLS with
+/// [`DovecotConfig::tls`]), with one
 /// user, in a fresh temp dir. Dropping it kills the server's process group
 /// and removes the dir, also when the test panics.
 ///
@@ -154,6 +169,14 @@ pub struct Dovecot {
     config_path: PathBuf,
     addr: SocketAddr,
     layout: Layout,
+    tls: Option<Tls>,
+}
+
+/// The TLS side of a server started with [`DovecotConfig::tls`].
+#[derive(Debug)]
+struct Tls {
+    imaps_port: u16,
+    ca_pem: String,
 }
 
 impl Dovecot {
@@ -180,7 +203,11 @@ impl Dovecot {
         for _ in 0..START_ATTEMPTS {
             let dir = process::temp_dir("testkit-dovecot-");
             let port = process::free_port();
-            let config_path = write_config(dir.path(), port, &config);
+            let tls = config.tls.then(|| Tls {
+                imaps_port: process::free_port(),
+                ca_pem: write_certificates(dir.path()),
+            });
+            let config_path = write_config(dir.path(), port, &config, tls.as_ref());
             let log = dir.path().join("dovecot.log");
             let mut command = Command::new(&dovecot);
             command.arg("-F").arg("-c").arg(&config_path);
@@ -195,6 +222,7 @@ impl Dovecot {
                     config_path,
                     addr,
                     layout: config.layout,
+                    tls,
                 });
             }
             process.kill();
@@ -203,6 +231,18 @@ impl Dovecot {
         panic!(
             "testkit: Dovecot did not start in {START_ATTEMPTS} attempts; last log:\n{last_log}"
         );
+    }
+
+    /// The port of the TLS-from-the-first-byte (`imaps`) listener, when
+    /// started with [`DovecotConfig::tls`].
+    pub fn imaps_port(&self) -> Option<u16> {
+        self.tls.as_ref().map(|t| t.imaps_port)
+    }
+
+    /// The PEM certificate of the CA that signed this server's certificate,
+    /// when started with [`DovecotConfig::tls`].
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|t| t.ca_pem.as_str())
     }
 
     /// Where the server listens.
@@ -463,7 +503,37 @@ fn greeting(dir: &Path) -> String {
 
 /// Writes dovecot.conf, the passwd file and the mail dirs; returns the
 /// config path.
-fn write_config(dir: &Path, port: u16, config: &DovecotConfig) -> PathBuf {
+/// Makes a CA and a server certificate for `localhost` and `127.0.0.1` signed
+/// by it, writes `server.crt`/`server.key` (and `ca.crt`) into `dir`; returns
+/// the CA's PEM.
+///
+/// # Panics
+/// When key generation or signing fails (not expected with ring).
+fn write_certificates(dir: &Path) -> String {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let fail = |e: rcgen::Error| -> ! { panic!("testkit: making a test certificate: {e}") };
+    let ca_key = KeyPair::generate().unwrap_or_else(|e| fail(e));
+    let mut ca_params = CertificateParams::new(Vec::new()).unwrap_or_else(|e| fail(e));
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "testkit test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap_or_else(|e| fail(e));
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap_or_else(|e| fail(e));
+    let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .unwrap_or_else(|e| fail(e));
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    let cert = params.signed_by(&key, &issuer).unwrap_or_else(|e| fail(e));
+    process::write(&dir.join("server.crt"), cert.pem());
+    process::write(&dir.join("server.key"), key.serialize_pem());
+    process::write(&dir.join("ca.crt"), ca_cert.pem());
+    ca_cert.pem()
+}
+
+fn write_config(dir: &Path, port: u16, config: &DovecotConfig, tls: Option<&Tls>) -> PathBuf {
     let d = dir.display();
     process::write(
         &dir.join("passwd"),
@@ -487,7 +557,7 @@ log_path = {d}/dovecot.log
 login_greeting = {greeting}
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
@@ -509,7 +579,9 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
+    ssl = yes
   }}
 }}
 protocol imap {{
@@ -528,6 +600,12 @@ protocol imap {{
             ""
         },
         max = config.max_connections.unwrap_or(UNLIMITED_CONNECTIONS),
+        ssl = if tls.is_some() {
+            format!("ssl = yes\nssl_cert = <{d}/server.crt\nssl_key = <{d}/server.key")
+        } else {
+            "ssl = no".to_owned()
+        },
+        imaps_port = tls.map_or(0, |t| t.imaps_port),
         identity = who.settings(),
         mail_uid = who.mail_uid,
         mail_gid = who.mail_gid,

@@ -55,6 +55,8 @@ pub(crate) struct Endpoint {
     pub(crate) security: Security,
     /// Mechanism chosen in the URL, if any.
     pub(crate) mechanism: Option<Mechanism>,
+    /// CAs trusted besides the Mozilla roots (`--ca-file`); empty from a URL.
+    pub(crate) extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 impl fmt::Debug for Endpoint {
@@ -134,6 +136,7 @@ impl std::str::FromStr for Endpoint {
             user,
             security,
             mechanism,
+            extra_roots: Vec::new(),
         })
     }
 }

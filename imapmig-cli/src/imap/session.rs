@@ -226,7 +226,9 @@ impl Connection {
         };
         let transport = match endpoint.security {
             Security::Plain => Transport::plain(tcp),
-            Security::Tls => Transport::tls(tcp, &endpoint.host).await.map_err(tls_err)?,
+            Security::Tls => Transport::tls(tcp, &endpoint.host, &endpoint.extra_roots)
+                .await
+                .map_err(tls_err)?,
             Security::StartTls => {
                 let mut client = async_imap::Client::new(Transport::plain(tcp));
                 Self::greeting(&mut client, &addr).await?;
@@ -241,7 +243,9 @@ impl Connection {
                     .into_inner()
                     .into_tcp()
                     .ok_or_else(|| tls_err(std::io::Error::other("not plain")))?;
-                Transport::tls(tcp, &endpoint.host).await.map_err(tls_err)?
+                Transport::tls(tcp, &endpoint.host, &endpoint.extra_roots)
+                    .await
+                    .map_err(tls_err)?
             }
         };
         let mut client = async_imap::Client::new(transport);

@@ -9,6 +9,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -35,6 +37,18 @@ enum Inner {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
+/// Reads the PEM certificates of `path` (`--ca-file`): CAs to trust besides the Mozilla
+/// roots. A file without any certificate is an error.
+pub(crate) fn load_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no PEM certificate in it", path.display()));
+    }
+    Ok(certs)
+}
+
 impl Transport {
     /// A plain TCP transport.
     pub(crate) fn plain(tcp: TcpStream) -> Self {
@@ -45,10 +59,20 @@ impl Transport {
         }
     }
 
-    /// Wraps `tcp` in TLS for `host`, verified against the Mozilla roots (webpki-roots).
-    pub(crate) async fn tls(tcp: TcpStream, host: &str) -> io::Result<Self> {
+    /// Wraps `tcp` in TLS for `host`, verified against the Mozilla roots (webpki-roots) plus
+    /// `extra_roots` (`--ca-file`).
+    pub(crate) async fn tls(
+        tcp: TcpStream,
+        host: &str,
+        extra_roots: &[CertificateDer<'static>],
+    ) -> io::Result<Self> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for cert in extra_roots {
+            roots
+                .add(cert.clone())
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

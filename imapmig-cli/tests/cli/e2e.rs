@@ -17,6 +17,7 @@ mod flags;
 mod gmail;
 mod refusals;
 mod resume;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::path::Path;

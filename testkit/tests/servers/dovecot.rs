@@ -231,3 +231,34 @@ fn a_panicking_test_still_stops_the_server() {
     );
     assert!(!dir.exists(), "{} survived the panic", dir.display());
 }
+
+#[test]
+fn tls_server_offers_starttls_and_an_imaps_port_with_its_own_ca() {
+    let Some(server) = Dovecot::start_with(DovecotConfig::new(Layout::Slash).with_tls()) else {
+        return;
+    };
+    let ca = server.ca_pem().expect("a CA with tls");
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+    let imaps = server.imaps_port().expect("an imaps port with tls");
+    assert_ne!(imaps, server.port());
+    // The plain port offers STARTTLS; the imaps port speaks TLS at once (no plain greeting).
+    let mut plain = testkit::RawImap::connect(server.addr());
+    let caps = String::from_utf8_lossy(&plain.command("CAPABILITY")).into_owned();
+    assert!(caps.contains("STARTTLS"), "{caps}");
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", imaps)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    use std::io::{Read, Write};
+    // A TLS ClientHello-less peer: the server waits for the handshake, so a plain
+    // greeting never comes; sending garbage makes it close with a TLS alert (0x15).
+    tcp.write_all(b"a1 CAPABILITY\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    let n = tcp.read(&mut buf).unwrap_or(0);
+    assert!(
+        !buf[..n].starts_with(b"* OK"),
+        "imaps greeted in plain text"
+    );
+
+    let plain_server = Dovecot::start(Layout::Slash).unwrap();
+    assert_eq!(plain_server.imaps_port(), None);
+    assert_eq!(plain_server.ca_pem(), None);
+}
