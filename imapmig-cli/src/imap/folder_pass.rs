@@ -938,4 +938,111 @@ mod tests {
             "both are newer than the cutoff"
         );
     }
+
+    /// `obs` with a HIGHESTMODSEQ and `\Seen` on every message.
+    fn seen_with_modseq(uv: u32, msgs: &[(u32, u128)], modseq: Option<u64>) -> Observation {
+        let o = obs(uv, msgs);
+        let mut status = o.status().clone();
+        status.highest_modseq = modseq.map(|m| imapmig_core::ModSeq::try_from(m).unwrap());
+        let seen: imapmig_core::Flag = "\\Seen".parse().unwrap();
+        let messages = o
+            .messages()
+            .iter()
+            .cloned()
+            .map(|m| m.with_flags(vec![seen.clone()]))
+            .collect();
+        Observation::new(status, messages)
+    }
+
+    /// A state after one pass that found source UIDs 1 and 2 on the target, at modseq 50.
+    fn state_at_50() -> FolderState {
+        let mut state = FolderState::new();
+        let c = ctx(Stage::Final);
+        state.begin_pass(
+            &seen_with_modseq(1, &[(1, 0xa), (2, 0xb)], Some(50)),
+            &seen_with_modseq(9, &[(1, 0xa), (2, 0xb)], None),
+            &c.stage,
+            &c.policy,
+        );
+        state
+    }
+
+    #[test]
+    fn incremental_since_table() {
+        let state = state_at_50();
+        // (both have CONDSTORE, source UIDVALIDITY, source HIGHESTMODSEQ now) -> since
+        let cases: &[(bool, u32, Option<u64>, Option<u64>)] = &[
+            (true, 1, Some(60), Some(50)),
+            (true, 1, Some(50), Some(50)),
+            (false, 1, Some(60), None),
+            (true, 2, Some(60), None),
+            (true, 1, Some(40), None),
+            (true, 1, None, None),
+        ];
+        for &(condstore, uv, now, want) in cases {
+            let o = seen_with_modseq(uv, &[], now);
+            assert_eq!(
+                incremental_since(&state, o.status(), condstore).map(imapmig_core::ModSeq::get),
+                want,
+                "{condstore} {uv} {now:?}"
+            );
+        }
+        let o = seen_with_modseq(1, &[], Some(60));
+        assert_eq!(
+            incremental_since(&FolderState::new(), o.status(), true),
+            None
+        );
+    }
+
+    #[test]
+    fn only_changed_copied_messages_are_compared_and_the_modseq_is_recorded_after() {
+        let mut state = state_at_50();
+        assert_eq!(state.copied_count(), 2);
+        let sobs = seen_with_modseq(1, &[(1, 0xa), (2, 0xb), (3, 0xc)], Some(70));
+        let since = imapmig_core::ModSeq::try_from(50).ok();
+        let changed = [(2, vec!["\\Flagged".to_owned()])];
+        let (o, compared) = flags_to_compare(sobs.clone(), &state, Some(&changed), since);
+        let flags = |u: u32| {
+            o.message(Uid::try_from(u).unwrap())
+                .unwrap()
+                .flags
+                .as_ref()
+                .map(|f| f.iter().map(ToString::to_string).collect::<Vec<_>>())
+        };
+        assert_eq!(compared, 1);
+        assert_eq!(flags(1), None, "unchanged since 50: not compared");
+        assert_eq!(
+            flags(2),
+            Some(vec!["\\Flagged".to_owned()]),
+            "changed: its new flags"
+        );
+        assert_eq!(
+            flags(3),
+            Some(vec!["\\Seen".to_owned()]),
+            "new: flags for the APPEND"
+        );
+        assert_eq!(
+            o.status().highest_modseq,
+            since,
+            "planned with the old modseq"
+        );
+
+        let (full, compared) = flags_to_compare(sobs, &state, None, None);
+        assert_eq!(compared, 2);
+        assert!(full.messages().iter().all(|m| m.flags.is_some()));
+        assert_eq!(full.status().highest_modseq, None);
+
+        // Recording the new modseq changes the source mark and nothing else.
+        let before = state.clone();
+        let seventy = imapmig_core::ModSeq::try_from(70).ok();
+        assert!(record_source_modseq(&mut state, seventy).unwrap());
+        assert_eq!(state.source_mark().unwrap().highest_modseq, seventy);
+        assert_eq!(state.target_mark(), before.target_mark());
+        assert_eq!(
+            state.copied().collect::<Vec<_>>(),
+            before.copied().collect::<Vec<_>>()
+        );
+        assert!(!record_source_modseq(&mut state, seventy).unwrap());
+        assert!(!record_source_modseq(&mut FolderState::new(), seventy).unwrap());
+    }
 }
