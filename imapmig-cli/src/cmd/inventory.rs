@@ -28,6 +28,9 @@ pub(crate) struct Args {
     /// The server, `imap://USER@HOST:PORT` or `imaps://…`.
     #[arg(long)]
     server: String,
+    /// PEM file of CA certificates to trust for TLS and STARTTLS, besides the Mozilla roots.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
     /// Destination quota in bytes: per seat, or for all mailboxes together with `--pooled`.
     #[arg(long)]
     quota: Option<u64>,
@@ -104,10 +107,14 @@ fn verdict(
 
 /// Runs the command.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let endpoint: Endpoint = args
+    let mut endpoint: Endpoint = args
         .server
         .parse()
         .map_err(|e: ImapError| anyhow::anyhow!("--server: {e}"))?;
+    if let Some(path) = &args.ca_file {
+        endpoint.extra_roots = crate::imap::transport::load_ca_file(path)
+            .map_err(|e| anyhow::anyhow!("--ca-file {e}"))?;
+    }
     let cred = SecretSource::source(args.password_file.clone(), args.token_file.clone())
         .load(endpoint.mechanism.map(|m| m.wants_token()))
         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -1,6 +1,7 @@
 //! TLS: `imaps://` on the source and STARTTLS on the target, each server with its own CA,
 //! trusted through `--ca-file`; a CA that did not sign the server's certificate fails with the
 //! TLS exit status before anything is copied.
+//! `imapmig inventory` takes the same `--ca-file`.
 
 use super::*;
 
@@ -87,4 +88,32 @@ fn a_wrong_or_missing_ca_fails_with_the_tls_status_and_copies_nothing() {
     .unwrap();
     assert_exit(&out, EXIT_TLS);
     assert_eq!(src.messages("INBOX").len(), 2, "copied anyway");
+}
+
+#[test]
+fn inventory_over_imaps_with_ca_file() {
+    let Some(server) = tls_server() else {
+        return;
+    };
+    seed(&server, "INBOX", &messages("inv", 4));
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, server.ca_pem().unwrap()).unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_imapmig"))
+            .args(["inventory", "--server", &imaps_url(&server)])
+            .args(extra)
+            .env("IMAPMIG_SOURCE_PASSWORD", "secret")
+            .env_remove("IMAPMIG_SOURCE_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--ca-file", ca.to_str().unwrap()]);
+    assert_exit(&out, 0);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l.starts_with("INBOX\t4\t")),
+        "{stdout}"
+    );
+    assert_exit(&run(&[]), EXIT_TLS);
 }
