@@ -114,6 +114,24 @@ impl FolderState {
         self.source.as_ref()
     }
 
+    /// Records the source's HIGHESTMODSEQ (CONDSTORE, RFC 7162) once a
+    /// pass's flag changes are on the target, so that the next pass may ask
+    /// only for flags changed since then (`CHANGEDSINCE`). A pass plans with
+    /// the mark it started from; recording the new value before the flag
+    /// updates are applied would lose the changes of an interrupted pass.
+    ///
+    /// Does nothing before the first pass (there is no mark yet). Returns
+    /// whether the mark changed.
+    pub fn record_source_modseq(&mut self, modseq: Option<ModSeq>) -> bool {
+        match self.source.as_mut() {
+            Some(mark) if mark.highest_modseq != modseq => {
+                mark.highest_modseq = modseq;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The target side as of the last pass.
     pub fn target_mark(&self) -> Option<&SideMark> {
         self.target.as_ref()

@@ -365,7 +365,7 @@ pub(crate) async fn run_pass(
             dst.store_flags(change.target.get(), &add, &remove).await?;
             report.flags_synced += 1;
         }
-        if ctx.policy.sync_flags && record_source_modseq(&mut state, new_modseq)? {
+        if ctx.policy.sync_flags && state.record_source_modseq(new_modseq) {
             slot.save(&state)?;
         }
     }
@@ -431,30 +431,6 @@ fn flags_to_compare(
         })
         .collect();
     (Observation::new(status, messages), compared)
-}
-
-/// Records `modseq` as the source's HIGHESTMODSEQ in the state (after the pass's flag
-/// updates are applied). The state has no setter for it, so the mark goes through its serde
-/// form. Returns whether it changed.
-fn record_source_modseq(
-    state: &mut FolderState,
-    modseq: Option<imapmig_core::ModSeq>,
-) -> Result<bool, PassError> {
-    let Some(mark) = state.source_mark().copied() else {
-        return Ok(false);
-    };
-    if mark.highest_modseq == modseq {
-        return Ok(false);
-    }
-    let err = |e: serde_json::Error| PassError::State(format!("recording HIGHESTMODSEQ: {e}"));
-    let mut value = serde_json::to_value(&*state).map_err(err)?;
-    value["source"] = serde_json::to_value(imapmig_core::state::SideMark {
-        highest_modseq: modseq,
-        ..mark
-    })
-    .map_err(err)?;
-    *state = serde_json::from_value(value).map_err(err)?;
-    Ok(true)
 }
 
 /// Counts what the stage asked for against what the target holds now.
@@ -1035,14 +1011,14 @@ mod tests {
         // Recording the new modseq changes the source mark and nothing else.
         let before = state.clone();
         let seventy = imapmig_core::ModSeq::try_from(70).ok();
-        assert!(record_source_modseq(&mut state, seventy).unwrap());
+        assert!(state.record_source_modseq(seventy));
         assert_eq!(state.source_mark().unwrap().highest_modseq, seventy);
         assert_eq!(state.target_mark(), before.target_mark());
         assert_eq!(
             state.copied().collect::<Vec<_>>(),
             before.copied().collect::<Vec<_>>()
         );
-        assert!(!record_source_modseq(&mut state, seventy).unwrap());
-        assert!(!record_source_modseq(&mut FolderState::new(), seventy).unwrap());
+        assert!(!state.record_source_modseq(seventy));
+        assert!(!FolderState::new().record_source_modseq(seventy));
     }
 }
