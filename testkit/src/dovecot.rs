@@ -261,7 +261,9 @@ impl Dovecot {
     }
 
     /// The user's password (`secret`), accepted by `LOGIN` and
-    /// `AUTHENTICATE PLAIN`.
+    /// `AUTHENTICATE PLAIN`. `AUTHENTICATE XOAUTH2` and `OAUTHBEARER` are
+    /// offered too: Dovecot 2.3 checks their bearer token against the passdb
+    /// like a password, so the token `secret` logs in and any other is refused.
     pub fn password(&self) -> &str {
         PASSWORD
     }
@@ -559,7 +561,7 @@ protocols = imap
 listen = 127.0.0.1
 {ssl}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2 oauthbearer
 auth_failure_delay = 0
 {identity}
 first_valid_uid = 1

@@ -15,6 +15,7 @@ mod basic;
 mod faults;
 mod flags;
 mod gmail;
+mod oauth;
 mod refusals;
 mod resume;
 mod tls;

@@ -1,6 +1,6 @@
 use std::time::{Duration, Instant};
 
-use testkit::{Dovecot, DovecotConfig, Layout};
+use testkit::{Dovecot, DovecotConfig, Layout, RawImap};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -204,7 +204,7 @@ fn connection_limit_refuses_third_login() {
     };
     let first = server.session();
     let second = server.session();
-    let mut third = testkit::RawImap::connect(server.addr());
+    let mut third = RawImap::connect(server.addr());
     let reply = text(&third.command("LOGIN test secret"));
     assert!(reply.contains(" NO [LIMIT]"), "{reply}");
     drop((first, second));
@@ -242,7 +242,7 @@ fn tls_server_offers_starttls_and_an_imaps_port_with_its_own_ca() {
     let imaps = server.imaps_port().expect("an imaps port with tls");
     assert_ne!(imaps, server.port());
     // The plain port offers STARTTLS; the imaps port speaks TLS at once (no plain greeting).
-    let mut plain = testkit::RawImap::connect(server.addr());
+    let mut plain = RawImap::connect(server.addr());
     let caps = String::from_utf8_lossy(&plain.command("CAPABILITY")).into_owned();
     assert!(caps.contains("STARTTLS"), "{caps}");
     let mut tcp = std::net::TcpStream::connect(("127.0.0.1", imaps)).unwrap();
@@ -261,4 +261,39 @@ fn tls_server_offers_starttls_and_an_imaps_port_with_its_own_ca() {
     let plain_server = Dovecot::start(Layout::Slash).unwrap();
     assert_eq!(plain_server.imaps_port(), None);
     assert_eq!(plain_server.ca_pem(), None);
+}
+
+#[test]
+fn xoauth2_and_oauthbearer_accept_the_password_as_token() {
+    let Some(server) = Dovecot::start(Layout::Slash) else {
+        return;
+    };
+    let caps = text(&RawImap::connect(server.addr()).command("CAPABILITY"));
+    assert!(
+        caps.contains("AUTH=XOAUTH2") && caps.contains("AUTH=OAUTHBEARER"),
+        "{caps}"
+    );
+    // base64("user=test\x01auth=Bearer secret\x01\x01")
+    let mut imap = RawImap::connect(server.addr());
+    let reply =
+        text(&imap.command("AUTHENTICATE XOAUTH2 dXNlcj10ZXN0AWF1dGg9QmVhcmVyIHNlY3JldAEB"));
+    assert!(reply.contains(" OK "), "{reply}");
+    assert!(text(&imap.command("SELECT INBOX")).contains(" OK "));
+    // base64("n,a=test,\x01auth=Bearer secret\x01\x01")
+    let mut imap = RawImap::connect(server.addr());
+    let reply =
+        text(&imap.command("AUTHENTICATE OAUTHBEARER bixhPXRlc3QsAWF1dGg9QmVhcmVyIHNlY3JldAEB"));
+    assert!(reply.contains(" OK "), "{reply}");
+    // base64("user=test\x01auth=Bearer wrong\x01\x01"): refused (after an error challenge,
+    // answered with the empty response).
+    // The empty response is pipelined after the command line.
+    let mut imap = RawImap::connect(server.addr());
+    let reply =
+        text(&imap.command("AUTHENTICATE XOAUTH2 dXNlcj10ZXN0AWF1dGg9QmVhcmVyIHdyb25nAQE=\r\n"));
+    assert!(
+        reply.contains(&format!("{} NO ", imap.last_tag())),
+        "{reply}"
+    );
+    assert!(text(&imap.command("SELECT INBOX")).contains(" BAD "));
+    stop_and_check(server);
 }

@@ -196,7 +196,7 @@ fn bad_logins_servers_and_options_get_their_exit_status() {
     ));
     assert_exit(&out, 64);
 
-    // AUTHENTICATE PLAIN works; XOAUTH2 with a token is refused by a server without it, and
+    // AUTHENTICATE PLAIN works; XOAUTH2 with a wrong token is refused, and
     // the token never shows.
     let plain = format!("{}?auth=plain", url(&src));
     let out = run(&mut migrate_command_urls(
