@@ -54,6 +54,49 @@ pub enum Fault {
     /// Keep at most this many connections open: a connection beyond it is
     /// accepted and closed at once, before any greeting.
     MaxConnections(u32),
+    /// Refuse, as Cyrus, Exchange or Gmail do, every `APPEND` whose message
+    /// literal breaks `rule`: the proxy holds the command with its
+    /// non-synchronising (`{n+}`, LITERAL+) literal, never forwards the
+    /// message, and answers `<tag> NO [PARSE] <why>` (it sends the server a
+    /// `NOOP` under the same tag in its place, so replies stay in order).
+    /// An `APPEND` with a synchronising `{n}` literal passes unchanged.
+    RejectAppend {
+        /// What makes a message unacceptable.
+        rule: AppendRule,
+    },
+}
+
+/// What a [`Fault::RejectAppend`] refuses in an `APPEND` literal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AppendRule {
+    /// A bare LF (one not preceded by CR) anywhere in the message.
+    BareLf,
+    /// A message that starts with an mbox envelope line (`From `).
+    EnvelopeFromLine,
+}
+
+impl AppendRule {
+    /// Whether `message` breaks the rule.
+    pub fn breaks(self, message: &[u8]) -> bool {
+        match self {
+            AppendRule::BareLf => message
+                .iter()
+                .enumerate()
+                .any(|(i, &b)| b == b'\n' && (i == 0 || message[i - 1] != b'\r')),
+            AppendRule::EnvelopeFromLine => message.starts_with(b"From "),
+        }
+    }
+
+    /// The tagged reply sent instead of the server's, after the tag.
+    pub fn reply_text(self) -> &'static str {
+        match self {
+            AppendRule::BareLf => "NO [PARSE] Bare newlines (LF without CR) are not allowed",
+            AppendRule::EnvelopeFromLine => {
+                "NO [PARSE] Message starts with an mbox From line, not a header"
+            }
+        }
+    }
 }
 
 /// The response code of a [`Fault::Reject`], each with the text providers
@@ -108,6 +151,8 @@ pub struct FaultCounts {
     pub byes: u64,
     /// Tagged completions replaced by [`Fault::Reject`].
     pub rejected: u64,
+    /// `APPEND`s refused by [`Fault::RejectAppend`].
+    pub appends_rejected: u64,
 }
 
 #[derive(Debug, Default)]
@@ -118,6 +163,7 @@ struct Faults {
     bye: Option<String>,
     reject: Option<(RejectCode, u32)>,
     max_connections: Option<u32>,
+    reject_append: Option<AppendRule>,
 }
 
 #[derive(Debug)]
@@ -223,6 +269,7 @@ impl FaultProxy {
             Fault::Bye { text } => faults.bye = Some(text),
             Fault::Reject { code, times } => faults.reject = Some((code, times)),
             Fault::MaxConnections(n) => faults.max_connections = Some(n),
+            Fault::RejectAppend { rule } => faults.reject_append = Some(rule),
         }
     }
 
@@ -296,6 +343,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
         let connection = Arc::new(Connection {
             id,
             shared: Arc::clone(shared),
+            refused_tags: Mutex::new(HashMap::new()),
         });
         let up = Arc::clone(&connection);
         let spawned = thread::Builder::new()
@@ -315,6 +363,9 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 struct Connection {
     id: u64,
     shared: Arc<Shared>,
+    /// Tags of APPENDs [`Fault::RejectAppend`] refused, with the rule: their
+    /// completions (of the NOOP sent instead) are replaced.
+    refused_tags: Mutex<HashMap<Vec<u8>, AppendRule>>,
 }
 
 impl Connection {
@@ -363,17 +414,125 @@ impl Drop for Connection {
 
 fn client_to_server(mut client: TcpStream, mut server: TcpStream, connection: &Connection) {
     let mut buf = vec![0; CHUNK];
+    let mut framer = Framer::default();
+    let mut held: Option<HeldAppend> = None;
     loop {
-        match client.read(&mut buf) {
+        let n = match client.read(&mut buf) {
             Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if connection.forward(&mut server, &buf[..n]).is_err() {
-                    break;
-                }
-            }
+            Ok(n) => n,
+        };
+        let rule = lock(&connection.shared.faults).reject_append;
+        let sent = if rule.is_none() && held.is_none() {
+            // No fault: keep the framer in step, forward as read.
+            let _ = framer.push(&buf[..n]);
+            connection.forward(&mut server, &buf[..n])
+        } else {
+            screen_appends(
+                connection,
+                &mut server,
+                &mut framer,
+                &buf[..n],
+                &mut held,
+                rule,
+            )
+        };
+        if sent.is_err() {
+            break;
         }
     }
     connection.close();
+}
+
+/// An `APPEND` held back by [`Fault::RejectAppend`] until its last literal.
+struct HeldAppend {
+    tag: Vec<u8>,
+    command: Vec<u8>,
+    literal: Vec<u8>,
+    broken: bool,
+}
+
+/// Client bytes while [`Fault::RejectAppend`] is on (or an `APPEND` is held):
+/// forwards everything but `APPEND`s with `{n+}` literals, which are held
+/// whole, then forwarded, or replaced by a `NOOP` under their tag when a
+/// literal breaks the rule.
+fn screen_appends(
+    connection: &Connection,
+    server: &mut TcpStream,
+    framer: &mut Framer,
+    data: &[u8],
+    held: &mut Option<HeldAppend>,
+    rule: Option<AppendRule>,
+) -> io::Result<()> {
+    let mut out = Vec::new();
+    for segment in framer.push(data) {
+        let Some(h) = held.as_mut() else {
+            match segment {
+                Segment::ResponseStart(line) if rule.is_some() && is_append_plus(&line) => {
+                    let tag = line
+                        .split(|&b| b == b' ')
+                        .next()
+                        .unwrap_or_default()
+                        .to_vec();
+                    *held = Some(HeldAppend {
+                        tag,
+                        command: line,
+                        literal: Vec::new(),
+                        broken: false,
+                    });
+                }
+                Segment::ResponseStart(bytes) | Segment::Other(bytes) | Segment::Literal(bytes) => {
+                    out.extend_from_slice(&bytes);
+                }
+            }
+            continue;
+        };
+        let line = match segment {
+            Segment::Literal(bytes) => {
+                h.command.extend_from_slice(&bytes);
+                h.literal.extend_from_slice(&bytes);
+                continue;
+            }
+            Segment::ResponseStart(line) | Segment::Other(line) => line,
+        };
+        // A line after a literal: judge the literal; the command ends here
+        // unless another literal follows.
+        h.command.extend_from_slice(&line);
+        if rule.is_some_and(|r| r.breaks(&h.literal)) {
+            h.broken = true;
+        }
+        h.literal.clear();
+        let more = literal_length(&line).is_some();
+        if more && line.ends_with(b"+}\r\n") {
+            continue;
+        }
+        let Some(h) = held.take() else { continue };
+        match rule {
+            Some(rule) if h.broken && !more => {
+                lock(&connection.refused_tags).insert(h.tag.clone(), rule);
+                connection.shared.count(|c| c.appends_rejected += 1);
+                out.extend_from_slice(&h.tag);
+                out.extend_from_slice(b" NOOP\r\n");
+            }
+            // Done and acceptable, or a synchronising literal follows (it
+            // needs the server's `+`): forward as sent.
+            _ => out.extend_from_slice(&h.command),
+        }
+    }
+    if out.is_empty() {
+        return Ok(());
+    }
+    connection.forward(server, &out)
+}
+
+/// Whether a command line is `<tag> APPEND ... {n+}`.
+fn is_append_plus(line: &[u8]) -> bool {
+    let mut words = line.split(|&b| b == b' ');
+    let _tag = words.next();
+    words
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"APPEND"))
+        && line.ends_with(b"+}\r\n")
+        && literal_length(line).is_some()
 }
 
 fn server_to_client(mut server: TcpStream, mut client: TcpStream, connection: &Connection) {
@@ -397,7 +556,17 @@ fn server_to_client(mut server: TcpStream, mut client: TcpStream, connection: &C
                         let _ = write_capped(connection, &mut client, &out, &mut sent);
                         break 'read;
                     }
-                    if is_tagged(&line)
+                    let tag = line.split(|&b| b == b' ').next().unwrap_or_default();
+                    let refused = if is_tagged(&line) {
+                        lock(&connection.refused_tags).remove(tag)
+                    } else {
+                        None
+                    };
+                    if let Some(rule) = refused {
+                        drop(faults);
+                        out.extend_from_slice(tag);
+                        out.extend_from_slice(format!(" {}\r\n", rule.reply_text()).as_bytes());
+                    } else if is_tagged(&line)
                         && let Some((code, times)) = faults.reject.as_mut()
                         && *times > 0
                     {
@@ -412,7 +581,7 @@ fn server_to_client(mut server: TcpStream, mut client: TcpStream, connection: &C
                         out.extend_from_slice(&line);
                     }
                 }
-                Segment::Other(bytes) => out.extend_from_slice(&bytes),
+                Segment::Other(bytes) | Segment::Literal(bytes) => out.extend_from_slice(&bytes),
             }
         }
         match write_capped(connection, &mut client, &out, &mut sent) {
@@ -459,8 +628,10 @@ enum Segment {
     /// A whole line that starts a response (untagged, continuation
     /// request, or tagged completion).
     ResponseStart(Vec<u8>),
-    /// Literal data, or a line continuing a response after a literal.
+    /// A line continuing a response (or command) after a literal.
     Other(Vec<u8>),
+    /// Literal data (part of one literal, or all of it).
+    Literal(Vec<u8>),
 }
 
 /// Splits the server's stream into response lines and literals.
@@ -491,7 +662,7 @@ impl Framer {
                     break;
                 }
                 let n = self.literal_left.min(self.pending.len());
-                segments.push(Segment::Other(self.pending.drain(..n).collect()));
+                segments.push(Segment::Literal(self.pending.drain(..n).collect()));
                 self.literal_left -= n;
                 continue;
             }
@@ -517,6 +688,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn append_rules_table() {
+        let cases: &[(AppendRule, &[u8], bool)] = &[
+            (AppendRule::BareLf, b"Subject: a\r\n\r\nb\r\n", false),
+            (AppendRule::BareLf, b"Subject: a\n\r\nb\r\n", true),
+            (AppendRule::BareLf, b"\nSubject: a\r\n", true),
+            (AppendRule::BareLf, b"", false),
+            (
+                AppendRule::EnvelopeFromLine,
+                b"From a@b Mon Jan  1 00:00:00 2024\r\n",
+                true,
+            ),
+            (AppendRule::EnvelopeFromLine, b"From: a@b\r\n", false),
+            (
+                AppendRule::EnvelopeFromLine,
+                b"Subject: x\r\n\r\nFrom here\r\n",
+                false,
+            ),
+        ];
+        for &(rule, message, breaks) in cases {
+            assert_eq!(rule.breaks(message), breaks, "{rule:?} {message:?}");
+        }
+        assert!(is_append_plus(b"a7 APPEND INBOX (\\Seen) {12+}\r\n"));
+        assert!(is_append_plus(b"a7 append \"x\" {1+}\r\n"));
+        assert!(!is_append_plus(b"a7 APPEND INBOX {12}\r\n"));
+        assert!(!is_append_plus(b"a7 FETCH 1 {12+}\r\n"));
+    }
+
+    #[test]
     fn frames_lines_and_literals_split_anywhere() {
         let stream: &[u8] =
             b"* OK hi\r\n* 1 FETCH (BODY[] {7}\r\na1 OK x) \r\n* 2 EXISTS\r\na1 OK done\r\n";
@@ -525,7 +724,7 @@ mod tests {
             .iter()
             .filter_map(|s| match s {
                 Segment::ResponseStart(l) => Some(l.as_slice()),
-                Segment::Other(_) => None,
+                Segment::Other(_) | Segment::Literal(_) => None,
             })
             .collect();
         assert_eq!(
@@ -544,7 +743,9 @@ mod tests {
             let joined: Vec<u8> = segments
                 .iter()
                 .flat_map(|s| match s {
-                    Segment::ResponseStart(b) | Segment::Other(b) => b.clone(),
+                    Segment::ResponseStart(b) | Segment::Other(b) | Segment::Literal(b) => {
+                        b.clone()
+                    }
                 })
                 .collect();
             assert_eq!(joined, stream, "split at {split}");

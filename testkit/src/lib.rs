@@ -20,7 +20,8 @@
 //!   raw messages fast, force a UIDVALIDITY, and read back server state.
 //! - [`Knot`] serving zone texts over UDP and TCP.
 //! - [`FaultProxy`] in front of any TCP server: delays, bandwidth caps,
-//!   cuts, injected `* BYE` and `NO [THROTTLED]`/`[LIMIT]`/`[UNAVAILABLE]`.
+//!   cuts, injected `* BYE` and `NO [THROTTLED]`/`[LIMIT]`/`[UNAVAILABLE]`,
+//!   `APPEND`s refused as Cyrus/Exchange/Gmail do ([`Fault::RejectAppend`]).
 //! - [`RawImap`]: a blocking IMAP connection returning raw reply bytes.
 //!
 //! # Missing servers
@@ -50,7 +51,7 @@ mod mutf7;
 mod process;
 
 pub use dovecot::{Dovecot, DovecotConfig, Layout};
-pub use fault_proxy::{Fault, FaultCounts, FaultProxy, RejectCode};
+pub use fault_proxy::{AppendRule, Fault, FaultCounts, FaultProxy, RejectCode};
 pub use imap::{Closed, RawImap, quote_mailbox};
 pub use knot::Knot;
 pub use process::group_alive;

@@ -17,6 +17,7 @@ mod flags;
 mod gmail;
 mod oauth;
 mod refusals;
+mod repair;
 mod resume;
 mod tls;
 

@@ -1,7 +1,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use testkit::{Dovecot, Fault, FaultProxy, Layout, RawImap, RejectCode};
+use testkit::{AppendRule, Dovecot, Fault, FaultProxy, Layout, RawImap, RejectCode};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -214,4 +214,54 @@ fn disconnect_all_and_drop_close_everything() {
         RawImap::try_connect(addr).is_err(),
         "the port is closed after drop"
     );
+}
+
+#[test]
+fn reject_append_refuses_bare_lf_and_from_lines_and_stores_nothing() {
+    let Some(server) = Dovecot::start(Layout::Slash) else {
+        return;
+    };
+    let proxy = FaultProxy::start(server.addr());
+    let mut imap = login(&server, &proxy);
+    proxy.set(Fault::RejectAppend {
+        rule: AppendRule::BareLf,
+    });
+    let good: &[u8] = b"Subject: good\r\n\r\nfine\r\n";
+    let bare: &[u8] = b"Subject: bare\n\nlf only\n";
+    let from: &[u8] =
+        b"From kim@example.org Mon Jan  1 10:00:00 2024\r\nSubject: mbox\r\n\r\nx\r\n";
+
+    let reply = text(&imap.append("INBOX", bare));
+    let tag = imap.last_tag().to_owned();
+    assert!(
+        reply.contains(&format!("{tag} NO [PARSE] Bare newlines")),
+        "{reply}"
+    );
+    assert!(text(&imap.append("INBOX", good)).contains(" OK "));
+    // MULTIAPPEND with one bad literal: all refused, nothing stored.
+    let mut multi = b"APPEND INBOX".to_vec();
+    for m in [good, bare] {
+        multi.extend_from_slice(format!(" {{{}+}}\r\n", m.len()).as_bytes());
+        multi.extend_from_slice(m);
+    }
+    let reply = text(&imap.command_bytes(&multi));
+    assert!(reply.contains(" NO [PARSE] "), "{reply}");
+    // Other rules pass what the first refused.
+    assert!(text(&imap.append("INBOX", from)).contains(" OK "));
+    proxy.set(Fault::RejectAppend {
+        rule: AppendRule::EnvelopeFromLine,
+    });
+    let reply = text(&imap.append("INBOX", from));
+    assert!(
+        reply.contains(" NO [PARSE] Message starts with an mbox From line"),
+        "{reply}"
+    );
+    assert!(text(&imap.append("INBOX", bare)).contains(" OK "));
+    assert!(text(&imap.command("NOOP")).contains(" OK "));
+    assert_eq!(proxy.counts().appends_rejected, 3);
+
+    proxy.clear();
+    assert!(text(&imap.append("INBOX", from)).contains(" OK "));
+    assert_eq!(server.messages("INBOX").len(), 4);
+    assert_eq!(server.messages("INBOX")[0], good);
 }
