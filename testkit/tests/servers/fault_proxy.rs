@@ -260,8 +260,15 @@ fn reject_append_refuses_bare_lf_and_from_lines_and_stores_nothing() {
     assert!(text(&imap.command("NOOP")).contains(" OK "));
     assert_eq!(proxy.counts().appends_rejected, 3);
 
+    // A synchronising `{n}` literal passes unchanged (documented).
+    let mut sync = format!("APPEND INBOX {{{}}}\r\n", from.len()).into_bytes();
+    sync.extend_from_slice(from);
+    let reply = text(&imap.command_bytes(&sync));
+    assert!(reply.starts_with("+ ") && reply.contains(" OK "), "{reply}");
+    assert_eq!(proxy.counts().appends_rejected, 3);
+
     proxy.clear();
     assert!(text(&imap.append("INBOX", from)).contains(" OK "));
-    assert_eq!(server.messages("INBOX").len(), 4);
+    assert_eq!(server.messages("INBOX").len(), 5);
     assert_eq!(server.messages("INBOX")[0], good);
 }
