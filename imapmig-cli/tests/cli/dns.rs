@@ -7,17 +7,12 @@
 )]
 
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use crate::command::imapmig;
 
 const ZONE: &str = include_str!("../../../imapmig-dns/tests/data/knot/cut.test.zone");
 const STALE_ZONE: &str = include_str!("../../../imapmig-dns/tests/data/knot/cut.test.split.zone");
-
-fn imapmig(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_imapmig"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

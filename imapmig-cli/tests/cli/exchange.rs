@@ -8,22 +8,8 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn imapmig(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_imapmig"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn lines(out: &Output) -> Vec<String> {
-    String::from_utf8(out.stdout.clone())
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
+use crate::command::{imapmig, lines};
 
 fn write(path: &Path, bytes: &[u8]) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();

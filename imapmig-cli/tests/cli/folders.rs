@@ -5,8 +5,9 @@
     reason = "test helpers: a panic is a test failure"
 )]
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
+
+use crate::command::imapmig_with_stdin;
 
 const SEED_RULES: &str = r"# The seed's rule table.
 ^INBOX\.Sent$        -> Sent Items
@@ -16,20 +17,7 @@ const SEED_RULES: &str = r"# The seed's rule table.
 ";
 
 fn run(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_imapmig"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    imapmig_with_stdin(args, stdin.as_bytes())
 }
 
 fn rules_file(dir: &tempfile::TempDir, text: &str) -> String {

@@ -1,5 +1,6 @@
 //! The `imapmig` command's integration tests: one binary, one module per subcommand.
 
+mod command;
 mod dedupe;
 mod dns;
 mod e2e;

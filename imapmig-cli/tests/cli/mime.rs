@@ -8,22 +8,8 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn imapmig(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_imapmig"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn lines(out: &Output) -> Vec<String> {
-    String::from_utf8(out.stdout.clone())
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
+use crate::command::{imapmig, lines};
 
 const OK: &str = "From: Kim <kim@example.org>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\nMessage-ID: <ok@example.org>\r\nSubject: fine\r\n\r\nHello\r\n";
 const NO_DATE: &str =
