@@ -317,14 +317,16 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
         }
         let Ok(client) = client else { continue };
         let max = lock(&shared.faults).max_connections;
+        // Count before closing: a client that sees the close may read the
+        // counts at once, and must find this refusal there.
         if max.is_some_and(|max| lock(&shared.open).len() >= max as usize) {
-            let _ = client.shutdown(Shutdown::Both);
             shared.count(|c| c.refused += 1);
+            let _ = client.shutdown(Shutdown::Both);
             continue;
         }
         let Ok(server) = TcpStream::connect(shared.upstream) else {
-            let _ = client.shutdown(Shutdown::Both);
             shared.count(|c| c.upstream_failures += 1);
+            let _ = client.shutdown(Shutdown::Both);
             continue;
         };
         shared.count(|c| c.accepted += 1);
