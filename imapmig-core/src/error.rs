@@ -80,6 +80,18 @@ pub enum Error {
         #[source]
         source: csv::Error,
     },
+    /// The migration engine got an event that breaks its protocol: nobody
+    /// asked for it, or it names a message that is not in the current
+    /// batch (a bug in the driver).
+    #[error("migration engine: unexpected {event}{}, expected {expected}", uid.map(|u| format!(" for uid {u}")).unwrap_or_default())]
+    UnexpectedEvent {
+        /// The event's name (`Copied`, `Saved`, ...).
+        event: &'static str,
+        /// The source UID the event names, if any.
+        uid: Option<crate::ids::Uid>,
+        /// What the engine waited for.
+        expected: &'static str,
+    },
 }
 
 impl Error {

@@ -97,6 +97,7 @@
 //! * `serde`: `Serialize`/`Deserialize` for the state, observations,
 //!   plans and reports. The state *file* format does not depend on it.
 
+pub mod engine;
 mod error;
 pub mod ids;
 pub mod inventory;
@@ -108,6 +109,7 @@ pub mod store;
 pub mod throttle;
 pub mod tolerance;
 
+pub use engine::Engine;
 pub use error::Error;
 pub use ids::{Fingerprint, Flag, ModSeq, Uid, UidValidity};
 pub use observation::{FolderStatus, Observation, ObservedMessage};
