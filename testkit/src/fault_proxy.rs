@@ -64,6 +64,79 @@ pub enum Fault {
         /// What makes a message unacceptable.
         rule: AppendRule,
     },
+    /// Of the client commands named in `commands` (upper case; `UID FETCH`
+    /// counts as `FETCH`, `UID STORE` as `STORE`), every `every`-th one,
+    /// counted across all connections of the proxy, is refused: the server
+    /// runs it, but its untagged data is dropped and its tagged completion
+    /// replaced by `<tag> NO [<code>] <text>`, so the client sees a refusal
+    /// only. Office 365 throttles so (`NO [THROTTLED]`).
+    RejectEvery {
+        /// Command names to count, e.g. `["SELECT", "FETCH"]`.
+        commands: Vec<String>,
+        /// Refuse the `every`-th, `2·every`-th... matching command; 0 and 1
+        /// refuse every one.
+        every: u32,
+        /// The response code to claim.
+        code: RejectCode,
+    },
+    /// In each `UID FETCH`, after this many untagged `FETCH` responses the
+    /// rest are dropped and the command ends `<tag> NO Some messages could
+    /// not be FETCHed (Failure)`, Gmail's words (RFC 2180 4.1.1). A `UID
+    /// FETCH` with no more responses than that passes unchanged.
+    FetchNoAfter {
+        /// `FETCH` responses let through per `UID FETCH`.
+        responses: u32,
+    },
+    /// As [`Fault::FetchNoAfter`], with the completion
+    /// `<tag> BAD Internal error occurred. Refer to server log for more
+    /// information.` (Dovecot's words for a failed command).
+    FetchBadAfter {
+        /// `FETCH` responses let through per `UID FETCH`.
+        responses: u32,
+    },
+    /// On each connection, the first literal of a `FETCH` response that is
+    /// larger than `after_bytes` is cut after `after_bytes` bytes; then
+    /// `\r\n* BYE going away\r\n` is sent and the connection closed, as a
+    /// server that restarts mid-body does.
+    ByeInLiteral {
+        /// Literal bytes let through before the `BYE`.
+        after_bytes: u64,
+    },
+    /// Before every untagged `FETCH` response to a `UID FETCH`, inject
+    /// `* <n> FETCH (FLAGS (\Seen))` with that response's sequence number,
+    /// as a server does when another session changed the flags.
+    UnsolicitedFetchFlags,
+    /// Once per connection, just before the tagged completion of its first
+    /// `UID FETCH`, inject [`Fault::GARBAGE_LINE`], a line no IMAP parser
+    /// accepts (not a literal: the stream stays in step after it).
+    GarbageLine,
+}
+
+impl Fault {
+    /// The line [`Fault::GarbageLine`] injects, CRLF included. Its words
+    /// after the first 16 bytes look like mail, so a test can check that an
+    /// error message quotes no more than 16 bytes of it.
+    pub const GARBAGE_LINE: &'static [u8] =
+        b"* )(garbage \"unterminated From: Garbage Sender <garbage-sender@example.net> secret-mail-words\r\n";
+}
+
+/// How a [`Fault::FetchNoAfter`] or [`Fault::FetchBadAfter`] ends a
+/// truncated `UID FETCH`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Truncation {
+    No,
+    Bad,
+}
+
+impl Truncation {
+    fn reply_text(self) -> &'static str {
+        match self {
+            Truncation::No => "NO Some messages could not be FETCHed (Failure)",
+            Truncation::Bad => {
+                "BAD Internal error occurred. Refer to server log for more information."
+            }
+        }
+    }
 }
 
 /// What a [`Fault::RejectAppend`] refuses in an `APPEND` literal.
@@ -153,6 +226,24 @@ pub struct FaultCounts {
     pub rejected: u64,
     /// `APPEND`s refused by [`Fault::RejectAppend`].
     pub appends_rejected: u64,
+    /// Tagged completions replaced by [`Fault::RejectEvery`].
+    pub every_rejected: u64,
+    /// Commands [`Fault::RejectEvery`] counted (refused or not).
+    pub every_counted: u64,
+    /// `UID FETCH`es ended with `NO` by [`Fault::FetchNoAfter`].
+    pub fetch_no: u64,
+    /// `UID FETCH`es ended with `BAD` by [`Fault::FetchBadAfter`].
+    pub fetch_bad: u64,
+    /// Untagged `FETCH` responses dropped by [`Fault::FetchNoAfter`] or
+    /// [`Fault::FetchBadAfter`].
+    pub fetch_responses_dropped: u64,
+    /// Literals cut by [`Fault::ByeInLiteral`] (each followed by a `BYE`).
+    pub literal_byes: u64,
+    /// `* n FETCH (FLAGS (\Seen))` lines injected by
+    /// [`Fault::UnsolicitedFetchFlags`].
+    pub unsolicited_flags: u64,
+    /// Lines injected by [`Fault::GarbageLine`].
+    pub garbage_lines: u64,
 }
 
 #[derive(Debug, Default)]
@@ -164,6 +255,31 @@ struct Faults {
     reject: Option<(RejectCode, u32)>,
     max_connections: Option<u32>,
     reject_append: Option<AppendRule>,
+    reject_every: Option<EveryRule>,
+    fetch_no_after: Option<u32>,
+    fetch_bad_after: Option<u32>,
+    bye_in_literal: Option<u64>,
+    unsolicited_flags: bool,
+    garbage_line: bool,
+}
+
+/// A [`Fault::RejectEvery`] in force.
+#[derive(Debug)]
+struct EveryRule {
+    commands: Vec<String>,
+    every: u32,
+    code: RejectCode,
+    /// Matching commands seen since the fault was set.
+    seen: u64,
+}
+
+impl Faults {
+    /// The truncation in force and after how many responses.
+    fn truncation(&self) -> Option<(u32, Truncation)> {
+        self.fetch_no_after
+            .map(|n| (n, Truncation::No))
+            .or(self.fetch_bad_after.map(|n| (n, Truncation::Bad)))
+    }
 }
 
 #[derive(Debug)]
@@ -270,6 +386,23 @@ impl FaultProxy {
             Fault::Reject { code, times } => faults.reject = Some((code, times)),
             Fault::MaxConnections(n) => faults.max_connections = Some(n),
             Fault::RejectAppend { rule } => faults.reject_append = Some(rule),
+            Fault::RejectEvery {
+                commands,
+                every,
+                code,
+            } => {
+                faults.reject_every = Some(EveryRule {
+                    commands: commands.iter().map(|c| c.to_ascii_uppercase()).collect(),
+                    every: every.max(1),
+                    code,
+                    seen: 0,
+                });
+            }
+            Fault::FetchNoAfter { responses } => faults.fetch_no_after = Some(responses),
+            Fault::FetchBadAfter { responses } => faults.fetch_bad_after = Some(responses),
+            Fault::ByeInLiteral { after_bytes } => faults.bye_in_literal = Some(after_bytes),
+            Fault::UnsolicitedFetchFlags => faults.unsolicited_flags = true,
+            Fault::GarbageLine => faults.garbage_line = true,
         }
     }
 
@@ -346,6 +479,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             id,
             shared: Arc::clone(shared),
             refused_tags: Mutex::new(HashMap::new()),
+            commands: Mutex::new(HashMap::new()),
         });
         let up = Arc::clone(&connection);
         let spawned = thread::Builder::new()
@@ -368,9 +502,92 @@ struct Connection {
     /// Tags of APPENDs [`Fault::RejectAppend`] refused, with the rule: their
     /// completions (of the NOOP sent instead) are replaced.
     refused_tags: Mutex<HashMap<Vec<u8>, AppendRule>>,
+    /// Commands the client sent whose completion has not come back, by tag.
+    commands: Mutex<HashMap<Vec<u8>, Pending>>,
+}
+
+/// A command on its way, as the server-side pump needs to know it.
+#[derive(Debug)]
+struct Pending {
+    /// `UID FETCH` (not a plain `FETCH`).
+    uid_fetch: bool,
+    /// Refused by [`Fault::RejectEvery`] when it completes.
+    reject: Option<RejectCode>,
+}
+
+/// A client command line's tag and upper-cased name (`UID FETCH` named
+/// `FETCH`), and whether it had the `UID` prefix.
+fn command_name(line: &[u8]) -> Option<(Vec<u8>, String, bool)> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut words = line.split(|&b| b == b' ');
+    let tag = words.next().filter(|t| !t.is_empty())?;
+    let mut name = words.next().filter(|n| !n.is_empty())?.to_ascii_uppercase();
+    let uid = name == b"UID";
+    if uid {
+        name = words.next().filter(|n| !n.is_empty())?.to_ascii_uppercase();
+    }
+    Some((tag.to_vec(), String::from_utf8(name).ok()?, uid))
+}
+
+/// The sequence number of an untagged `* <n> FETCH ...` line.
+fn fetch_number(line: &[u8]) -> Option<u32> {
+    let rest = line.strip_prefix(b"* ")?;
+    let space = rest.iter().position(|&b| b == b' ')?;
+    let (number, rest) = rest.split_at(space);
+    let name = rest.get(1..6)?;
+    if !name.eq_ignore_ascii_case(b"FETCH") || !matches!(rest.get(6), Some(b' ' | b'\r')) {
+        return None;
+    }
+    std::str::from_utf8(number).ok()?.parse().ok()
 }
 
 impl Connection {
+    /// Remembers the commands that start in `segments` (client bytes), and
+    /// counts them for [`Fault::RejectEvery`], before they are forwarded.
+    fn record_commands(&self, segments: &[Segment]) {
+        for segment in segments {
+            let Segment::ResponseStart(line) = segment else {
+                continue;
+            };
+            let Some((tag, name, uid)) = command_name(line) else {
+                continue;
+            };
+            let mut reject = None;
+            {
+                let mut faults = lock(&self.shared.faults);
+                if let Some(rule) = faults.reject_every.as_mut()
+                    && rule.commands.contains(&name)
+                {
+                    rule.seen += 1;
+                    if rule.seen % u64::from(rule.every) == 0 {
+                        reject = Some(rule.code);
+                    }
+                    drop(faults);
+                    self.shared.count(|c| c.every_counted += 1);
+                }
+            }
+            lock(&self.commands).insert(
+                tag,
+                Pending {
+                    uid_fetch: uid && name == "FETCH",
+                    reject,
+                },
+            );
+        }
+    }
+
+    /// Whether a `UID FETCH` is outstanding on this connection.
+    fn uid_fetch_outstanding(&self) -> bool {
+        lock(&self.commands).values().any(|p| p.uid_fetch)
+    }
+
+    /// Whether a command [`Fault::RejectEvery`] refuses is outstanding: its
+    /// untagged data is dropped.
+    fn reject_outstanding(&self) -> bool {
+        lock(&self.commands).values().any(|p| p.reject.is_some())
+    }
+
     fn close(&self) {
         if let Some((client, server)) = lock(&self.shared.open).remove(&self.id) {
             let _ = client.shutdown(Shutdown::Both);
@@ -424,19 +641,13 @@ fn client_to_server(mut client: TcpStream, mut server: TcpStream, connection: &C
             Ok(n) => n,
         };
         let rule = lock(&connection.shared.faults).reject_append;
+        let segments = framer.push(&buf[..n]);
+        connection.record_commands(&segments);
         let sent = if rule.is_none() && held.is_none() {
-            // No fault: keep the framer in step, forward as read.
-            let _ = framer.push(&buf[..n]);
+            // No APPEND screening: forward as read.
             connection.forward(&mut server, &buf[..n])
         } else {
-            screen_appends(
-                connection,
-                &mut server,
-                &mut framer,
-                &buf[..n],
-                &mut held,
-                rule,
-            )
+            screen_appends(connection, &mut server, segments, &mut held, rule)
         };
         if sent.is_err() {
             break;
@@ -460,13 +671,12 @@ struct HeldAppend {
 fn screen_appends(
     connection: &Connection,
     server: &mut TcpStream,
-    framer: &mut Framer,
-    data: &[u8],
+    segments: Vec<Segment>,
     held: &mut Option<HeldAppend>,
     rule: Option<AppendRule>,
 ) -> io::Result<()> {
     let mut out = Vec::new();
-    for segment in framer.push(data) {
+    for segment in segments {
         let Some(h) = held.as_mut() else {
             match segment {
                 Segment::ResponseStart(line) if rule.is_some() && is_append_plus(&line) => {
@@ -537,10 +747,55 @@ fn is_append_plus(line: &[u8]) -> bool {
         && literal_length(line).is_some()
 }
 
+/// What the server-side pump of one connection is in the middle of.
+#[derive(Debug, Default)]
+struct Downstream {
+    /// The current response (with its literals) is being dropped.
+    dropping: bool,
+    /// The current response is an untagged `FETCH`.
+    in_fetch: bool,
+    /// Untagged `FETCH` responses to the outstanding `UID FETCH`.
+    fetch_seen: u32,
+    /// How the outstanding `UID FETCH` ends, once responses were dropped.
+    truncated: Option<Truncation>,
+    /// [`Fault::GarbageLine`] has fired on this connection.
+    garbage_sent: bool,
+    /// [`Fault::ByeInLiteral`] has picked its literal on this connection.
+    literal_cut: bool,
+    /// Bytes of the literal being cut still to forward before the `BYE`.
+    cutting: Option<u64>,
+}
+
+/// The `BYE` [`Fault::ByeInLiteral`] sends in the middle of a literal.
+const LITERAL_BYE: &[u8] = b"\r\n* BYE going away\r\n";
+
+impl Downstream {
+    /// Starts cutting the literal announced at the end of `line` when
+    /// [`Fault::ByeInLiteral`] wants it; true when the `BYE` is due at once.
+    fn watch_literal(&mut self, connection: &Connection, line: &[u8]) -> bool {
+        if self.literal_cut || !self.in_fetch {
+            return false;
+        }
+        let Some(after) = lock(&connection.shared.faults).bye_in_literal else {
+            return false;
+        };
+        let Some(length) = literal_length(line) else {
+            return false;
+        };
+        if length as u64 <= after {
+            return false;
+        }
+        self.literal_cut = true;
+        self.cutting = Some(after);
+        after == 0
+    }
+}
+
 fn server_to_client(mut server: TcpStream, mut client: TcpStream, connection: &Connection) {
     let mut buf = vec![0; CHUNK];
     let mut framer = Framer::default();
     let mut sent: u64 = 0;
+    let mut down = Downstream::default();
     'read: loop {
         let n = match server.read(&mut buf) {
             Ok(0) | Err(_) => break,
@@ -550,40 +805,59 @@ fn server_to_client(mut server: TcpStream, mut client: TcpStream, connection: &C
         for segment in framer.push(&buf[..n]) {
             match segment {
                 Segment::ResponseStart(line) => {
-                    let mut faults = lock(&connection.shared.faults);
-                    if let Some(text) = faults.bye.take() {
-                        drop(faults);
+                    down.dropping = false;
+                    down.in_fetch = false;
+                    let bye = lock(&connection.shared.faults).bye.take();
+                    if let Some(text) = bye {
                         out.extend_from_slice(format!("* BYE {text}\r\n").as_bytes());
                         connection.shared.count(|c| c.byes += 1);
                         let _ = write_capped(connection, &mut client, &out, &mut sent);
                         break 'read;
                     }
-                    let tag = line.split(|&b| b == b' ').next().unwrap_or_default();
-                    let refused = if is_tagged(&line) {
-                        lock(&connection.refused_tags).remove(tag)
-                    } else {
-                        None
-                    };
-                    if let Some(rule) = refused {
-                        drop(faults);
-                        out.extend_from_slice(tag);
-                        out.extend_from_slice(format!(" {}\r\n", rule.reply_text()).as_bytes());
-                    } else if is_tagged(&line)
-                        && let Some((code, times)) = faults.reject.as_mut()
-                        && *times > 0
-                    {
-                        *times -= 1;
-                        let code = *code;
-                        drop(faults);
-                        let tag = line.split(|&b| b == b' ').next().unwrap_or_default();
-                        out.extend_from_slice(tag);
-                        out.extend_from_slice(format!(" {}\r\n", code.reply_text()).as_bytes());
-                        connection.shared.count(|c| c.rejected += 1);
+                    if is_tagged(&line) {
+                        completion(connection, &mut down, &line, &mut out);
+                    } else if line.starts_with(b"* ") {
+                        if untagged(connection, &mut down, &line, &mut out) {
+                            out.extend_from_slice(LITERAL_BYE);
+                            connection.shared.count(|c| c.literal_byes += 1);
+                            let _ = write_capped(connection, &mut client, &out, &mut sent);
+                            break 'read;
+                        }
                     } else {
                         out.extend_from_slice(&line);
                     }
                 }
-                Segment::Other(bytes) | Segment::Literal(bytes) => out.extend_from_slice(&bytes),
+                Segment::Other(line) => {
+                    if down.dropping {
+                        continue;
+                    }
+                    out.extend_from_slice(&line);
+                    if down.watch_literal(connection, &line) {
+                        out.extend_from_slice(LITERAL_BYE);
+                        connection.shared.count(|c| c.literal_byes += 1);
+                        let _ = write_capped(connection, &mut client, &out, &mut sent);
+                        break 'read;
+                    }
+                }
+                Segment::Literal(bytes) => {
+                    if down.dropping {
+                        continue;
+                    }
+                    let Some(left) = down.cutting else {
+                        out.extend_from_slice(&bytes);
+                        continue;
+                    };
+                    let take = usize::try_from(left).unwrap_or(usize::MAX).min(bytes.len());
+                    out.extend_from_slice(&bytes[..take]);
+                    let left = left - take as u64;
+                    down.cutting = Some(left);
+                    if left == 0 {
+                        out.extend_from_slice(LITERAL_BYE);
+                        connection.shared.count(|c| c.literal_byes += 1);
+                        let _ = write_capped(connection, &mut client, &out, &mut sent);
+                        break 'read;
+                    }
+                }
             }
         }
         match write_capped(connection, &mut client, &out, &mut sent) {
@@ -592,6 +866,97 @@ fn server_to_client(mut server: TcpStream, mut client: TcpStream, connection: &C
         }
     }
     connection.close();
+}
+
+/// A tagged completion from the server: forwarded, or replaced as the
+/// faults say (with a garbage line before it for [`Fault::GarbageLine`]).
+fn completion(connection: &Connection, down: &mut Downstream, line: &[u8], out: &mut Vec<u8>) {
+    let tag = line.split(|&b| b == b' ').next().unwrap_or_default();
+    let pending = lock(&connection.commands).remove(tag);
+    let refused = lock(&connection.refused_tags).remove(tag);
+    let uid_fetch = pending.as_ref().is_some_and(|p| p.uid_fetch);
+    let truncated = if uid_fetch {
+        down.fetch_seen = 0;
+        down.truncated.take()
+    } else {
+        None
+    };
+    if uid_fetch && !down.garbage_sent && lock(&connection.shared.faults).garbage_line {
+        down.garbage_sent = true;
+        out.extend_from_slice(Fault::GARBAGE_LINE);
+        connection.shared.count(|c| c.garbage_lines += 1);
+    }
+    let mut faults = lock(&connection.shared.faults);
+    let text: Option<&str> = if let Some(rule) = refused {
+        Some(rule.reply_text())
+    } else if let Some((code, times)) = faults.reject.as_mut()
+        && *times > 0
+    {
+        *times -= 1;
+        let code = *code;
+        connection.shared.count(|c| c.rejected += 1);
+        Some(code.reply_text())
+    } else if let Some(code) = pending.and_then(|p| p.reject) {
+        connection.shared.count(|c| c.every_rejected += 1);
+        Some(code.reply_text())
+    } else if let Some(truncation) = truncated {
+        connection.shared.count(|c| match truncation {
+            Truncation::No => c.fetch_no += 1,
+            Truncation::Bad => c.fetch_bad += 1,
+        });
+        Some(truncation.reply_text())
+    } else {
+        None
+    };
+    drop(faults);
+    match text {
+        Some(text) => {
+            out.extend_from_slice(tag);
+            out.extend_from_slice(format!(" {text}\r\n").as_bytes());
+        }
+        None => out.extend_from_slice(line),
+    }
+}
+
+/// An untagged response line from the server: forwarded, dropped or
+/// preceded by an injected line as the faults say. True when
+/// [`Fault::ByeInLiteral`] wants its `BYE` right after this line.
+fn untagged(
+    connection: &Connection,
+    down: &mut Downstream,
+    line: &[u8],
+    out: &mut Vec<u8>,
+) -> bool {
+    if connection.reject_outstanding() {
+        down.dropping = true;
+        return false;
+    }
+    let Some(number) = fetch_number(line) else {
+        out.extend_from_slice(line);
+        return false;
+    };
+    down.in_fetch = true;
+    if connection.uid_fetch_outstanding() {
+        down.fetch_seen += 1;
+        let (truncation, flags) = {
+            let faults = lock(&connection.shared.faults);
+            (faults.truncation(), faults.unsolicited_flags)
+        };
+        if let Some((limit, how)) = truncation
+            && down.fetch_seen > limit
+        {
+            down.dropping = true;
+            down.truncated = Some(how);
+            connection.shared.count(|c| c.fetch_responses_dropped += 1);
+            return false;
+        }
+        if flags {
+            out.extend_from_slice(format!("* {number} FETCH (FLAGS (\\Seen))\r\n").as_bytes());
+            connection.shared.count(|c| c.unsolicited_flags += 1);
+        }
+    }
+    out.extend_from_slice(line);
+    down.watch_literal(connection, line)
 }
 
 /// Forwards `data` unless the cut fault says the connection has carried

@@ -46,6 +46,7 @@
 mod dovecot;
 mod fault_proxy;
 mod imap;
+mod internal_date;
 mod knot;
 mod mutf7;
 mod process;

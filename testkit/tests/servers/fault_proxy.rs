@@ -272,3 +272,338 @@ fn reject_append_refuses_bare_lf_and_from_lines_and_stores_nothing() {
     assert_eq!(server.messages("INBOX").len(), 5);
     assert_eq!(server.messages("INBOX")[0], good);
 }
+
+/// The untagged `* n FETCH` lines of a reply (literal data skipped).
+fn fetch_lines(reply: &[u8]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut rest = reply;
+    while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+        let line = &rest[..=end];
+        rest = &rest[end + 1..];
+        let text = text(line);
+        if text.starts_with("* ") && text.contains(" FETCH (") {
+            lines.push(text.trim_end().to_owned());
+        }
+        if let Some(open) = text.trim_end().strip_suffix('}').and_then(|t| t.rfind('{'))
+            && let Ok(n) = text.trim_end()[open + 1..text.trim_end().len() - 1].parse::<usize>()
+        {
+            rest = &rest[n.min(rest.len())..];
+        }
+    }
+    lines
+}
+
+/// Sends `commands` (tagged `t1`, `t2`...) on a fresh connection through the
+/// proxy at once and returns every byte until the connection closes (the
+/// greeting included).
+fn until_closed(proxy: &FaultProxy, commands: &[&str]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(proxy.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut script = String::new();
+    for (i, c) in commands.iter().enumerate() {
+        script.push_str(&format!("t{} {c}\r\n", i + 1));
+    }
+    stream.write_all(script.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).unwrap();
+    got
+}
+
+fn last_line(reply: &[u8]) -> String {
+    text(reply)
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn small(i: usize) -> Vec<u8> {
+    format!("Subject: small {i}\r\nMessage-ID: <{i}@example.com>\r\n\r\nbody {i}\r\n").into_bytes()
+}
+
+fn seed_small(server: &Dovecot, n: usize) {
+    let msgs: Vec<Vec<u8>> = (0..n).map(small).collect();
+    let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+    server.seed("INBOX", &refs);
+}
+
+#[test]
+fn reject_every_counts_across_connections_and_hides_untagged_data() {
+    let Some(server) = Dovecot::start(Layout::Slash) else {
+        return;
+    };
+    seed_small(&server, 3);
+    let proxy = FaultProxy::start(server.addr());
+    let mut a = login(&server, &proxy);
+    let mut b = login(&server, &proxy);
+    proxy.set(Fault::RejectEvery {
+        commands: vec!["select".into(), "FETCH".into(), "STATUS".into()],
+        every: 3,
+        code: RejectCode::Throttled,
+    });
+    let throttled = RejectCode::Throttled.reply_text();
+    // 1st and 2nd pass; NOOP and EXAMINE are not counted.
+    assert!(text(&a.command("SELECT INBOX")).contains("* 3 EXISTS"));
+    assert!(last_line(&a.command("NOOP")).contains(" OK "));
+    assert!(last_line(&b.command("EXAMINE INBOX")).contains(" OK "));
+    assert!(last_line(&b.command("STATUS INBOX (MESSAGES)")).contains(" OK "));
+    // 3rd, on the other connection: refused, and nothing but the refusal.
+    let reply = b.command("SELECT INBOX");
+    assert_eq!(text(&reply), format!("{} {throttled}\r\n", b.last_tag()));
+    // 4th and 5th: a UID FETCH counts as FETCH.
+    assert_eq!(fetch_lines(&a.command("UID FETCH 1:* (FLAGS)")).len(), 3);
+    assert!(last_line(&a.command("UID STORE 1 +FLAGS (\\Flagged)")).contains(" OK "));
+    assert_eq!(fetch_lines(&a.command("FETCH 1 (FLAGS)")).len(), 1);
+    // 6th: refused, though the server ran it (the flag is set).
+    let reply = a.command("UID FETCH 1:* (UID BODY.PEEK[])");
+    assert_eq!(text(&reply), format!("{} {throttled}\r\n", a.last_tag()));
+    assert!(last_line(&a.command("UID STORE 2 +FLAGS (\\Flagged)")).contains(" OK "));
+    let counts = proxy.counts();
+    assert_eq!(
+        (counts.every_counted, counts.every_rejected),
+        (6, 2),
+        "{counts:?}"
+    );
+    assert_eq!(counts.rejected, 0);
+    // every: 1 refuses each one; clear lets all pass.
+    proxy.set(Fault::RejectEvery {
+        commands: vec!["NOOP".into()],
+        every: 1,
+        code: RejectCode::Limit,
+    });
+    assert!(last_line(&b.command("NOOP")).contains(" NO [LIMIT] "));
+    assert!(last_line(&b.command("NOOP")).contains(" NO [LIMIT] "));
+    proxy.clear();
+    assert!(last_line(&b.command("NOOP")).contains(" OK "));
+    assert_eq!(proxy.counts().every_rejected, 4);
+}
+
+#[test]
+fn fetch_no_and_bad_after_n_responses_cut_uid_fetch_only() {
+    let Some(server) = Dovecot::start(Layout::Slash) else {
+        return;
+    };
+    seed_small(&server, 12);
+    let proxy = FaultProxy::start(server.addr());
+    let mut imap = login(&server, &proxy);
+    imap.command("EXAMINE INBOX");
+    proxy.set(Fault::FetchNoAfter { responses: 5 });
+    let reply = imap.command("UID FETCH 1:* (UID BODY.PEEK[])");
+    let lines = fetch_lines(&reply);
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    assert!(lines[4].starts_with("* 5 FETCH (UID 5 "), "{lines:?}");
+    assert!(text(&reply).contains("body 4\r\n") && !text(&reply).contains("body 5\r\n"));
+    assert_eq!(
+        last_line(&reply),
+        format!(
+            "{} NO Some messages could not be FETCHed (Failure)",
+            imap.last_tag()
+        )
+    );
+    // Each UID FETCH is cut anew; one within the limit, or a plain FETCH, passes.
+    let reply = imap.command("UID FETCH 6:* (UID FLAGS)");
+    assert_eq!(fetch_lines(&reply).len(), 5);
+    assert!(last_line(&reply).contains(" NO Some messages could not be FETCHed"));
+    let reply = imap.command("UID FETCH 1:5 (UID FLAGS)");
+    assert_eq!(fetch_lines(&reply).len(), 5);
+    assert!(last_line(&reply).contains(" OK "));
+    let reply = imap.command("FETCH 1:* (UID)");
+    assert_eq!(fetch_lines(&reply).len(), 12);
+    assert!(last_line(&reply).contains(" OK "));
+    let counts = proxy.counts();
+    assert_eq!(
+        (counts.fetch_no, counts.fetch_responses_dropped),
+        (2, 7 + 2)
+    );
+
+    proxy.clear();
+    proxy.set(Fault::FetchBadAfter { responses: 3 });
+    let reply = imap.command("UID FETCH 1:* (UID)");
+    assert_eq!(fetch_lines(&reply).len(), 3);
+    assert_eq!(
+        last_line(&reply),
+        format!(
+            "{} BAD Internal error occurred. Refer to server log for more information.",
+            imap.last_tag()
+        )
+    );
+    assert!(last_line(&imap.command("NOOP")).contains(" OK "));
+    assert_eq!(proxy.counts().fetch_bad, 1);
+}
+
+#[test]
+fn bye_in_literal_cuts_the_first_large_body_of_each_connection() {
+    let Some(server) = Dovecot::start(Layout::Slash) else {
+        return;
+    };
+    let big = format!(
+        "Subject: big\r\n\r\n{}\r\n",
+        "0123456789abcdef".repeat(131_072)
+    );
+    let little = small(1);
+    server.seed("INBOX", &[&little, big.as_bytes(), big.as_bytes()]);
+    let proxy = FaultProxy::start(server.addr());
+    proxy.set(Fault::ByeInLiteral { after_bytes: 1000 });
+    let script = [
+        "LOGIN test secret",
+        "EXAMINE INBOX",
+        "UID FETCH 1:* (UID BODY.PEEK[])",
+    ];
+    for connection in 1..=2u64 {
+        let got = until_closed(&proxy, &script);
+        // The small message whole, then the first big one cut at 1000 bytes.
+        assert!(text(&got).contains("body 1\r\n"), "{}", text(&got));
+        let open = got
+            .windows(11)
+            .position(|w| w == b"{2097170}\r\n")
+            .expect("the big literal starts");
+        let literal = &got[open + 11..];
+        assert_eq!(literal.len(), 1000 + b"\r\n* BYE going away\r\n".len());
+        assert_eq!(&literal[..1000], &big.as_bytes()[..1000]);
+        assert!(literal.ends_with(b"\r\n* BYE going away\r\n"));
+        assert_eq!(proxy.counts().literal_byes, connection);
+    }
+    // Only the first large literal of a connection: once one was cut, the
+    // next connection's second big body passes.
+    let got = until_closed(
+        &proxy,
+        &[
+            "LOGIN test secret",
+            "EXAMINE INBOX",
+            "UID FETCH 2 (BODY.PEEK[])",
+        ],
+    );
+    assert!(got.ends_with(b"\r\n* BYE going away\r\n"));
+    proxy.clear();
+    let mut imap = login(&server, &proxy);
+    assert_eq!(imap.fetch_all("INBOX")[2], big.as_bytes());
+}
+
+#[test]
+fn bye_in_literal_fires_once_per_connection() {
+    let Some(server) = Dovecot::start(Layout::Slash) else {
+        return;
+    };
+    let big = format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(5000));
+    server.seed("INBOX", &[big.as_bytes(), big.as_bytes()]);
+    let proxy = FaultProxy::start(server.addr());
+    // A literal no larger than the limit passes.
+    proxy.set(Fault::ByeInLiteral {
+        after_bytes: big.len() as u64,
+    });
+    let mut imap = login(&server, &proxy);
+    imap.command("EXAMINE INBOX");
+    assert!(last_line(&imap.command("UID FETCH 1 (BODY.PEEK[])")).contains(" OK "));
+    assert_eq!(proxy.counts().literal_byes, 0);
+    // With 0 the BYE follows the literal's announcement; the second body
+    // on the same connection would pass, but the connection is gone.
+    proxy.set(Fault::ByeInLiteral { after_bytes: 0 });
+    let got = until_closed(
+        &proxy,
+        &[
+            "LOGIN test secret",
+            "EXAMINE INBOX",
+            "UID FETCH 1:2 (BODY.PEEK[])",
+        ],
+    );
+    assert!(
+        got.ends_with(b"{5018}\r\n\r\n* BYE going away\r\n"),
+        "{}",
+        text(&got)
+    );
+    assert_eq!(proxy.counts().literal_byes, 1);
+}
+
+#[test]
+fn unsolicited_fetch_flags_precede_each_uid_fetch_response() {
+    let Some(server) = Dovecot::start(Layout::Slash) else {
+        return;
+    };
+    seed_small(&server, 3);
+    let proxy = FaultProxy::start(server.addr());
+    let mut imap = login(&server, &proxy);
+    imap.command("EXAMINE INBOX");
+    proxy.set(Fault::UnsolicitedFetchFlags);
+    let reply = imap.command("UID FETCH 1:* (UID RFC822.SIZE)");
+    let lines = fetch_lines(&reply);
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    for (i, pair) in lines.chunks(2).enumerate() {
+        let n = i + 1;
+        assert_eq!(pair[0], format!("* {n} FETCH (FLAGS (\\Seen))"));
+        assert!(
+            pair[1].starts_with(&format!("* {n} FETCH (UID {n} ")),
+            "{pair:?}"
+        );
+    }
+    assert!(last_line(&reply).contains(" OK "));
+    // Only UID FETCH: a plain FETCH and a STORE's own FETCH lines are untouched.
+    assert_eq!(fetch_lines(&imap.command("FETCH 1:* (UID)")).len(), 3);
+    assert_eq!(proxy.counts().unsolicited_flags, 3);
+    // Injected, not stored: the server's flags are unchanged.
+    let reply = imap.command("FETCH 1:* (FLAGS)");
+    assert!(!text(&reply).contains("\\Seen"), "{}", text(&reply));
+}
+
+#[test]
+fn garbage_line_before_the_first_uid_fetch_completion_of_each_connection() {
+    let Some(server) = Dovecot::start(Layout::Slash) else {
+        return;
+    };
+    seed_small(&server, 2);
+    let proxy = FaultProxy::start(server.addr());
+    proxy.set(Fault::GarbageLine);
+    for connection in 1..=2u64 {
+        let mut imap = login(&server, &proxy);
+        imap.command("EXAMINE INBOX");
+        // Other commands are untouched.
+        let noop = text(&imap.command("NOOP"));
+        assert!(
+            noop.starts_with(&format!("{} OK NOOP completed", imap.last_tag())),
+            "{noop}"
+        );
+        let reply = imap.command("UID FETCH 1:* (UID FLAGS)");
+        let tagged = format!("{} OK ", imap.last_tag());
+        let at = text(&reply).find(&tagged).expect("completion");
+        assert!(
+            reply[..at].ends_with(Fault::GARBAGE_LINE),
+            "{}",
+            text(&reply)
+        );
+        assert_eq!(fetch_lines(&reply).len(), 2);
+        let again = imap.command("UID FETCH 1:* (UID FLAGS)");
+        assert!(!again.windows(10).any(|w| w == &Fault::GARBAGE_LINE[..10]));
+        assert_eq!(proxy.counts().garbage_lines, connection);
+    }
+    assert!(literal_free(Fault::GARBAGE_LINE));
+}
+
+/// Whether a line announces no literal (so a client stays in step after it).
+fn literal_free(line: &[u8]) -> bool {
+    !line.trim_ascii_end().ends_with(b"}") && line.ends_with(b"\r\n")
+}
+
+#[test]
+fn cut_after_applies_to_each_connection_separately() {
+    let Some(server) = Dovecot::start(Layout::Slash) else {
+        return;
+    };
+    let big = format!("Subject: big\r\n\r\n{}\r\n", "y".repeat(300_000));
+    server.seed("INBOX", &[big.as_bytes()]);
+    let proxy = FaultProxy::start(server.addr());
+    proxy.set(Fault::CutAfter { bytes: 100_000 });
+    let script = [
+        "LOGIN test secret",
+        "EXAMINE INBOX",
+        "UID FETCH 1 (BODY.PEEK[])",
+    ];
+    for connection in 1..=3u64 {
+        let got = until_closed(&proxy, &script);
+        assert_eq!(got.len(), 100_000, "connection {connection}");
+        assert!(got.ends_with(&big.as_bytes()[..100]) || got.ends_with(b"yyyy"));
+        assert_eq!(proxy.counts().cuts, connection);
+    }
+}
