@@ -32,7 +32,7 @@ use std::fmt;
 
 use crate::error::Error;
 use crate::header::{self, Field};
-use crate::message_id::{MessageId, MessageIdStatus, parse_msg_ids};
+use crate::message_id::{MessageId, MessageIdStatus, parse_msg_ids, write_plain_id};
 
 /// The header fields of the [`Strategy::Headers`] default, in the spirit of
 /// imapsync and mdedup: the fields that a message keeps from its author to
@@ -331,7 +331,7 @@ impl Fingerprinter {
     /// use [`Fingerprinter::content`] before calling such a message a
     /// duplicate.
     pub fn headers(&self, header_block: &[u8]) -> Fingerprint {
-        self.headers_of(&header::split(header_block).fields, None)
+        self.headers_selected(header_block, None)
     }
 
     /// [`Strategy::Headers`] with the message size mixed in (a stricter
@@ -339,9 +339,41 @@ impl Fingerprinter {
     /// IMAP `RFC822.SIZE` of both servers; a relay that adds a `Received`
     /// field changes it.
     pub fn headers_with_size(&self, header_block: &[u8], size: u64) -> Fingerprint {
-        self.headers_of(&header::split(header_block).fields, Some(size))
+        self.headers_selected(header_block, Some(size))
     }
 
+    /// The header strategy in one pass over the block: only the selected
+    /// fields are looked at, their values are normalised straight into the
+    /// hash input (see [`header::write_normalised`] and
+    /// [`write_plain_id`]), and only values that are not of the common forms
+    /// take the general path. Falls back to [`Fingerprinter::headers_of`]
+    /// when the block has more than [`header::MAX_SELECTED`] selected
+    /// fields. Both give the same fingerprint.
+    fn headers_selected(&self, header_block: &[u8], size: Option<u64>) -> Fingerprint {
+        let Some(selected) = header::select(header_block, &self.fields) else {
+            return self.headers_of(&header::split(header_block).fields, size);
+        };
+        let mut input: Vec<u8> = Vec::with_capacity(512);
+        input.extend_from_slice(TAG_HEADERS);
+        for (index, name) in self.fields.iter().enumerate() {
+            write_bytes(&mut input, name.as_bytes());
+            let is_message_id = name == "message-id";
+            let mut count = 0u64;
+            for (_, value) in selected.iter().filter(|&(i, _)| i == index) {
+                count += 1;
+                write_field_value(&mut input, is_message_id, value);
+            }
+            input.extend_from_slice(&count.to_le_bytes());
+        }
+        write_size(&mut input, size);
+        let mut keyed = blake3::Hasher::new_keyed(self.key.as_bytes());
+        keyed.update(&input);
+        finish(&keyed)
+    }
+
+    /// The header strategy over split fields, by the general normalisation
+    /// ([`header::normalise_value`], [`parse_msg_ids`]): the reference that
+    /// [`Fingerprinter::headers_selected`] agrees with, and its fallback.
     fn headers_of(&self, fields: &[Field<'_>], size: Option<u64>) -> Fingerprint {
         // Small inputs are gathered first: one hash call instead of dozens.
         let mut input: Vec<u8> = Vec::with_capacity(512);
@@ -354,17 +386,11 @@ impl Fingerprinter {
                 .filter(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
             {
                 count += 1;
-                write_value(&mut input, field);
+                write_value_general(&mut input, field);
             }
             input.extend_from_slice(&count.to_le_bytes());
         }
-        match size {
-            Some(size) => {
-                input.push(1);
-                input.extend_from_slice(&size.to_le_bytes());
-            }
-            None => input.push(0),
-        }
+        write_size(&mut input, size);
         let mut keyed = blake3::Hasher::new_keyed(self.key.as_bytes());
         keyed.update(&input);
         finish(&keyed)
@@ -379,18 +405,28 @@ impl Fingerprinter {
 
     fn content_of(&self, split: &header::Split<'_>) -> Fingerprint {
         let mut head: Vec<u8> = Vec::with_capacity(1024);
-        let mut fields: Vec<(Vec<u8>, &Field<'_>)> = split
+        let mut fields: Vec<&Field<'_>> = split
             .fields
             .iter()
             .filter(|f| !is_transport_field(f.name))
-            .map(|f| (f.name.to_ascii_lowercase(), f))
             .collect();
-        // Stable: fields of one name keep their order.
-        fields.sort_by(|a, b| a.0.cmp(&b.0));
+        // By lowercased name, compared without lowercasing copies. Stable:
+        // fields of one name keep their order.
+        fields.sort_by(|a, b| {
+            a.name
+                .iter()
+                .map(u8::to_ascii_lowercase)
+                .cmp(b.name.iter().map(u8::to_ascii_lowercase))
+        });
         head.extend_from_slice(&(fields.len() as u64).to_le_bytes());
-        for (name, field) in &fields {
-            write_bytes(&mut head, name);
-            write_value(&mut head, field);
+        for field in &fields {
+            head.extend_from_slice(&(field.name.len() as u64).to_le_bytes());
+            head.extend(field.name.iter().map(u8::to_ascii_lowercase));
+            write_field_value(
+                &mut head,
+                field.name.eq_ignore_ascii_case(b"message-id"),
+                field.value,
+            );
         }
         let mut hasher = self.hasher(TAG_CONTENT);
         hasher.update(&head);
@@ -401,7 +437,7 @@ impl Fingerprinter {
     /// All fingerprints of a whole message, with its Message-ID status.
     pub fn message(&self, message: &[u8]) -> MessageFingerprints {
         let split = header::split(message);
-        let mut all = self.of_fields(&split.fields);
+        let mut all = self.of_fields(&split.fields, message);
         all.content = Some(self.content_of(&split));
         all
     }
@@ -410,10 +446,10 @@ impl Fingerprinter {
     /// [`Strategy::Content`]); `header_block` is typically the response to
     /// [`Fingerprinter::fetch_item`], which includes `Message-ID`.
     pub fn header_block(&self, header_block: &[u8]) -> MessageFingerprints {
-        self.of_fields(&header::split(header_block).fields)
+        self.of_fields(&header::split(header_block).fields, header_block)
     }
 
-    fn of_fields(&self, fields: &[Field<'_>]) -> MessageFingerprints {
+    fn of_fields(&self, fields: &[Field<'_>], header_block: &[u8]) -> MessageFingerprints {
         let id_values: Vec<&[u8]> = fields
             .iter()
             .filter(|f| f.name.eq_ignore_ascii_case(b"message-id"))
@@ -424,7 +460,7 @@ impl Fingerprinter {
         MessageFingerprints {
             message_id,
             by_message_id,
-            headers: self.headers_of(fields, None),
+            headers: self.headers_selected(header_block, None),
             content: None,
         }
     }
@@ -443,18 +479,48 @@ fn write_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-fn write_value(out: &mut Vec<u8>, field: &Field<'_>) {
+fn write_size(out: &mut Vec<u8>, size: Option<u64>) {
+    match size {
+        Some(size) => {
+            out.push(1);
+            out.extend_from_slice(&size.to_le_bytes());
+        }
+        None => out.push(0),
+    }
+}
+
+/// A field value as [`write_value_general`] writes it, by the fast paths
+/// where the value allows them.
+fn write_field_value(out: &mut Vec<u8>, is_message_id: bool, value: &[u8]) {
+    if is_message_id {
+        if write_plain_id(out, value) {
+            return;
+        }
+        if let Ok(ids) = parse_msg_ids(value) {
+            write_ids(out, &ids);
+            return;
+        }
+    }
+    header::write_normalised(out, value);
+}
+
+fn write_ids(out: &mut Vec<u8>, ids: &[MessageId]) {
+    let mut text = Vec::new();
+    for id in ids {
+        if !text.is_empty() {
+            text.push(b' ');
+        }
+        text.extend_from_slice(id.as_str().as_bytes());
+    }
+    write_bytes(out, &text);
+}
+
+/// A field value, normalised by the general path.
+fn write_value_general(out: &mut Vec<u8>, field: &Field<'_>) {
     if field.name.eq_ignore_ascii_case(b"message-id")
         && let Ok(ids) = parse_msg_ids(field.value)
     {
-        let mut text = Vec::new();
-        for id in &ids {
-            if !text.is_empty() {
-                text.push(b' ');
-            }
-            text.extend_from_slice(id.as_str().as_bytes());
-        }
-        write_bytes(out, &text);
+        write_ids(out, &ids);
         return;
     }
     write_bytes(out, &header::normalise_value(field.value));
@@ -483,6 +549,161 @@ fn write_body(hasher: &mut blake3::Hasher, body: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::{ProptestConfig, Strategy as Generator, prop, prop_oneof, proptest};
+
+    /// [`Fingerprinter::content_of`] as it was before the fast paths: every
+    /// value through the general normalisation.
+    fn content_general(f: &Fingerprinter, split: &header::Split<'_>) -> Fingerprint {
+        let mut head: Vec<u8> = Vec::new();
+        let mut fields: Vec<(Vec<u8>, &Field<'_>)> = split
+            .fields
+            .iter()
+            .filter(|f| !is_transport_field(f.name))
+            .map(|f| (f.name.to_ascii_lowercase(), f))
+            .collect();
+        fields.sort_by(|a, b| a.0.cmp(&b.0));
+        head.extend_from_slice(&(fields.len() as u64).to_le_bytes());
+        for (name, field) in &fields {
+            write_bytes(&mut head, name);
+            write_value_general(&mut head, field);
+        }
+        let mut hasher = f.hasher(TAG_CONTENT);
+        hasher.update(&head);
+        write_body(&mut hasher, split.body);
+        finish(&hasher)
+    }
+
+    /// The fast paths give what the general paths give, for the header
+    /// strategy (with and without size, default and custom fields) and the
+    /// content strategy.
+    fn assert_paths_agree(message: &[u8]) {
+        let key = FingerprintKey::from_bytes([9; 32]);
+        let custom =
+            Fingerprinter::with_fields(&key, &["subject", "X-Other", "message-id", "received"])
+                .unwrap();
+        let split = header::split(message);
+        for f in [Fingerprinter::new(&key), custom] {
+            let shown = String::from_utf8_lossy(message);
+            assert_eq!(
+                f.headers(message),
+                f.headers_of(&split.fields, None),
+                "{shown:?}"
+            );
+            assert_eq!(
+                f.headers_with_size(message, 1234),
+                f.headers_of(&split.fields, Some(1234)),
+                "{shown:?}"
+            );
+            assert_eq!(
+                f.content_of(&split),
+                content_general(&f, &split),
+                "{shown:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn fast_paths_agree_on_the_corpora() {
+        let mut checked = 0;
+        // The MIME classification corpus: real-world and broken messages.
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../imapmig-mime/tests/data/classify"
+        );
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "eml") {
+                assert_paths_agree(&std::fs::read(&path).unwrap());
+                checked += 1;
+            }
+        }
+        assert!(checked >= 40, "only {checked} corpus messages");
+        // The Message-ID corpus, each input as a Message-ID value.
+        let cases = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/message_id/cases.tsv"
+        ))
+        .unwrap();
+        for line in cases
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let input = line
+                .split('\t')
+                .next()
+                .unwrap()
+                .replace("\\r", "\r")
+                .replace("\\n", "\n");
+            assert_paths_agree(format!("Message-ID: {input}\r\nSubject: x\r\n\r\nbody").as_bytes());
+            checked += 1;
+        }
+        // More Message-IDs than the fast path records.
+        let many: String = (0..40)
+            .map(|i| format!("Message-ID: <{i}@x.org>\r\n"))
+            .collect();
+        assert_paths_agree(many.as_bytes());
+        assert_paths_agree(BASE);
+        assert!(checked > 60);
+    }
+
+    fn field_name() -> impl Generator<Value = &'static str> {
+        prop::sample::select(vec![
+            "Message-ID",
+            "message-id",
+            "MESSAGE-ID",
+            "Date",
+            "From",
+            "To",
+            "cc",
+            "Subject",
+            "SUBJECT ",
+            "X-Other",
+            "Received",
+            "Content-Type",
+        ])
+    }
+
+    fn field_value() -> impl Generator<Value = String> {
+        prop_oneof![
+            "<[a-zA-Z0-9.+]{1,10}@[a-zA-Z0-9.-]{1,10}>".prop_map(|v| format!(" {v}")),
+            "[ \t]{0,2}<[a-zA-Z0-9.\"@ ]{0,10}@[A-Z.\\[\\]]{1,6}>[ ]{0,2}(\\(c\\))?",
+            "<[a-z]{1,4}@[a-z]{1,4}> <[a-z]{1,4}@[a-z]{1,4}>",
+            "( =?utf-8?[qQbB]?[A-Za-z0-9=_+/]{0,12}\\?=| [a-zA-Z\u{e9}=?_.,]{1,8}|\r\n |\t| =?UTF-8?q?Caf=C3=A9?=| =?iso-8859-1?q?Caf=E9?=){0,6}",
+        ]
+    }
+
+    fn generated_message() -> impl Generator<Value = Vec<u8>> {
+        (
+            prop::collection::vec((field_name(), field_value()), 0..12),
+            prop::bool::ANY,
+            prop::option::of("[a-z ]{0,20}"),
+            prop::bool::ANY,
+        )
+            .prop_map(|(fields, crlf, body, mbox)| {
+                let eol = if crlf { "\r\n" } else { "\n" };
+                let mut text = String::new();
+                if mbox {
+                    text.push_str("From someone Mon Jan  1 00:00:00 2024\n");
+                }
+                for (name, value) in fields {
+                    text.push_str(&format!("{name}:{value}{eol}"));
+                }
+                if let Some(body) = body {
+                    text.push_str(eol);
+                    text.push_str(&body);
+                }
+                text.into_bytes()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn fast_paths_agree_on_generated_headers(message in generated_message()) {
+            assert_paths_agree(&message);
+        }
+    }
 
     fn fingerprinter() -> Fingerprinter {
         Fingerprinter::new(&FingerprintKey::from_bytes([42; 32]))

@@ -118,6 +118,374 @@ pub(crate) fn is_field_name(name: &[u8]) -> bool {
     !name.is_empty() && name.iter().all(|&b| (33..=126).contains(&b) && b != b':')
 }
 
+/// Most selected fields [`select`] records; a header block with more of
+/// them is read by [`split`] instead.
+pub(crate) const MAX_SELECTED: usize = 32;
+
+/// The fields of a header block whose names are in a list, found in one
+/// pass by [`select`].
+#[derive(Debug)]
+pub(crate) struct Selected<'a> {
+    len: usize,
+    /// (index of the name in the list, value as in [`Field::value`]).
+    fields: [(usize, &'a [u8]); MAX_SELECTED],
+}
+
+impl<'a> Selected<'a> {
+    /// The selected fields in message order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &'a [u8])> + '_ {
+        self.fields[..self.len].iter().copied()
+    }
+}
+
+/// The values of the fields named in `names` (lowercase), in message order,
+/// with the index of their name: the same fields and values as [`split`]
+/// gives, without collecting the others. Lines are found with `memchr`; a
+/// field that is not selected costs its name comparison only. `None` when
+/// more than [`MAX_SELECTED`] fields are selected.
+pub(crate) fn select<'a, S: AsRef<str>>(message: &'a [u8], names: &[S]) -> Option<Selected<'a>> {
+    let mut selected = Selected {
+        len: 0,
+        fields: [(0, &[][..]); MAX_SELECTED],
+    };
+    let mut pos = 0;
+    if message.starts_with(b"From ") {
+        pos = next_line(message, 0);
+    }
+    let mut in_field = false;
+    // The selected field being collected: (name index, value start).
+    let mut current: Option<(usize, usize)> = None;
+    while pos < message.len() {
+        let line_end = next_line_swar(message, pos);
+        let content = strip_eol(&message[pos..line_end]);
+        match content.first() {
+            None => break,
+            Some(b' ' | b'\t') => {
+                if !in_field {
+                    break;
+                }
+            }
+            Some(_) => {
+                let Some((name, colon)) = field_name_of(content) else {
+                    break;
+                };
+                if let Some((index, start)) = current.take() {
+                    selected.push(index, &message[start..pos])?;
+                }
+                in_field = true;
+                current = names
+                    .iter()
+                    .position(|n| {
+                        let n = n.as_ref().as_bytes();
+                        n.len() == name.len() && n.eq_ignore_ascii_case(name)
+                    })
+                    .map(|index| (index, pos + colon + 1));
+            }
+        }
+        pos = line_end;
+    }
+    if let Some((index, start)) = current {
+        selected.push(index, &message[start..pos])?;
+    }
+    Some(selected)
+}
+
+/// [`next_line`] for short lines: eight bytes at a time in a `u64` (a
+/// call to `memchr` costs more than the search on a 60-byte header line).
+fn next_line_swar(bytes: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let x = word ^ (ONES * u64::from(b'\n'));
+        // The lowest high bit set marks the first byte of `x` that is zero.
+        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero != 0 {
+            return i + (zero.trailing_zeros() / 8) as usize + 1;
+        }
+        i += 8;
+    }
+    while let Some(&byte) = bytes.get(i) {
+        i += 1;
+        if byte == b'\n' {
+            return i;
+        }
+    }
+    bytes.len()
+}
+
+/// The name of a line that starts a field (white space before the colon
+/// trimmed) and the index of the colon, in one pass; `None` when the line is
+/// not a field (as [`split`] decides with [`is_field_name`]).
+fn field_name_of(line: &[u8]) -> Option<(&[u8], usize)> {
+    let mut end = 0;
+    for (i, &byte) in line.iter().enumerate() {
+        match byte {
+            b':' => return (end > 0).then(|| (&line[..end], i)),
+            b' ' | b'\t' => {}
+            // A name byte after white space: the name holds white space.
+            33..=126 if end == i => end = i + 1,
+            _ => return None,
+        }
+    }
+    None
+}
+
+impl<'a> Selected<'a> {
+    fn push(&mut self, index: usize, value: &'a [u8]) -> Option<()> {
+        let slot = self.fields.get_mut(self.len)?;
+        *slot = (index, value);
+        self.len += 1;
+        Some(())
+    }
+}
+
+/// Appends [`normalise_value`]`(value)` to `out`, length-prefixed (a
+/// little-endian `u64`) as the fingerprints hash it. Plain values are
+/// collapsed straight into `out`; a value with encoded words of the common
+/// form (UTF-8, well-formed Q or B, see [`decode_simple_words`]) is decoded
+/// into it without allocating; anything else goes through
+/// [`normalise_value`] and mail-parser.
+pub(crate) fn write_normalised(out: &mut Vec<u8>, value: &[u8]) {
+    let len_at = out.len();
+    out.extend_from_slice(&[0; 8]);
+    let start = out.len();
+    let has_encoded_word =
+        memchr::memchr_iter(b'=', value).any(|i| value.get(i + 1) == Some(&b'?'));
+    if !has_encoded_word || std::str::from_utf8(value).is_err() {
+        let first = value.iter().position(|&b| !is_ws(b)).unwrap_or(value.len());
+        let last = value
+            .iter()
+            .rposition(|&b| !is_ws(b))
+            .map_or(first, |i| i + 1);
+        let trimmed = &value[first..last.max(first)];
+        if is_single_spaced(trimmed) {
+            out.extend_from_slice(trimmed);
+        } else {
+            Collapse::new(out).push(out, value);
+        }
+    } else if !decode_simple_words(out, value) {
+        out.truncate(start);
+        out.extend_from_slice(&normalise_value(value));
+    }
+    let len = (out.len() - start) as u64;
+    out[len_at..start].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Whether white space in `text` is single spaces only, so that
+/// [`collapse_whitespace`] leaves it as it is once trimmed. Branch-free
+/// folds, which the compiler vectorises.
+fn is_single_spaced(text: &[u8]) -> bool {
+    let controls = text.iter().fold(0u8, |acc, &b| {
+        acc | u8::from(matches!(b, b'\t' | b'\r' | b'\n'))
+    });
+    let doubles = text
+        .iter()
+        .zip(text.iter().skip(1))
+        .fold(0u8, |acc, (&a, &b)| acc | u8::from(a == b' ' && b == b' '));
+    controls | doubles == 0
+}
+
+/// Writes bytes to a buffer with runs of white space collapsed to one space
+/// and trimmed at both ends, as [`collapse_whitespace`] does, across several
+/// pushes.
+struct Collapse {
+    start: usize,
+    pending_space: bool,
+}
+
+impl Collapse {
+    fn new(out: &[u8]) -> Collapse {
+        Collapse {
+            start: out.len(),
+            pending_space: false,
+        }
+    }
+
+    fn push(&mut self, out: &mut Vec<u8>, bytes: &[u8]) {
+        // Written in place: at most one space more than the bytes given
+        // (a pending space from before), then cut to what was written.
+        let mut len = out.len();
+        out.resize(len + bytes.len() + 1, 0);
+        for &byte in bytes {
+            if is_ws(byte) {
+                self.pending_space = true;
+            } else {
+                if self.pending_space && len > self.start {
+                    out[len] = b' ';
+                    len += 1;
+                }
+                self.pending_space = false;
+                out[len] = byte;
+                len += 1;
+            }
+        }
+        out.truncate(len);
+    }
+
+    fn space(&mut self) {
+        self.pending_space = true;
+    }
+}
+
+/// Longest decoded encoded word the fast path takes (RFC 2047 §2 limits an
+/// encoded word to 75 characters).
+const MAX_DECODED_WORD: usize = 128;
+
+/// The fast path of [`normalise_value`] for a UTF-8 `value` with encoded
+/// words: the result of mail-parser's unstructured parse (text runs kept
+/// whole; a space before a text run that follows anything and before an
+/// encoded word that follows text; adjacent encoded words glued) with white
+/// space collapsed, written to `out`. Returns `false`, with `out` partly
+/// written, on anything it does not take: a charset other than UTF-8, an
+/// encoded word that is malformed, folded, or decodes to invalid UTF-8, a
+/// lone CR.
+fn decode_simple_words(out: &mut Vec<u8>, value: &[u8]) -> bool {
+    let mut collapse = Collapse::new(out);
+    let mut text: Option<(usize, usize)> = None;
+    let mut last_encoded = true;
+    let mut any_token = false;
+    let mut i = 0;
+    while let Some(&byte) = value.get(i) {
+        match byte {
+            b' ' | b'\t' | b'\n' => {}
+            b'\r' => {
+                if value.get(i + 1) != Some(&b'\n') {
+                    return false;
+                }
+            }
+            b'=' if value.get(i + 1) == Some(&b'?') => {
+                let mut word = [0u8; MAX_DECODED_WORD];
+                let Some((used, len)) = decode_word(&value[i..], &mut word) else {
+                    return false;
+                };
+                let decoded = &word[..len];
+                if std::str::from_utf8(decoded).is_err() {
+                    return false;
+                }
+                if let Some((start, end)) = text.take() {
+                    if any_token {
+                        collapse.space();
+                    }
+                    collapse.push(out, &value[start..end]);
+                    last_encoded = false;
+                }
+                if !last_encoded {
+                    collapse.space();
+                }
+                collapse.push(out, decoded);
+                last_encoded = true;
+                any_token = true;
+                i += used;
+                continue;
+            }
+            _ => match &mut text {
+                Some((_, end)) => *end = i + 1,
+                None => text = Some((i, i + 1)),
+            },
+        }
+        i += 1;
+    }
+    if let Some((start, end)) = text {
+        if any_token {
+            collapse.space();
+        }
+        collapse.push(out, &value[start..end]);
+    }
+    true
+}
+
+/// Decodes one `=?utf-8?Q|B?...?=` word at the start of `input` into `out`:
+/// (bytes used, bytes decoded), or `None` when it is not of that strict form.
+fn decode_word(input: &[u8], out: &mut [u8; MAX_DECODED_WORD]) -> Option<(usize, usize)> {
+    let rest = input.strip_prefix(b"=?")?;
+    let charset_end = memchr::memchr(b'?', rest)?;
+    if !rest[..charset_end].eq_ignore_ascii_case(b"utf-8") {
+        return None;
+    }
+    let rest = &rest[charset_end + 1..];
+    let (&encoding, rest) = rest.split_first()?;
+    let payload = rest.strip_prefix(b"?")?;
+    let end = memchr::memchr(b'?', payload)?;
+    if payload.get(end + 1) != Some(&b'=') {
+        return None;
+    }
+    let used = 2 + charset_end + 1 + 2 + end + 2;
+    let payload = &payload[..end];
+    let len = match encoding {
+        b'q' | b'Q' => decode_q(payload, out)?,
+        b'b' | b'B' => decode_b(payload, out)?,
+        _ => return None,
+    };
+    Some((used, len))
+}
+
+fn decode_q(payload: &[u8], out: &mut [u8; MAX_DECODED_WORD]) -> Option<usize> {
+    let mut len = 0;
+    let mut i = 0;
+    while let Some(&byte) = payload.get(i) {
+        let decoded = match byte {
+            b'_' => b' ',
+            b'=' => {
+                let high = hex_value(*payload.get(i + 1)?)?;
+                let low = hex_value(*payload.get(i + 2)?)?;
+                i += 2;
+                (high << 4) | low
+            }
+            0x21..=0x7e => byte,
+            _ => return None,
+        };
+        *out.get_mut(len)? = decoded;
+        len += 1;
+        i += 1;
+    }
+    Some(len)
+}
+
+fn hex_value(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn decode_b(payload: &[u8], out: &mut [u8; MAX_DECODED_WORD]) -> Option<usize> {
+    let data_len = payload.len() - payload.iter().rev().take_while(|&&b| b == b'=').count();
+    let (data, padding) = payload.split_at(data_len);
+    match (data.len() % 4, padding.len()) {
+        (0, 0) | (2, 2) | (3, 1) => {}
+        _ => return None,
+    }
+    let mut len = 0;
+    for group in data.chunks(4) {
+        let mut bits = 0u32;
+        for &byte in group {
+            bits = (bits << 6) | u32::from(base64_value(byte)?);
+        }
+        bits <<= 6 * (4 - group.len() as u32);
+        let bytes = bits.to_be_bytes();
+        for &byte in &bytes[1..group.len()] {
+            *out.get_mut(len)? = byte;
+            len += 1;
+        }
+    }
+    Some(len)
+}
+
+fn base64_value(byte: u8) -> Option<u8> {
+    match byte {
+        b'A'..=b'Z' => Some(byte - b'A'),
+        b'a'..=b'z' => Some(byte - b'a' + 26),
+        b'0'..=b'9' => Some(byte - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    }
+}
+
 /// The value of a field as text for comparison: unfolded, RFC 2047 encoded
 /// words decoded, runs of white space collapsed to one space, trimmed.
 ///
@@ -174,6 +542,141 @@ fn collapse_whitespace(value: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// What the fingerprints hash for a value by the general path.
+    fn general(value: &[u8]) -> Vec<u8> {
+        let normalised = normalise_value(value);
+        let mut out = (normalised.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(&normalised);
+        out
+    }
+
+    fn fast(value: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_normalised(&mut out, value);
+        out
+    }
+
+    /// One piece of a generated header value: text, white space and folds,
+    /// well-formed encoded words of several charsets, and broken ones.
+    fn piece() -> impl Strategy<Value = Vec<u8>> {
+        let text = "[a-zA-Z0-9=?_.,<>@\u{e9}\u{4e2d}-]{1,10}".prop_map(String::into_bytes);
+        let space = prop::sample::select(vec![" ", "  ", "\t", "\r\n ", "\n\t", "\r", " \r\n\t "])
+            .prop_map(|s| s.as_bytes().to_vec());
+        let charset = prop::sample::select(vec![
+            "utf-8",
+            "UTF-8",
+            "Utf-8",
+            "utf8",
+            "iso-8859-1",
+            "us-ascii",
+            "x",
+        ]);
+        let word = (
+            charset,
+            "[a-zA-Z0-9 _=?\u{e9}\u{fc}\u{4e2d}\u{1f600}]{0,12}",
+            0..6usize,
+        )
+            .prop_map(|(charset, text, style)| {
+                let payload = match style {
+                    0 => q_encode(text.as_bytes()),
+                    1 => b_encode(text.as_bytes()),
+                    2 => b_encode(text.as_bytes()).trim_end_matches('=').to_owned(),
+                    3 => q_encode(text.as_bytes()).replace('=', "=\r\n "),
+                    4 => text.clone(),
+                    _ => q_encode(&text.as_bytes()[..text.len() / 2]),
+                };
+                let encoding = match style {
+                    1 | 2 => "B",
+                    4 => "b",
+                    _ => "q",
+                };
+                format!("=?{charset}?{encoding}?{payload}?=").into_bytes()
+            });
+        let latin1 = Just(b"Caf\xe9".to_vec());
+        prop_oneof![3 => text, 3 => space, 4 => word, 1 => latin1]
+    }
+
+    fn q_encode(bytes: &[u8]) -> String {
+        bytes
+            .iter()
+            .map(|&b| match b {
+                b' ' => "_".to_owned(),
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => char::from(b).to_string(),
+                _ => format!("={b:02X}"),
+            })
+            .collect()
+    }
+
+    fn b_encode(bytes: &[u8]) -> String {
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let mut group = [0u8; 3];
+            group[..chunk.len()].copy_from_slice(chunk);
+            let bits = u32::from_be_bytes([0, group[0], group[1], group[2]]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(base64_alphabet((bits >> (18 - 6 * i)) & 63));
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    fn base64_alphabet(value: u32) -> char {
+        let table = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        char::from(table[value as usize])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The fast normalisation writes exactly what the general one gives.
+        #[test]
+        fn fast_normalisation_is_the_general_one(pieces in prop::collection::vec(piece(), 0..8)) {
+            let value = pieces.concat();
+            prop_assert_eq!(fast(&value), general(&value), "{:?}", String::from_utf8_lossy(&value));
+        }
+    }
+
+    #[test]
+    fn fast_normalisation_cases() {
+        let cases: &[&[u8]] = &[
+            b" =?utf-8?q?Caf=C3=A9?=",
+            b" =?UTF-8?B?Q2Fmw6k=?=",
+            b" =?utf-8?q?Caf?=\r\n =?utf-8?q?=C3=A9?=",
+            b" x=?utf-8?q?a?=y =?utf-8?q?b?=",
+            b" =?utf-8?q?a_?= =?utf-8?b?QQ?= =?utf-8?b?QUI=?=",
+            b" =?utf-8?q?=FF?= tail",
+            b" =?utf-8*en?q?a?=",
+            b" a\rb =?utf-8?q?c?=",
+            b" =?utf-8?q??=",
+            b" =?",
+        ];
+        for value in cases {
+            assert_eq!(
+                fast(value),
+                general(value),
+                "{:?}",
+                String::from_utf8_lossy(value)
+            );
+        }
+        // The common forms take the fast path; the others fall back.
+        for (value, fast_path) in cases
+            .iter()
+            .zip([true, true, true, true, false, false, false, false])
+        {
+            assert_eq!(
+                decode_simple_words(&mut Vec::new(), value),
+                fast_path,
+                "{:?}",
+                String::from_utf8_lossy(value)
+            );
+        }
+    }
 
     fn names_values(message: &[u8]) -> (Vec<(String, String)>, String) {
         let split = split(message);

@@ -357,6 +357,77 @@ pub fn parse_msg_ids(value: &[u8]) -> Result<Vec<MessageId>, Error> {
     }
 }
 
+/// Appends to `out` what [`parse_msg_ids`] gives for a value holding one
+/// plain id, `<left@right>` of ASCII `atext` and dots with white space only
+/// around it: `left@right` with `right` lowercased, length-prefixed (a
+/// little-endian `u64`) as the fingerprints hash it. Returns `false`, with
+/// `out` untouched, for any other value (the caller then runs the full
+/// parser).
+pub(crate) fn write_plain_id(out: &mut Vec<u8>, value: &[u8]) -> bool {
+    let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    let Some(open) = value.iter().position(|b| !is_ws(b)) else {
+        return false;
+    };
+    if value[open] != b'<' {
+        return false;
+    }
+    let Some(close) = memchr::memchr(b'>', &value[open..]).map(|i| open + i) else {
+        return false;
+    };
+    if !value[close + 1..].iter().all(is_ws) {
+        return false;
+    }
+    let inner = &value[open + 1..close];
+    let Some(at) = memchr::memchr(b'@', inner) else {
+        return false;
+    };
+    let (left, right) = (&inner[..at], &inner[at + 1..]);
+    let plain =
+        |part: &[u8]| !part.is_empty() && part.iter().all(|&b| PLAIN_ID_BYTE[usize::from(b)]);
+    if inner.len() > MAX_MESSAGE_ID_LEN || !plain(left) || !plain(right) {
+        return false;
+    }
+    out.extend_from_slice(&(inner.len() as u64).to_le_bytes());
+    out.extend_from_slice(left);
+    out.push(b'@');
+    out.extend(right.iter().map(u8::to_ascii_lowercase));
+    true
+}
+
+/// The bytes of [`write_plain_id`]'s ids: ASCII `atext` and the dot.
+static PLAIN_ID_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 128 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'.' | b'!'
+                    | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'/'
+                    | b'='
+                    | b'?'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'{'
+                    | b'|'
+                    | b'}'
+                    | b'~'
+            );
+        byte += 1;
+    }
+    table
+};
+
 /// One lexical piece of an id, before normalisation.
 #[derive(Debug)]
 enum Piece {
