@@ -12,13 +12,16 @@
 )]
 
 mod basic;
+mod crash;
 mod faults;
 mod flags;
 mod gmail;
+mod large;
 mod oauth;
 mod refusals;
 mod repair;
 mod resume;
+mod source_faults;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -156,4 +159,132 @@ fn multiset(v: &[Vec<u8>]) -> BTreeMap<&[u8], usize> {
         *m.entry(x.as_slice()).or_default() += 1;
     }
     m
+}
+
+/// Messages a server stores in all its folders, counted from the maildir files (`cur/` and
+/// `new/`): cheap enough to poll every few milliseconds while a migration runs.
+pub(crate) fn stored_count(d: &Dovecot) -> u64 {
+    fn walk(dir: &Path, count: &mut u64) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if matches!(entry.file_name().to_str(), Some("cur" | "new")) {
+                *count += std::fs::read_dir(&path).map_or(0, |e| e.count() as u64);
+            } else {
+                walk(&path, count);
+            }
+        }
+    }
+    let mut count = 0;
+    walk(&d.dir().join("mail"), &mut count);
+    count
+}
+
+/// How a run started by [`run_until_stored`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunEnd {
+    /// Killed with SIGKILL once the target held this many messages.
+    Killed(u64),
+    /// The run ended by itself (exit status code) before the mark.
+    Finished(Option<i32>),
+}
+
+/// Starts `cmd` (output discarded) and kills it with SIGKILL as soon as `dst` stores at least
+/// `mark` messages, polling the maildir; waits for the child either way. Fails the test when
+/// the run neither ends nor reaches the mark within `limit`.
+pub(crate) fn run_until_stored(
+    mut cmd: Command,
+    dst: &Dovecot,
+    mark: u64,
+    limit: std::time::Duration,
+) -> RunEnd {
+    use std::process::Stdio;
+    let started = std::time::Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start imapmig");
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return RunEnd::Finished(status.code());
+        }
+        let stored = stored_count(dst);
+        if stored >= mark {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .unwrap();
+            child.wait().unwrap();
+            return RunEnd::Killed(stored);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no end and no {mark} messages stored within {limit:?} (at {stored})");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// Runs `cmd` to its end and returns its output, failing the test after `limit` (the child is
+/// killed) so a hung migrator fails instead of stalling the suite.
+pub(crate) fn output_within(mut cmd: Command, limit: std::time::Duration) -> Output {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start imapmig");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = stdout.read_to_end(&mut v);
+        v
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = stderr.read_to_end(&mut v);
+        v
+    });
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = err_reader.join().unwrap_or_default();
+            panic!(
+                "imapmig still running after {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
+/// Stdout lines of the run that report a duplicate the migrator made (`duplicate: ...`).
+pub(crate) fn reported_duplicates(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("duplicate:"))
+        .map(str::to_owned)
+        .collect()
 }
