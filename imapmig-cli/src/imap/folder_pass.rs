@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use futures::StreamExt;
 use imapmig_core::{
     FolderState, FolderStatus, Observation, ObservedMessage, Plan, Policy, SkipReason, Stage, Uid,
     UidValidity,
@@ -127,7 +126,7 @@ enum Flow {
     /// The next window of source UIDs (intents to record before appending any of them).
     Window(Vec<u32>),
     /// One message body, with its share of the memory budget.
-    Body(u32, Vec<u8>, tokio::sync::OwnedSemaphorePermit),
+    Body(u32, bytes::Bytes, tokio::sync::OwnedSemaphorePermit),
 }
 
 /// The two folders of a pair, as the servers name them on the wire.
@@ -509,31 +508,16 @@ async fn copy_messages(
     let budget = Arc::new(Semaphore::new(BODY_BUDGET));
     let (tx, mut rx) = mpsc::channel::<Flow>(APPEND_BATCH * 2);
 
-    let wait = src.timeout();
     let producer = async move {
         for window in uids.chunks(WINDOW) {
             if tx.send(Flow::Window(window.to_vec())).await.is_err() {
                 return Ok::<(), PassError>(());
             }
             for chunk in window.chunks(FETCH_CHUNK) {
-                let mut stream = std::pin::pin!(src.fetch_bodies(chunk).await?);
-                while let Some(item) =
-                    tokio::time::timeout(wait, stream.next())
-                        .await
-                        .map_err(|_| ImapError::Timeout {
-                            what: "UID FETCH BODY[]".into(),
-                            secs: wait.as_secs(),
-                        })?
-                {
-                    let (uid, body) = item?;
-                    let want = u32::try_from(body.len().clamp(1, BODY_BUDGET)).unwrap_or(u32::MAX);
-                    let permit = budget.clone().acquire_many_owned(want).await.map_err(|_| {
-                        ImapError::Protocol {
-                            command: "copy".into(),
-                            reason: "budget closed".into(),
-                        }
-                    })?;
-                    if tx.send(Flow::Body(uid, body, permit)).await.is_err() {
+                let mut fetch = src.fetch_bodies(chunk).await?;
+                while let Some(item) = fetch.next(&budget).await {
+                    let b = item?;
+                    if tx.send(Flow::Body(b.uid, b.body, b.permit)).await.is_err() {
                         return Ok(());
                     }
                 }
@@ -544,7 +528,7 @@ async fn copy_messages(
     };
 
     let consumer = async move {
-        let mut batch: Vec<(u32, Vec<u8>, tokio::sync::OwnedSemaphorePermit)> =
+        let mut batch: Vec<(u32, bytes::Bytes, tokio::sync::OwnedSemaphorePermit)> =
             Vec::with_capacity(APPEND_BATCH);
         let mut pending_window = None;
         let mut closed = false;
@@ -617,7 +601,7 @@ async fn append_batch(
     state: &mut FolderState,
     by_uid: &HashMap<u32, &ObservedMessage>,
     ids: &HashMap<u32, Option<String>>,
-    batch: &[(u32, Vec<u8>, tokio::sync::OwnedSemaphorePermit)],
+    batch: &[(u32, bytes::Bytes, tokio::sync::OwnedSemaphorePermit)],
     copied_so_far: &AtomicU64,
 ) -> Result<(), PassError> {
     let mut items = Vec::with_capacity(batch.len());
@@ -651,6 +635,9 @@ async fn append_batch(
         });
     }
     let outcomes = dst.append_batch(&names.target, &items).await?;
+    if let Some(pause) = dst.take_slowdown() {
+        tokio::time::sleep(pause).await;
+    }
     let mut throttled = None;
     for ((m, item), outcome) in metas.iter().zip(&items).zip(outcomes) {
         match outcome {
@@ -664,8 +651,9 @@ async fn append_batch(
                 copied_so_far.fetch_add(1, Ordering::Relaxed);
                 (ctx.on_copied)(1);
             }
-            Appended::Refused(text) => {
-                match imapmig_core::throttle::classify(&format!("* NO {text}")) {
+            Appended::Refused(refusal) => {
+                let text = refusal.code_and_text();
+                match refusal.reply_class() {
                     ReplyClass::OverQuota => {
                         state.forget_intent(m.uid);
                         slot.save(state)?;

@@ -1,15 +1,18 @@
 //! The IMAP connection at the edge: URL, TLS, authentication, and the commands a migration sends.
 //!
-//! Built on async-imap 0.12 (tokio) with rustls (ring). Where imap-proto 0.17 cannot parse a
-//! response (NAMESPACE, STATUS SIZE), the [`transport`] tap lifts it out of the stream first.
-//! Every network wait is bounded by a timeout, so a stalled server becomes an error the caller
-//! can retry, never a hang.
+//! Our own session ([`session`]) over [`transport`] (plain TCP or rustls): [`wire`] cuts the
+//! byte stream into whole responses with `bytes` buffers and bounds them, imap-proto 0.17 parses
+//! them, and our own small parsers take what it cannot (NAMESPACE, STATUS SIZE, an empty QUOTA).
+//! Every tagged status is checked; every wait is an inactivity timeout (no byte for that long),
+//! so a stalled server becomes an error the caller can retry while a large, slow transfer does
+//! not.
 
 pub(crate) mod endpoint;
 pub(crate) mod folder_pass;
 pub(crate) mod secret;
 pub(crate) mod session;
 pub(crate) mod transport;
+pub(crate) mod wire;
 
 pub(crate) use endpoint::Endpoint;
 pub(crate) use secret::{Credential, SecretSource};
@@ -68,11 +71,15 @@ pub(crate) enum ImapError {
         reason: String,
     },
     /// A command got NO or BAD.
-    #[error("{command} refused: {text}")]
+    #[error("{command} refused: {}", Refusal::words(*bad, code.as_ref(), text))]
     No {
-        /// The command.
+        /// The command's name (no arguments, so no mail content).
         command: String,
-        /// The server's text, response code included.
+        /// BAD rather than NO.
+        bad: bool,
+        /// The response code, typed.
+        code: Option<ReplyCode>,
+        /// The server's text after the code.
         text: String,
     },
     /// The server said BYE.
@@ -89,8 +96,8 @@ pub(crate) enum ImapError {
         /// Why.
         reason: String,
     },
-    /// The server did not answer in time.
-    #[error("{what}: no answer within {secs} s")]
+    /// No byte arrived from the server for this long.
+    #[error("{what}: nothing received for {secs} s")]
     Timeout {
         /// What was waited for.
         what: String,
@@ -105,60 +112,160 @@ pub(crate) enum ImapError {
         /// Why.
         reason: String,
     },
+    /// A response we cannot parse. Only its length and first bytes (escaped) are kept; the
+    /// connection is given up.
+    #[error("{command}: unparseable response of {len} bytes starting \"{head}\"")]
+    Unparseable {
+        /// The command.
+        command: String,
+        /// The response's length.
+        len: usize,
+        /// At most its first 16 bytes, escaped.
+        head: String,
+    },
+    /// A response line or literal over our bound; the connection is given up.
+    #[error("{command}: {what} of {size} bytes is over the limit of {limit}")]
+    TooLarge {
+        /// The command.
+        command: String,
+        /// `line` or `literal`.
+        what: &'static str,
+        /// Its size (so far, for a line).
+        size: u64,
+        /// The bound.
+        limit: u64,
+    },
+    /// An earlier failure left the connection unusable; reconnect.
+    #[error("{command}: the connection failed earlier ({reason})")]
+    Broken {
+        /// The command.
+        command: String,
+        /// The earlier failure.
+        reason: String,
+    },
 }
 
-/// async-imap reports a NO as `code: Some(X), info: Some("text")`; this gives back what the
-/// server said, `[X] text`, for people and for the reply classifier.
-pub(crate) fn server_words(debug: &str) -> String {
-    let Some(rest) = debug.strip_prefix("code: ") else {
-        return debug.to_owned();
-    };
-    let (code, info) = rest.split_once(", info: ").unwrap_or((rest, "None"));
-    let info = info
-        .strip_prefix("Some(\"")
-        .and_then(|i| i.strip_suffix("\")"))
-        .map(|i| i.replace("\\\"", "\""))
-        .unwrap_or_default();
-    match code.strip_prefix("Some(").and_then(|c| c.strip_suffix(')')) {
-        Some(c) => format!("[{}] {info}", c.to_ascii_uppercase()),
-        None => info,
+/// A response code (RFC 3501 §7.1, RFC 5530, Gmail and Office 365 extensions), typed where a
+/// migration acts on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub(crate) enum ReplyCode {
+    /// `ALERT`: text for a person.
+    Alert,
+    /// `OVERQUOTA`.
+    OverQuota,
+    /// `THROTTLED`.
+    Throttled,
+    /// `TRYCREATE`: the mailbox does not exist.
+    TryCreate,
+    /// `LIMIT`.
+    Limit,
+    /// `UNAVAILABLE`.
+    Unavailable,
+    /// `PARSE`: the message could not be parsed.
+    Parse,
+    /// `AUTHENTICATIONFAILED`.
+    AuthenticationFailed,
+    /// Any other atom, upper-cased.
+    Other(String),
+}
+
+impl ReplyCode {
+    /// The code for an atom (any case).
+    pub(crate) fn from_atom(atom: &str) -> Self {
+        let up = atom.to_ascii_uppercase();
+        match up.as_str() {
+            "ALERT" => Self::Alert,
+            "OVERQUOTA" => Self::OverQuota,
+            "THROTTLED" => Self::Throttled,
+            "TRYCREATE" => Self::TryCreate,
+            "LIMIT" => Self::Limit,
+            "UNAVAILABLE" => Self::Unavailable,
+            "PARSE" => Self::Parse,
+            "AUTHENTICATIONFAILED" => Self::AuthenticationFailed,
+            _ => Self::Other(up),
+        }
+    }
+
+    /// The atom.
+    pub(crate) fn atom(&self) -> &str {
+        match self {
+            Self::Alert => "ALERT",
+            Self::OverQuota => "OVERQUOTA",
+            Self::Throttled => "THROTTLED",
+            Self::TryCreate => "TRYCREATE",
+            Self::Limit => "LIMIT",
+            Self::Unavailable => "UNAVAILABLE",
+            Self::Parse => "PARSE",
+            Self::AuthenticationFailed => "AUTHENTICATIONFAILED",
+            Self::Other(a) => a,
+        }
+    }
+}
+
+impl std::fmt::Display for ReplyCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.atom())
+    }
+}
+
+/// A tagged NO or BAD, in typed parts. `Display` gives the reply as the server said it
+/// (`NO [OVERQUOTA] Quota exceeded`), which is what [`classify`] reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    /// BAD rather than NO.
+    pub(crate) bad: bool,
+    /// The response code.
+    pub(crate) code: Option<ReplyCode>,
+    /// The text after the code.
+    pub(crate) text: String,
+}
+
+impl Refusal {
+    /// `NO [CODE] text`.
+    fn words(bad: bool, code: Option<&ReplyCode>, text: &str) -> String {
+        let status = if bad { "BAD" } else { "NO" };
+        match code {
+            Some(c) => format!("{status} [{c}] {text}"),
+            None => format!("{status} {text}"),
+        }
+    }
+
+    /// `[CODE] text`, without the status word.
+    pub(crate) fn code_and_text(&self) -> String {
+        match &self.code {
+            Some(c) => format!("[{c}] {}", self.text),
+            None => self.text.clone(),
+        }
+    }
+
+    /// What the refusal means for the migration.
+    pub(crate) fn reply_class(&self) -> ReplyClass {
+        classify(&self.to_string())
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&Self::words(self.bad, self.code.as_ref(), &self.text))
     }
 }
 
 impl ImapError {
-    pub(crate) fn from_async(command: &str, e: async_imap::error::Error) -> Self {
-        use async_imap::error::Error as E;
-        match e {
-            E::No(text) | E::Bad(text) => Self::No {
-                command: command.to_owned(),
-                text: server_words(&text),
-            },
-            E::Io(io) => Self::Io {
-                command: command.to_owned(),
-                reason: io.to_string(),
-            },
-            E::ConnectionLost => Self::Io {
-                command: command.to_owned(),
-                reason: "connection lost".into(),
-            },
-            other => Self::Protocol {
-                command: command.to_owned(),
-                reason: other.to_string(),
-            },
-        }
-    }
-
     /// What the failure means for the migration, by imapmig-core's reply classifier
     /// (throttling with its hint, connection caps, over quota, transient trouble, permanent).
     pub(crate) fn reply_class(&self) -> ReplyClass {
         match self {
-            Self::No { text, .. } | Self::Login { reason: text, .. } => {
-                classify(&format!("* NO {text}"))
-            }
-            Self::Bye { text } => classify(&format!("* BYE {text}")),
-            Self::Connect { .. } | Self::Io { .. } | Self::Timeout { .. } => {
-                ReplyClass::Unavailable
-            }
+            Self::No {
+                bad, code, text, ..
+            } => classify(&Refusal::words(*bad, code.as_ref(), text)),
+            Self::Login { reason, .. } => classify(&format!("NO {reason}")),
+            Self::Bye { text } => classify(&format!("BYE {text}")),
+            Self::Connect { .. }
+            | Self::Io { .. }
+            | Self::Timeout { .. }
+            | Self::Unparseable { .. }
+            | Self::Broken { .. } => ReplyClass::Unavailable,
             _ => ReplyClass::Permanent,
         }
     }
@@ -175,29 +282,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn server_words_table() {
-        let cases = [
-            (
-                "code: None, info: Some(\"[THROTTLED] Request is throttled.\")",
-                "[THROTTLED] Request is throttled.",
-            ),
-            (
-                "code: Some(TryCreate), info: Some(\"Mailbox doesn't exist\")",
-                "[TRYCREATE] Mailbox doesn't exist",
-            ),
-            ("code: None, info: None", ""),
-            ("plain text", "plain text"),
-        ];
-        for (debug, want) in cases {
-            assert_eq!(server_words(debug), want);
-        }
-    }
-
-    #[test]
     fn classes_table() {
-        let no = |t: &str| ImapError::No {
-            command: "APPEND".into(),
-            text: t.into(),
+        let no = |t: &str| {
+            let (code, text) = match t.strip_prefix('[').and_then(|r| r.split_once("] ")) {
+                Some((c, rest)) => (Some(ReplyCode::from_atom(c)), rest),
+                None => (None, t),
+            };
+            ImapError::No {
+                command: "APPEND".into(),
+                bad: false,
+                code,
+                text: text.into(),
+            }
         };
         let hint = std::time::Duration::from_millis(1000);
         let cases = [

@@ -1,21 +1,39 @@
-//! One logged-in IMAP connection (async-imap 0.12 over [`Transport`]) and the commands a
-//! migration sends: LIST, NAMESPACE, SELECT/EXAMINE, STATUS, UID FETCH of metadata and of
-//! bodies, pipelined APPEND with APPENDUID, CREATE.
+//! One logged-in IMAP connection and the commands a migration sends: LIST, NAMESPACE,
+//! SELECT/EXAMINE, STATUS, UID FETCH of metadata and of bodies, pipelined APPEND with
+//! APPENDUID, CREATE, STORE, GETQUOTAROOT.
+//!
+//! Our own session over [`Transport`]: [`FrameReader`] cuts whole responses out of a `BytesMut`
+//! (bounded lines and literals, an inactivity timeout on every read), imap-proto 0.17 parses
+//! them, and every command ends at its own tagged completion, whose status is always checked: a
+//! NO or BAD after part of a FETCH is an error, never a short success. A response that cannot
+//! be parsed, a timeout or a lost connection leaves the connection *broken*: every later call
+//! fails at once with a transient error, so the driver reconnects.
+//!
+//! Message bodies (`UID FETCH (UID BODY.PEEK[])`) are read once, into the frame buffer, and
+//! handed out as [`Bytes`] slices of it ([`BodyFetch`]); APPEND writes them to the target's
+//! socket from that slice. `BODY.PEEK[]` rather than `BINARY.PEEK[]`: it is what every server
+//! has, it gives the message exactly as stored, and imap-proto reads no `~{n}` literals.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_imap::imap_proto::rfc4315::UidSetMember;
-use async_imap::imap_proto::{self, Outcome, Response, ResponseCode, Status};
-use async_imap::types::Flag;
+use bytes::Bytes;
 use chrono::{DateTime, FixedOffset};
-use futures::{Stream, StreamExt};
-use tokio::io::AsyncWriteExt;
+use imap_proto::{AttributeValue, MailboxDatum, Response, ResponseCode};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::ImapError;
 use super::endpoint::{Endpoint, Mechanism, Security};
 use super::secret::Credential;
 use super::transport::Transport;
+use super::wire::{self, Classified, Done, DoneStatus, FrameReader, Limits, ReadFailure, Step};
+use super::{ImapError, Refusal, ReplyCode};
+
+/// The pause suggested by a `[THROTTLED]` that came without a hint.
+const DEFAULT_SLOWDOWN: Duration = Duration::from_secs(1);
 
 /// What the server said it can do (after login).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,6 +56,8 @@ pub(crate) struct Capabilities {
     pub(crate) status_size: bool,
     /// Gmail's `X-GM-EXT-1` (labels).
     pub(crate) gmail: bool,
+    /// RFC 7889 `APPENDLIMIT=n`: the largest message the server accepts.
+    pub(crate) append_limit: Option<u64>,
     /// Every capability word, upper-cased.
     pub(crate) all: Vec<String>,
 }
@@ -55,6 +75,9 @@ impl Capabilities {
             moves: has("MOVE"),
             status_size: has("STATUS=SIZE"),
             gmail: has("X-GM-EXT-1"),
+            append_limit: words
+                .iter()
+                .find_map(|w| w.strip_prefix("APPENDLIMIT=")?.parse().ok()),
             all: words,
         }
     }
@@ -88,7 +111,8 @@ pub(crate) struct MessageMeta {
     pub(crate) header: Vec<u8>,
 }
 
-/// One message to APPEND.
+/// One message to APPEND. The body is borrowed (a [`Bytes`] from [`BodyFetch`] derefs to it),
+/// so nothing is copied on the way to the socket.
 #[derive(Debug, Clone)]
 pub(crate) struct AppendItem<'a> {
     /// Flags to set (`\Recent` is dropped).
@@ -109,52 +133,42 @@ pub(crate) enum Appended {
         /// The new UID.
         uid: Option<u32>,
     },
-    /// Refused with NO (or BAD): the server's text, code included.
-    Refused(String),
+    /// Refused with NO (or BAD).
+    Refused(Refusal),
 }
 
-/// A logged-in connection.
+/// Something the server told us that the command in flight did not ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unsolicited {
+    /// `* n EXISTS`.
+    Exists(u32),
+    /// `* n RECENT`.
+    Recent(u32),
+    /// `* n EXPUNGE`.
+    Expunge(u32),
+    /// `* n FETCH` without what was asked (a flag change by another client), by sequence
+    /// number.
+    Fetch(u32),
+    /// `* VANISHED` (RFC 7162).
+    Vanished,
+}
+
+/// A logged-in connection. Its `Debug` shows no secret and no mail content.
 #[derive(Debug)]
 pub(crate) struct Connection {
-    session: async_imap::Session<Transport>,
+    io: Transport,
+    reader: FrameReader,
     caps: Capabilities,
     timeout: Duration,
     selected: Option<String>,
-}
-
-/// XOAUTH2 / OAUTHBEARER / PLAIN client responses.
-struct Sasl {
-    first: Vec<u8>,
-    after: Vec<u8>,
-    calls: u32,
-}
-
-impl async_imap::Authenticator for Sasl {
-    type Response = Vec<u8>;
-    fn process(&mut self, _challenge: &[u8]) -> Vec<u8> {
-        self.calls += 1;
-        if self.calls == 1 {
-            std::mem::take(&mut self.first)
-        } else {
-            // A second challenge is an error report (RFC 7628 §3.2.3): answer so the server
-            // can finish with NO.
-            self.after.clone()
-        }
-    }
-}
-
-/// Runs `fut` within `t`, turning a stall into [`ImapError::Timeout`].
-async fn within<T>(
-    t: Duration,
-    what: &str,
-    fut: impl Future<Output = Result<T, ImapError>>,
-) -> Result<T, ImapError> {
-    tokio::time::timeout(t, fut).await.unwrap_or_else(|_| {
-        Err(ImapError::Timeout {
-            what: what.to_owned(),
-            secs: t.as_secs(),
-        })
-    })
+    next_tag: u32,
+    /// Why the connection is unusable, once it is.
+    broken: Option<String>,
+    unsolicited: Vec<Unsolicited>,
+    slowdown: Option<Duration>,
+    /// The most body-budget permits ever seen available at once: the budget's total, as far
+    /// as we can tell.
+    budget_seen: usize,
 }
 
 /// Quotes a mailbox name or other string as an IMAP quoted string.
@@ -165,46 +179,76 @@ pub(crate) fn quote(s: &str) -> Result<String, ImapError> {
             reason: format!("{s:?} cannot be sent as a quoted string"),
         });
     }
-    Ok(format!(
-        "\"{}\"",
-        s.replace('\\', "\\\\").replace('"', "\\\"")
-    ))
+    Ok(quoted(s))
 }
 
-fn flag_text(f: &Flag<'_>) -> Option<String> {
-    Some(match f {
-        Flag::Seen => "\\Seen".into(),
-        Flag::Answered => "\\Answered".into(),
-        Flag::Flagged => "\\Flagged".into(),
-        Flag::Deleted => "\\Deleted".into(),
-        Flag::Draft => "\\Draft".into(),
-        Flag::Custom(c) => c.to_string(),
-        _ => return None,
-    })
+fn quoted(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-fn err_text(outcome: &Outcome<'_>) -> String {
-    let info = outcome.information.as_deref();
-    let code = match &outcome.code {
-        None => String::new(),
-        Some(c) => format!("[{c:?}] "),
-    };
-    format!("{code}{}", info.unwrap_or(""))
+/// Flags as we keep them: `\Recent` and `\*` dropped.
+fn flag_texts(flags: &[Cow<'_, str>]) -> Vec<String> {
+    flags
+        .iter()
+        .filter(|f| !f.eq_ignore_ascii_case("\\Recent") && f.as_ref() != "\\*")
+        .map(|f| f.to_string())
+        .collect()
+}
+
+/// An INTERNALDATE (`17-Jul-1996 02:44:25 -0700`, the day maybe space-padded).
+fn internal_date(s: &str) -> Option<DateTime<FixedOffset>> {
+    DateTime::parse_from_str(s.trim(), "%d-%b-%Y %H:%M:%S %z").ok()
+}
+
+/// The words of a `* CAPABILITY …` response (or `[CAPABILITY …]` code), upper-cased.
+fn capability_words(frame: &[u8]) -> Option<Vec<String>> {
+    let line = std::str::from_utf8(frame).ok()?.trim_end();
+    let rest = line
+        .get(..13)
+        .filter(|p| p.eq_ignore_ascii_case("* CAPABILITY "))
+        .map(|_| &line[13..])?;
+    Some(
+        rest.split_ascii_whitespace()
+            .map(str::to_ascii_uppercase)
+            .collect(),
+    )
+}
+
+fn starts_with_ci(frame: &[u8], prefix: &[u8]) -> bool {
+    frame.len() >= prefix.len() && frame[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
 impl Connection {
-    /// Connects, secures (TLS or STARTTLS), and logs in.
+    fn new(io: Transport, timeout: Duration) -> Self {
+        Self {
+            io,
+            reader: FrameReader::new(Limits::default()),
+            caps: Capabilities::default(),
+            timeout,
+            selected: None,
+            next_tag: 1,
+            broken: None,
+            unsolicited: Vec::new(),
+            slowdown: None,
+            budget_seen: 0,
+        }
+    }
+
+    /// Connects, secures (TLS or STARTTLS), and logs in. `timeout` is the inactivity
+    /// timeout of every later command; connecting and logging in must finish within it.
     pub(crate) async fn open(
         endpoint: &Endpoint,
         credential: &Credential,
         timeout: Duration,
     ) -> Result<Self, ImapError> {
-        within(
-            timeout,
-            "connect and login",
-            Self::open_inner(endpoint, credential, timeout),
-        )
-        .await
+        tokio::time::timeout(timeout, Self::open_inner(endpoint, credential, timeout))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ImapError::Timeout {
+                    what: "connect and login".into(),
+                    secs: timeout.as_secs(),
+                })
+            })
     }
 
     async fn open_inner(
@@ -220,109 +264,137 @@ impl Connection {
                 reason: e.to_string(),
             })?;
         let _ = tcp.set_nodelay(true);
-        let tls_err = |e: std::io::Error| ImapError::Tls {
+        let tls_err = |reason: String| ImapError::Tls {
             addr: addr.clone(),
-            reason: e.to_string(),
+            reason,
         };
-        let transport = match endpoint.security {
-            Security::Plain => Transport::plain(tcp),
-            Security::Tls => Transport::tls(tcp, &endpoint.host, &endpoint.extra_roots)
-                .await
-                .map_err(tls_err)?,
-            Security::StartTls => {
-                let mut client = async_imap::Client::new(Transport::plain(tcp));
-                Self::greeting(&mut client, &addr).await?;
-                client
-                    .run_command_and_check_ok("STARTTLS", None)
-                    .await
-                    .map_err(|e| ImapError::Tls {
-                        addr: addr.clone(),
-                        reason: format!("STARTTLS refused: {e}"),
-                    })?;
-                let tcp = client
-                    .into_inner()
-                    .into_tcp()
-                    .ok_or_else(|| tls_err(std::io::Error::other("not plain")))?;
+        let mut conn = match endpoint.security {
+            Security::Plain => Self::new(Transport::plain(tcp), timeout),
+            Security::Tls => Self::new(
                 Transport::tls(tcp, &endpoint.host, &endpoint.extra_roots)
                     .await
-                    .map_err(tls_err)?
+                    .map_err(|e| tls_err(e.to_string()))?,
+                timeout,
+            ),
+            Security::StartTls => {
+                let mut plain = Self::new(Transport::plain(tcp), timeout);
+                plain.greeting(&addr).await?;
+                let done = plain
+                    .run("STARTTLS", b"STARTTLS", |_, _| false)
+                    .await
+                    .map_err(|e| tls_err(format!("STARTTLS failed: {e}")))?;
+                if done.status != DoneStatus::Ok {
+                    return Err(tls_err(format!("STARTTLS refused: {}", refusal_of(&done))));
+                }
+                if plain.reader.buffered() > 0 {
+                    return Err(tls_err("data sent before the TLS handshake".into()));
+                }
+                let tcp = plain
+                    .io
+                    .into_tcp()
+                    .ok_or_else(|| tls_err("not a plain connection".into()))?;
+                Self::new(
+                    Transport::tls(tcp, &endpoint.host, &endpoint.extra_roots)
+                        .await
+                        .map_err(|e| tls_err(e.to_string()))?,
+                    timeout,
+                )
             }
         };
-        let mut client = async_imap::Client::new(transport);
         if endpoint.security != Security::StartTls {
-            Self::greeting(&mut client, &addr).await?;
+            conn.greeting(&addr).await?;
         }
+        conn.login(endpoint, credential, &addr).await?;
+        let mut words = None;
+        let done = conn
+            .run(
+                "CAPABILITY",
+                b"CAPABILITY",
+                |frame, _| match capability_words(frame) {
+                    Some(w) => {
+                        words = Some(w);
+                        true
+                    }
+                    None => false,
+                },
+            )
+            .await?;
+        conn.check("CAPABILITY", done)?;
+        conn.caps = Capabilities::from_words(words.unwrap_or_default());
+        Ok(conn)
+    }
+
+    /// Reads the greeting: OK or PREAUTH goes on, BYE is [`ImapError::Bye`].
+    async fn greeting(&mut self, addr: &str) -> Result<(), ImapError> {
+        let connect = |reason: String| ImapError::Connect {
+            addr: addr.to_owned(),
+            reason,
+        };
+        let frame = match self.reader.frame(&mut self.io, self.timeout).await {
+            Ok(f) => f,
+            Err(ReadFailure::Closed) => return Err(connect("closed before greeting".into())),
+            Err(e) => return Err(connect(self.fail("greeting", e).to_string())),
+        };
+        use imapmig_core::throttle::Status as S;
+        match wire::untagged_status(&frame) {
+            Some((S::Ok | S::Preauth, _, _)) => Ok(()),
+            Some((S::Bye, code, text)) => Err(ImapError::Bye {
+                text: code_and_text(code.as_ref(), &text),
+            }),
+            _ => Err(connect(format!(
+                "unexpected greeting of {} bytes starting \"{}\"",
+                frame.len(),
+                wire::head_escaped(&frame)
+            ))),
+        }
+    }
+
+    async fn login(
+        &mut self,
+        endpoint: &Endpoint,
+        credential: &Credential,
+        addr: &str,
+    ) -> Result<(), ImapError> {
         let mechanism = endpoint.mechanism.unwrap_or(match credential {
             Credential::Password(_) => Mechanism::Login,
             Credential::Token(_) => Mechanism::XOAuth2,
         });
         let user = endpoint.user.as_str();
-        let refused = |e: async_imap::error::Error| match e {
-            async_imap::error::Error::No(t) | async_imap::error::Error::Bad(t) => {
-                ImapError::Login {
-                    user: user.to_owned(),
-                    reason: super::server_words(&t),
+        let (first, after, name): (Vec<u8>, &[u8], &str) = match (mechanism, credential) {
+            (Mechanism::Login, Credential::Password(p)) => {
+                if user.contains(['\r', '\n', '\0']) || p.expose().contains(['\r', '\n', '\0']) {
+                    return Err(ImapError::Secret {
+                        reason: "the user name or password contains CR, LF or NUL".into(),
+                    });
                 }
-            }
-            other => ImapError::Connect {
-                addr: addr.clone(),
-                reason: format!("connection failed during login: {other}"),
-            },
-        };
-        let session = match (mechanism, credential) {
-            (Mechanism::Login, Credential::Password(p)) => client
-                .login(user, p.expose())
-                .await
-                .map_err(|(e, _)| refused(e))?,
-            (Mechanism::Plain, Credential::Password(p)) => {
-                let first = format!("\0{user}\0{}", p.expose()).into_bytes();
-                client
-                    .authenticate(
-                        "PLAIN",
-                        Sasl {
-                            first,
-                            after: Vec::new(),
-                            calls: 0,
-                        },
-                    )
+                let line = format!("LOGIN {} {}", quoted(user), quoted(p.expose()));
+                let done = self
+                    .run("LOGIN", line.as_bytes(), |_, _| false)
                     .await
-                    .map_err(|(e, _)| refused(e))?
+                    .map_err(|e| self.login_failure(e, addr))?;
+                return self.logged_in(done, user);
             }
-            (Mechanism::XOAuth2, Credential::Token(t)) => {
-                let first =
-                    format!("user={user}\x01auth=Bearer {}\x01\x01", t.expose()).into_bytes();
-                client
-                    .authenticate(
-                        "XOAUTH2",
-                        Sasl {
-                            first,
-                            after: Vec::new(),
-                            calls: 0,
-                        },
-                    )
-                    .await
-                    .map_err(|(e, _)| refused(e))?
-            }
-            (Mechanism::OAuthBearer, Credential::Token(t)) => {
-                let first = format!(
+            (Mechanism::Plain, Credential::Password(p)) => (
+                format!("\0{user}\0{}", p.expose()).into_bytes(),
+                b"",
+                "PLAIN",
+            ),
+            (Mechanism::XOAuth2, Credential::Token(t)) => (
+                format!("user={user}\x01auth=Bearer {}\x01\x01", t.expose()).into_bytes(),
+                b"",
+                "XOAUTH2",
+            ),
+            (Mechanism::OAuthBearer, Credential::Token(t)) => (
+                format!(
                     "n,a={user},\x01host={}\x01port={}\x01auth=Bearer {}\x01\x01",
                     endpoint.host,
                     endpoint.port,
                     t.expose()
                 )
-                .into_bytes();
-                client
-                    .authenticate(
-                        "OAUTHBEARER",
-                        Sasl {
-                            first,
-                            after: b"\x01".to_vec(),
-                            calls: 0,
-                        },
-                    )
-                    .await
-                    .map_err(|(e, _)| refused(e))?
-            }
+                .into_bytes(),
+                b"\x01",
+                "OAUTHBEARER",
+            ),
             (m, _) => {
                 return Err(ImapError::Secret {
                     reason: format!(
@@ -336,61 +408,65 @@ impl Connection {
                 });
             }
         };
-        let mut conn = Self {
-            session,
-            caps: Capabilities::default(),
-            timeout,
-            selected: None,
-        };
-        let caps = conn
-            .session
-            .capabilities()
+        let done = self
+            .authenticate(name, &first, after)
             .await
-            .map_err(|e| conn.proto("CAPABILITY", e))?;
-        let words = caps
-            .iter()
-            .map(|c| match c {
-                async_imap::types::Capability::Imap4rev1 => "IMAP4REV1".to_owned(),
-                async_imap::types::Capability::Auth(a) => {
-                    format!("AUTH={}", a.to_ascii_uppercase())
-                }
-                async_imap::types::Capability::Atom(a) => a.to_ascii_uppercase(),
-            })
-            .collect();
-        conn.caps = Capabilities::from_words(words);
-        Ok(conn)
+            .map_err(|e| self.login_failure(e, addr))?;
+        self.logged_in(done, user)
     }
 
-    async fn greeting(
-        client: &mut async_imap::Client<Transport>,
-        addr: &str,
-    ) -> Result<(), ImapError> {
-        let greeting = client
-            .read_response()
-            .await
-            .map_err(|e| ImapError::Connect {
+    /// `AUTHENTICATE name`, answering the first challenge with `first` and any later one (an
+    /// error report, RFC 7628 §3.2.3) with `after`, base64-encoded.
+    async fn authenticate(
+        &mut self,
+        name: &str,
+        first: &[u8],
+        after: &[u8],
+    ) -> Result<Done, ImapError> {
+        use base64::Engine as _;
+        let command = "AUTHENTICATE";
+        let tag = self
+            .send(command, format!("AUTHENTICATE {name}").as_bytes())
+            .await?;
+        let mut answered = false;
+        loop {
+            let frame = self.read_frame(command).await?;
+            match wire::classify(&frame) {
+                Classified::Continue => {
+                    let answer = if answered { after } else { first };
+                    answered = true;
+                    let mut line = base64::engine::general_purpose::STANDARD
+                        .encode(answer)
+                        .into_bytes();
+                    line.extend_from_slice(b"\r\n");
+                    self.write_idle(command, &line).await?;
+                    self.flush_idle(command).await?;
+                }
+                Classified::Done(done) if done.tag == tag => return Ok(done),
+                other => self.untagged(command, &frame, &other)?,
+            }
+        }
+    }
+
+    /// A tagged NO/BAD to LOGIN or AUTHENTICATE is a refused login.
+    fn logged_in(&mut self, done: Done, user: &str) -> Result<(), ImapError> {
+        if done.status == DoneStatus::Ok {
+            return Ok(());
+        }
+        Err(ImapError::Login {
+            user: user.to_owned(),
+            reason: code_and_text(done.code.as_ref(), &done.text),
+        })
+    }
+
+    /// A failure while logging in: the connection went away (or spoke nonsense).
+    fn login_failure(&self, e: ImapError, addr: &str) -> ImapError {
+        match e {
+            e @ (ImapError::Bye { .. } | ImapError::Timeout { .. }) => e,
+            other => ImapError::Connect {
                 addr: addr.to_owned(),
-                reason: e.to_string(),
-            })?
-            .ok_or_else(|| ImapError::Connect {
-                addr: addr.to_owned(),
-                reason: "closed before greeting".into(),
-            })?;
-        match greeting.parsed() {
-            Response::Data {
-                status: Status::Ok | Status::PreAuth,
-                ..
-            } => Ok(()),
-            Response::Data {
-                status: Status::Bye,
-                outcome,
-            } => Err(ImapError::Bye {
-                text: err_text(outcome),
-            }),
-            other => Err(ImapError::Connect {
-                addr: addr.to_owned(),
-                reason: format!("unexpected greeting {other:?}"),
-            }),
+                reason: format!("connection failed during login: {other}"),
+            },
         }
     }
 
@@ -399,58 +475,308 @@ impl Connection {
         &self.caps
     }
 
-    fn proto(&self, command: &str, e: async_imap::error::Error) -> ImapError {
-        ImapError::from_async(command, e)
+    /// The inactivity timeout: a command fails when no byte arrives for this long.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "for the pair driver (imap/pair.rs)")
+    )]
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
+
+    /// Responses the server sent that no command asked for (EXISTS, EXPUNGE, RECENT, FETCH of
+    /// flags changed by another client), since the last call.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "for the pair driver (imap/pair.rs)")
+    )]
+    pub(crate) fn take_unsolicited(&mut self) -> Vec<Unsolicited> {
+        std::mem::take(&mut self.unsolicited)
+    }
+
+    /// The pause the server asked for with `[THROTTLED]` in an OK (Gmail's slow-down), once.
+    pub(crate) fn take_slowdown(&mut self) -> Option<Duration> {
+        self.slowdown.take()
+    }
+
+    /// Sets the bounds on a response line and literal (default 1 MiB and 2 GiB).
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "for the pair driver (imap/pair.rs)")
+    )]
+    pub(crate) fn set_limits(&mut self, limits: Limits) {
+        self.reader = FrameReader::new(limits);
+    }
+
+    // ----- the wire -----
+
+    /// Marks the connection broken by `failure` and returns the error for it.
+    fn fail(&mut self, command: &str, failure: ReadFailure) -> ImapError {
+        let e = match failure {
+            ReadFailure::Closed => ImapError::Io {
+                command: command.to_owned(),
+                reason: "connection closed".into(),
+            },
+            ReadFailure::Io(reason) => ImapError::Io {
+                command: command.to_owned(),
+                reason,
+            },
+            ReadFailure::Idle(d) => ImapError::Timeout {
+                what: command.to_owned(),
+                secs: d.as_secs(),
+            },
+            ReadFailure::LineTooLong { at, limit } => ImapError::TooLarge {
+                command: command.to_owned(),
+                what: "response line",
+                size: at as u64,
+                limit: limit as u64,
+            },
+            ReadFailure::LiteralTooLarge { size, limit } => ImapError::TooLarge {
+                command: command.to_owned(),
+                what: "literal",
+                size,
+                limit,
+            },
+        };
+        self.broken(e)
+    }
+
+    /// Marks the connection broken by `e` and returns `e`.
+    fn broken(&mut self, e: ImapError) -> ImapError {
+        if self.broken.is_none() {
+            self.broken = Some(e.to_string());
+        }
+        e
+    }
+
+    fn usable(&self, command: &str) -> Result<(), ImapError> {
+        match &self.broken {
+            Some(reason) => Err(ImapError::Broken {
+                command: command.to_owned(),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes all of `bytes`, each write within the inactivity timeout.
+    async fn write_idle(&mut self, command: &str, bytes: &[u8]) -> Result<(), ImapError> {
+        self.usable(command)?;
+        let mut sent = 0;
+        while sent < bytes.len() {
+            match tokio::time::timeout(self.timeout, self.io.write(&bytes[sent..])).await {
+                Ok(Ok(0)) => {
+                    return Err(self.fail(command, ReadFailure::Io("socket closed".into())));
+                }
+                Ok(Ok(n)) => sent += n,
+                Ok(Err(e)) => return Err(self.fail(command, ReadFailure::Io(e.to_string()))),
+                Err(_) => return Err(self.fail(command, ReadFailure::Idle(self.timeout))),
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush_idle(&mut self, command: &str) -> Result<(), ImapError> {
+        match tokio::time::timeout(self.timeout, self.io.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.fail(command, ReadFailure::Io(e.to_string()))),
+            Err(_) => Err(self.fail(command, ReadFailure::Idle(self.timeout))),
+        }
+    }
+
+    /// Writes `<tag> line CRLF` (not flushed) and returns the tag.
+    async fn write_command(&mut self, command: &str, line: &[u8]) -> Result<String, ImapError> {
+        let tag = format!("m{}", self.next_tag);
+        self.next_tag = self.next_tag.wrapping_add(1);
+        let mut out = Vec::with_capacity(tag.len() + line.len() + 3);
+        out.extend_from_slice(tag.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+        self.write_idle(command, &out).await?;
+        Ok(tag)
+    }
+
+    /// Sends one command line and returns its tag.
+    async fn send(&mut self, command: &str, line: &[u8]) -> Result<String, ImapError> {
+        let tag = self.write_command(command, line).await?;
+        self.flush_idle(command).await?;
+        Ok(tag)
+    }
+
+    /// The next whole response.
+    async fn read_frame(&mut self, command: &str) -> Result<Bytes, ImapError> {
+        self.usable(command)?;
+        match self.reader.frame(&mut self.io, self.timeout).await {
+            Ok(f) => Ok(f),
+            Err(e) => Err(self.fail(command, e)),
+        }
+    }
+
+    /// What every untagged response means for the connection, whatever the command: BYE ends
+    /// it, `[THROTTLED]` in an OK asks for a pause, EXISTS/EXPUNGE/RECENT/FETCH nobody asked
+    /// for are recorded, an unparseable response breaks the connection.
+    fn untagged(
+        &mut self,
+        command: &str,
+        frame: &Bytes,
+        parsed: &Classified<'_>,
+    ) -> Result<(), ImapError> {
+        use imapmig_core::throttle::Status as S;
+        match parsed {
+            Classified::Unparseable => {
+                let e = ImapError::Unparseable {
+                    command: command.to_owned(),
+                    len: frame.len(),
+                    head: wire::head_escaped(frame),
+                };
+                return Err(self.broken(e));
+            }
+            Classified::Done(_) => {
+                let e = ImapError::Protocol {
+                    command: command.to_owned(),
+                    reason: "a completion for a command not in flight".into(),
+                };
+                return Err(self.broken(e));
+            }
+            Classified::Continue => {
+                let e = ImapError::Protocol {
+                    command: command.to_owned(),
+                    reason: "a continuation request nobody asked for".into(),
+                };
+                return Err(self.broken(e));
+            }
+            Classified::Untagged(r) => match r {
+                Response::MailboxData(MailboxDatum::Exists(n)) => {
+                    self.unsolicited.push(Unsolicited::Exists(*n));
+                }
+                Response::MailboxData(MailboxDatum::Recent(n)) => {
+                    self.unsolicited.push(Unsolicited::Recent(*n));
+                }
+                Response::Expunge(n) => self.unsolicited.push(Unsolicited::Expunge(*n)),
+                Response::Fetch(n, _) => self.unsolicited.push(Unsolicited::Fetch(*n)),
+                Response::Vanished { .. } => self.unsolicited.push(Unsolicited::Vanished),
+                _ => {}
+            },
+            Classified::Raw(_) => {}
+        }
+        match wire::untagged_status(frame) {
+            Some((S::Bye, code, text)) => {
+                let e = ImapError::Bye {
+                    text: code_and_text(code.as_ref(), &text),
+                };
+                Err(self.broken(e))
+            }
+            Some((_, code, text)) => {
+                self.note_throttled(code.as_ref(), &text);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Records a slow-down request (`[THROTTLED]` as the code or in the text).
+    fn note_throttled(&mut self, code: Option<&ReplyCode>, text: &str) {
+        let throttled = code == Some(&ReplyCode::Throttled)
+            || text.to_ascii_uppercase().contains("[THROTTLED]");
+        if throttled {
+            let hint = imapmig_core::throttle::classify(&format!("NO [THROTTLED] {text}"))
+                .retry_after()
+                .unwrap_or(DEFAULT_SLOWDOWN);
+            self.slowdown = Some(self.slowdown.map_or(hint, |d| d.max(hint)));
+        }
+    }
+
+    /// Reads responses until the completion tagged `tag`, offering each untagged one to `on`
+    /// first (which returns whether it took it).
+    async fn until_done(
+        &mut self,
+        command: &str,
+        tag: &str,
+        mut on: impl FnMut(&Bytes, &Classified<'_>) -> bool,
+    ) -> Result<Done, ImapError> {
+        loop {
+            let frame = self.read_frame(command).await?;
+            let parsed = wire::classify(&frame);
+            if let Classified::Done(done) = &parsed
+                && done.tag == tag
+            {
+                let done = done.clone();
+                self.note_throttled(done.code.as_ref(), &done.text);
+                return Ok(done);
+            }
+            if !matches!(
+                parsed,
+                Classified::Done(_) | Classified::Continue | Classified::Unparseable
+            ) && on(&frame, &parsed)
+            {
+                continue;
+            }
+            self.untagged(command, &frame, &parsed)?;
+        }
+    }
+
+    /// Sends a command and reads to its completion (see [`Self::until_done`]).
+    async fn run(
+        &mut self,
+        command: &str,
+        line: &[u8],
+        on: impl FnMut(&Bytes, &Classified<'_>) -> bool,
+    ) -> Result<Done, ImapError> {
+        let tag = self.send(command, line).await?;
+        self.until_done(command, &tag, on).await
+    }
+
+    /// A NO or BAD completion as [`ImapError::No`].
+    fn check(&self, command: &str, done: Done) -> Result<Done, ImapError> {
+        match done.status {
+            DoneStatus::Ok => Ok(done),
+            status => Err(ImapError::No {
+                command: command.to_owned(),
+                bad: status == DoneStatus::Bad,
+                code: done.code,
+                text: done.text,
+            }),
+        }
+    }
+
+    // ----- commands -----
 
     /// The raw `* NAMESPACE` response, if the server has NAMESPACE.
     pub(crate) async fn namespace(&mut self) -> Result<Option<Vec<u8>>, ImapError> {
         if !self.caps.namespace {
             return Ok(None);
         }
-        let t = self.timeout;
-        within(t, "NAMESPACE", async {
-            self.session
-                .run_command_and_check_ok("NAMESPACE")
-                .await
-                .map_err(|e| ImapError::from_async("NAMESPACE", e))?;
-            Ok(self
-                .session
-                .get_mut()
-                .take_tapped()
-                .into_iter()
-                .find(|r| r.to_ascii_uppercase().starts_with(b"* NAMESPACE ")))
-        })
-        .await
+        let mut found = None;
+        let done = self
+            .run("NAMESPACE", b"NAMESPACE", |frame, parsed| {
+                if matches!(parsed, Classified::Raw(wire::RawKind::Namespace)) {
+                    found = Some(frame.to_vec());
+                    return true;
+                }
+                false
+            })
+            .await?;
+        self.check("NAMESPACE", done)?;
+        Ok(found)
     }
 
     /// The raw answers to `LIST "" ""`, `LIST "" "*"` and NAMESPACE (when offered), exactly as
     /// the server sent them, for [`imapmig_folders::Listing::parse`].
     pub(crate) async fn listing_raw(&mut self) -> Result<Vec<u8>, ImapError> {
-        let t = self.timeout;
         let mut raw = Vec::new();
-        within(t, "LIST", async {
-            self.session.get_mut().tap_also(Some(b"* LIST "));
-            let r1 = self
-                .session
-                .run_command_and_check_ok("LIST \"\" \"\"")
-                .await;
-            let r2 = match r1 {
-                Ok(()) => {
-                    self.session
-                        .run_command_and_check_ok("LIST \"\" \"*\"")
-                        .await
-                }
-                Err(e) => Err(e),
-            };
-            self.session.get_mut().tap_also(None);
-            r2.map_err(|e| ImapError::from_async("LIST", e))?;
-            for r in self.session.get_mut().take_tapped() {
-                raw.extend_from_slice(&r);
-            }
-            Ok(())
-        })
-        .await?;
+        for line in [&b"LIST \"\" \"\""[..], b"LIST \"\" \"*\""] {
+            let done = self
+                .run("LIST", line, |frame, _| {
+                    if starts_with_ci(frame, b"* LIST ") {
+                        raw.extend_from_slice(frame);
+                        return true;
+                    }
+                    false
+                })
+                .await?;
+            self.check("LIST", done)?;
+        }
         if let Some(ns) = self.namespace().await? {
             raw.extend_from_slice(&ns);
         }
@@ -459,20 +785,15 @@ impl Connection {
 
     /// CREATE; "already exists" counts as success.
     pub(crate) async fn create(&mut self, name: &str) -> Result<(), ImapError> {
-        let t = self.timeout;
-        let cmd = format!("CREATE {}", quote(name)?);
-        within(t, "CREATE", async {
-            match self.session.run_command_and_check_ok(&cmd).await {
-                Ok(()) => Ok(()),
-                Err(async_imap::error::Error::No(text))
-                    if text.to_ascii_lowercase().contains("exists") =>
-                {
-                    Ok(())
-                }
-                Err(e) => Err(ImapError::from_async(&format!("CREATE {name}"), e)),
-            }
-        })
-        .await
+        let line = format!("CREATE {}", quote(name)?);
+        let done = self.run("CREATE", line.as_bytes(), |_, _| false).await?;
+        let exists = done.status == DoneStatus::No
+            && (done.text.to_ascii_lowercase().contains("exists")
+                || done.code == Some(ReplyCode::Other("ALREADYEXISTS".into())));
+        if exists {
+            return Ok(());
+        }
+        self.check("CREATE", done).map(|_| ())
     }
 
     /// SELECT (read-write) or EXAMINE (read-only) a folder.
@@ -481,32 +802,34 @@ impl Connection {
         name: &str,
         read_only: bool,
     ) -> Result<Selected, ImapError> {
-        let t = self.timeout;
-        let condstore = self.caps.condstore;
-        let cmd = format!(
-            "{} {}{}",
-            if read_only { "EXAMINE" } else { "SELECT" },
+        let command = if read_only { "EXAMINE" } else { "SELECT" };
+        let line = format!(
+            "{command} {}{}",
             quote(name)?,
-            if condstore { " (CONDSTORE)" } else { "" }
+            if self.caps.condstore {
+                " (CONDSTORE)"
+            } else {
+                ""
+            }
         );
-        let mb = within(t, "SELECT", async {
-            let id = self
-                .session
-                .run_command(&cmd)
-                .await
-                .map_err(|e| ImapError::from_async(&cmd, e))?;
-            let mut sel = Selected {
-                exists: 0,
-                uid_validity: 0,
-                uid_next: None,
-                highest_modseq: None,
-            };
-            self.read_until(&cmd, |r| {
+        self.selected = None;
+        self.unsolicited.clear();
+        let mut sel = Selected {
+            exists: 0,
+            uid_validity: 0,
+            uid_next: None,
+            highest_modseq: None,
+        };
+        let done = self
+            .run(command, line.as_bytes(), |_, parsed| {
+                let Classified::Untagged(r) = parsed else {
+                    return false;
+                };
                 match r {
-                    Response::MailboxData(imap_proto::MailboxDatum::Exists(n)) => sel.exists = *n,
+                    Response::MailboxData(MailboxDatum::Exists(n)) => sel.exists = *n,
                     Response::Data {
                         outcome:
-                            Outcome {
+                            imap_proto::Outcome {
                                 code: Some(code), ..
                             },
                         ..
@@ -514,66 +837,17 @@ impl Connection {
                         ResponseCode::UidValidity(v) => sel.uid_validity = *v,
                         ResponseCode::UidNext(v) => sel.uid_next = Some(*v),
                         ResponseCode::HighestModSeq(v) => sel.highest_modseq = Some(*v),
-                        _ => {}
+                        _ => return false,
                     },
-                    Response::Done {
-                        tag,
-                        status,
-                        outcome,
-                    } if *tag == id => {
-                        if *status != Status::Ok {
-                            return Some(Err(ImapError::No {
-                                command: cmd.clone(),
-                                text: err_text(outcome),
-                            }));
-                        }
-                        return Some(Ok(()));
-                    }
-                    _ => {}
+                    Response::MailboxData(MailboxDatum::Recent(_)) => {}
+                    _ => return false,
                 }
-                None
+                true
             })
             .await?;
-            Ok(sel)
-        })
-        .await?;
+        self.check(command, done)?;
         self.selected = Some(name.to_owned());
-        Ok(mb)
-    }
-
-    /// Reads responses, handing each to `f` until it returns a result. An untagged BYE ends
-    /// the wait with [`ImapError::Bye`].
-    async fn read_until<R>(
-        &mut self,
-        command: &str,
-        mut f: impl FnMut(&Response<'_>) -> Option<Result<R, ImapError>>,
-    ) -> Result<R, ImapError> {
-        loop {
-            let r = self
-                .session
-                .read_response()
-                .await
-                .map_err(|e| ImapError::Io {
-                    command: command.to_owned(),
-                    reason: e.to_string(),
-                })?
-                .ok_or_else(|| ImapError::Io {
-                    command: command.to_owned(),
-                    reason: "connection closed".into(),
-                })?;
-            if let Response::Data {
-                status: Status::Bye,
-                outcome,
-            } = r.parsed()
-            {
-                return Err(ImapError::Bye {
-                    text: err_text(outcome),
-                });
-            }
-            if let Some(result) = f(r.parsed()) {
-                return result;
-            }
-        }
+        Ok(sel)
     }
 
     /// `STATUS name (MESSAGES SIZE)` where STATUS=SIZE is offered: (messages, bytes).
@@ -584,24 +858,33 @@ impl Connection {
         if !self.caps.status_size {
             return Ok(None);
         }
-        let t = self.timeout;
-        let cmd = format!("STATUS {} (MESSAGES SIZE)", quote(name)?);
-        within(t, "STATUS", async {
-            self.session
-                .run_command_and_check_ok(&cmd)
-                .await
-                .map_err(|e| ImapError::from_async(&cmd, e))?;
-            Ok(self.session.get_mut().take_tapped().iter().find_map(|r| {
+        let line = format!("STATUS {} (MESSAGES SIZE)", quote(name)?);
+        let mut found = None;
+        let done = self
+            .run("STATUS", line.as_bytes(), |frame, parsed| {
+                if !matches!(
+                    parsed,
+                    Classified::Raw(wire::RawKind::Status)
+                        | Classified::Untagged(Response::MailboxData(MailboxDatum::Status { .. }))
+                ) {
+                    return false;
+                }
                 // imapmig-core parses what imap-proto cannot (RFC 8438 SIZE).
-                let status = imapmig_core::inventory::parse_status(r).ok()?;
-                Some((status.items.messages?, status.items.size?))
-            }))
-        })
-        .await
+                if let Ok(status) = imapmig_core::inventory::parse_status(frame)
+                    && let (Some(m), Some(s)) = (status.items.messages, status.items.size)
+                {
+                    found = Some((m, s));
+                }
+                true
+            })
+            .await?;
+        self.check("STATUS", done)?;
+        Ok(found)
     }
 
     /// Metadata of the messages in `uid_set` (e.g. `1:*`) of the selected folder, with the
-    /// header fields named in `fields`.
+    /// header fields named in `fields`. Only FETCH responses carrying UID, RFC822.SIZE and
+    /// (when fields are asked) the header section count; others are unsolicited.
     pub(crate) async fn fetch_meta(
         &mut self,
         uid_set: &str,
@@ -615,28 +898,48 @@ impl Connection {
                 fields.join(" ")
             )
         };
-        let t = self.timeout;
-        within(t, "UID FETCH (metadata)", async {
-            let mut stream = self
-                .session
-                .uid_fetch(uid_set, &query)
-                .await
-                .map_err(|e| ImapError::from_async("UID FETCH", e))?;
-            let mut out = Vec::new();
-            while let Some(f) = stream.next().await {
-                let f = f.map_err(|e| ImapError::from_async("UID FETCH", e))?;
-                let Some(uid) = f.uid else { continue };
-                out.push(MessageMeta {
-                    uid,
-                    flags: f.flags().filter_map(|fl| flag_text(&fl)).collect(),
-                    internal_date: f.internal_date(),
-                    size: f.size.unwrap_or(0),
-                    header: f.header().map(<[u8]>::to_vec).unwrap_or_default(),
-                });
-            }
-            Ok(out)
-        })
-        .await
+        let want_header = !fields.is_empty();
+        let line = format!("UID FETCH {uid_set} {query}");
+        let mut out = Vec::new();
+        let done = self
+            .run("UID FETCH", line.as_bytes(), |_, parsed| {
+                let Classified::Untagged(Response::Fetch(_, attrs)) = parsed else {
+                    return false;
+                };
+                let mut meta = MessageMeta {
+                    uid: 0,
+                    flags: Vec::new(),
+                    internal_date: None,
+                    size: 0,
+                    header: Vec::new(),
+                };
+                let (mut uid, mut size, mut header) = (false, false, false);
+                for a in attrs {
+                    match a {
+                        AttributeValue::Uid(u) => (meta.uid, uid) = (*u, true),
+                        AttributeValue::Rfc822Size(s) => (meta.size, size) = (*s, true),
+                        AttributeValue::Flags(f) => meta.flags = flag_texts(f),
+                        AttributeValue::InternalDate(d) => meta.internal_date = internal_date(d),
+                        AttributeValue::BodySection {
+                            section: Some(imap_proto::SectionPath::Full(_)),
+                            data,
+                            ..
+                        } => {
+                            meta.header = data.as_deref().map(<[u8]>::to_vec).unwrap_or_default();
+                            header = true;
+                        }
+                        _ => {}
+                    }
+                }
+                if uid && size && (header || !want_header) {
+                    out.push(meta);
+                    return true;
+                }
+                false
+            })
+            .await?;
+        self.check("UID FETCH", done)?;
+        Ok(out)
     }
 
     /// UIDs of the selected folder whose metadata changed after `modseq`
@@ -646,208 +949,147 @@ impl Connection {
         &mut self,
         modseq: u64,
     ) -> Result<Vec<(u32, Vec<String>)>, ImapError> {
-        let t = self.timeout;
-        within(t, "UID FETCH (CHANGEDSINCE)", async {
-            let query = format!("(UID FLAGS) (CHANGEDSINCE {modseq})");
-            let mut stream = self
-                .session
-                .uid_fetch("1:*", &query)
-                .await
-                .map_err(|e| ImapError::from_async("UID FETCH CHANGEDSINCE", e))?;
-            let mut out = Vec::new();
-            while let Some(f) = stream.next().await {
-                let f = f.map_err(|e| ImapError::from_async("UID FETCH CHANGEDSINCE", e))?;
-                if let Some(uid) = f.uid {
-                    out.push((uid, f.flags().filter_map(|fl| flag_text(&fl)).collect()));
-                }
-            }
-            Ok(out)
-        })
-        .await
-    }
-
-    /// Streams `BODY.PEEK[]` of the given UIDs of the selected folder, one message at a time:
-    /// only the message being handed over is in memory.
-    pub(crate) async fn fetch_bodies<'s>(
-        &'s mut self,
-        uids: &[u32],
-    ) -> Result<impl Stream<Item = Result<(u32, Vec<u8>), ImapError>> + 's, ImapError> {
-        let set = uid_set(uids);
-        let stream = self
-            .session
-            .uid_fetch(set, "(UID BODY.PEEK[])")
-            .await
-            .map_err(|e| ImapError::from_async("UID FETCH", e))?;
-        Ok(stream.filter_map(|f| async move {
-            match f {
-                Err(e) => Some(Err(ImapError::from_async("UID FETCH BODY", e))),
-                Ok(f) => match (f.uid, f.body()) {
-                    (Some(uid), Some(b)) => Some(Ok((uid, b.to_vec()))),
+        let line = format!("UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE {modseq})");
+        let mut out = Vec::new();
+        let done = self
+            .run("UID FETCH CHANGEDSINCE", line.as_bytes(), |_, parsed| {
+                let Classified::Untagged(Response::Fetch(_, attrs)) = parsed else {
+                    return false;
+                };
+                let uid = attrs.iter().find_map(|a| match a {
+                    AttributeValue::Uid(u) => Some(*u),
                     _ => None,
-                },
-            }
-        }))
+                });
+                let flags = attrs.iter().find_map(|a| match a {
+                    AttributeValue::Flags(f) => Some(flag_texts(f)),
+                    _ => None,
+                });
+                match (uid, flags) {
+                    (Some(u), Some(f)) => {
+                        out.push((u, f));
+                        true
+                    }
+                    _ => false,
+                }
+            })
+            .await?;
+        self.check("UID FETCH CHANGEDSINCE", done)?;
+        Ok(out)
     }
 
-    /// The per-operation timeout.
-    pub(crate) fn timeout(&self) -> Duration {
-        self.timeout
+    /// `UID FETCH <set> (UID BODY.PEEK[])` of the selected folder: the bodies come one at a
+    /// time from [`BodyFetch::next`], each read once into memory reserved from a budget.
+    pub(crate) async fn fetch_bodies(&mut self, uids: &[u32]) -> Result<BodyFetch<'_>, ImapError> {
+        let mut asked = uids.to_vec();
+        asked.sort_unstable();
+        asked.dedup();
+        let tag = if asked.is_empty() {
+            None
+        } else {
+            let line = format!("UID FETCH {} (UID BODY.PEEK[])", uid_set(&asked));
+            Some(self.send("UID FETCH BODY[]", line.as_bytes()).await?)
+        };
+        Ok(BodyFetch {
+            conn: self,
+            finished: tag.is_none(),
+            tag: tag.unwrap_or_default(),
+            asked,
+            returned: HashSet::new(),
+            permit: None,
+        })
     }
 
     /// APPENDs a batch to `mailbox`, pipelined when the server has LITERAL+ (one round trip
-    /// for the batch), one by one otherwise. Each item gets its own outcome; a refusal of one
-    /// does not stop the others.
+    /// for the batch), with synchronising literals (waiting for `+`) otherwise. Each item gets
+    /// its own outcome, in order; a refusal of one does not stop or desynchronise the others.
     pub(crate) async fn append_batch(
         &mut self,
         mailbox: &str,
         items: &[AppendItem<'_>],
     ) -> Result<Vec<Appended>, ImapError> {
-        let t = self.timeout
-            + Duration::from_millis(items.iter().map(|i| i.body.len() as u64 / 1000).sum());
+        let command = "APPEND";
         let mbox = quote(mailbox)?;
-        within(t, "APPEND", async {
-            let mut out = Vec::with_capacity(items.len());
-            if self.caps.literal_plus {
-                let mut tags = Vec::with_capacity(items.len());
-                for item in items {
-                    let cmd = format!(
-                        "APPEND {mbox}{} {{{}+}}",
-                        append_args(item),
-                        item.body.len()
-                    );
-                    tags.push(
-                        self.session
-                            .run_command(&cmd)
-                            .await
-                            .map_err(|e| ImapError::from_async("APPEND", e))?,
-                    );
-                    let w = self.session.get_mut();
-                    w.write_all(item.body).await.map_err(|e| ImapError::Io {
-                        command: "APPEND".into(),
-                        reason: e.to_string(),
-                    })?;
-                    w.write_all(b"\r\n").await.map_err(|e| ImapError::Io {
-                        command: "APPEND".into(),
-                        reason: e.to_string(),
-                    })?;
-                }
-                self.session
-                    .get_mut()
-                    .flush()
-                    .await
-                    .map_err(|e| ImapError::Io {
-                        command: "APPEND".into(),
-                        reason: e.to_string(),
-                    })?;
-                for tag in tags {
-                    out.push(self.read_done(&tag, "APPEND").await?);
-                }
-            } else {
-                for item in items {
-                    let cmd = format!("APPEND {mbox}{} {{{}}}", append_args(item), item.body.len());
-                    let tag = self
-                        .session
-                        .run_command(&cmd)
-                        .await
-                        .map_err(|e| ImapError::from_async("APPEND", e))?;
-                    let early = self
-                        .read_until("APPEND", |r| match r {
-                            Response::Continue { .. } => Some(Ok(None)),
-                            Response::Done {
-                                tag: t2,
-                                status,
-                                outcome,
-                            } if *t2 == tag => Some(if *status == Status::Ok {
-                                Err(ImapError::Protocol {
-                                    command: "APPEND".into(),
-                                    reason: "OK without the literal".into(),
-                                })
-                            } else {
-                                Ok(Some(Appended::Refused(err_text(outcome))))
-                            }),
-                            _ => None,
-                        })
-                        .await?;
-                    match early {
-                        Some(refused) => out.push(refused),
-                        None => {
-                            let w = self.session.get_mut();
-                            let io = |e: std::io::Error| ImapError::Io {
-                                command: "APPEND".into(),
-                                reason: e.to_string(),
-                            };
-                            w.write_all(item.body).await.map_err(io)?;
-                            w.write_all(b"\r\n").await.map_err(io)?;
-                            w.flush().await.map_err(io)?;
-                            out.push(self.read_done(&tag, "APPEND").await?);
-                        }
+        let mut out = Vec::with_capacity(items.len());
+        if self.caps.literal_plus {
+            let mut tags = Vec::with_capacity(items.len());
+            for item in items {
+                let line = format!(
+                    "APPEND {mbox}{} {{{}+}}",
+                    append_args(item),
+                    item.body.len()
+                );
+                tags.push(self.write_command(command, line.as_bytes()).await?);
+                self.write_idle(command, item.body).await?;
+                self.write_idle(command, b"\r\n").await?;
+            }
+            self.flush_idle(command).await?;
+            for tag in &tags {
+                let done = self.until_done(command, tag, |_, _| false).await?;
+                out.push(appended(done));
+            }
+        } else {
+            for item in items {
+                let line = format!("APPEND {mbox}{} {{{}}}", append_args(item), item.body.len());
+                let tag = self.send(command, line.as_bytes()).await?;
+                // Wait for the go-ahead (or an early refusal).
+                let early = loop {
+                    let frame = self.read_frame(command).await?;
+                    match wire::classify(&frame) {
+                        Classified::Continue => break None,
+                        Classified::Done(done) if done.tag == tag => break Some(done),
+                        other => self.untagged(command, &frame, &other)?,
                     }
-                }
+                };
+                let done = match early {
+                    Some(done) if done.status == DoneStatus::Ok => {
+                        let e = ImapError::Protocol {
+                            command: command.into(),
+                            reason: "OK before the message was sent".into(),
+                        };
+                        return Err(self.broken(e));
+                    }
+                    Some(refused) => refused,
+                    None => {
+                        self.write_idle(command, item.body).await?;
+                        self.write_idle(command, b"\r\n").await?;
+                        self.flush_idle(command).await?;
+                        self.until_done(command, &tag, |_, _| false).await?
+                    }
+                };
+                out.push(appended(done));
             }
-            Ok(out)
-        })
-        .await
-    }
-
-    async fn read_done(
-        &mut self,
-        tag: &imap_proto::RequestId,
-        command: &str,
-    ) -> Result<Appended, ImapError> {
-        self.read_until(command, |r| {
-            let Response::Done {
-                tag: t,
-                status,
-                outcome,
-            } = r
-            else {
-                return None;
-            };
-            if t != tag {
-                return None;
-            }
-            Some(Ok(match status {
-                Status::Ok => match &outcome.code {
-                    Some(ResponseCode::AppendUid(v, set)) => Appended::Stored {
-                        uid_validity: Some(*v),
-                        uid: set.first().map(|m| match m {
-                            UidSetMember::Uid(u) => *u,
-                            UidSetMember::UidRange(r) => *r.start(),
-                        }),
-                    },
-                    _ => Appended::Stored {
-                        uid_validity: None,
-                        uid: None,
-                    },
-                },
-                _ => Appended::Refused(err_text(outcome)),
-            }))
-        })
-        .await
+        }
+        Ok(out)
     }
 
     /// The storage quota of INBOX's quota root (RFC 2087): `(usage, limit)` in bytes, when the
-    /// server has QUOTA and a STORAGE limit.
+    /// server has QUOTA and a STORAGE limit. An empty resource list means no quota.
     pub(crate) async fn storage_quota(&mut self) -> Result<Option<(u64, u64)>, ImapError> {
         if !self.caps.all.iter().any(|c| c == "QUOTA") {
             return Ok(None);
         }
-        let t = self.timeout;
-        within(t, "GETQUOTAROOT", async {
-            let (_, quotas) = self
-                .session
-                .get_quota_root("INBOX")
-                .await
-                .map_err(|e| ImapError::from_async("GETQUOTAROOT", e))?;
-            Ok(quotas
-                .iter()
-                .flat_map(|q| q.resources.iter())
-                .find_map(|r| {
-                    (r.name == async_imap::types::QuotaResourceName::Storage)
-                        .then(|| (r.usage.saturating_mul(1024), r.limit.saturating_mul(1024)))
-                }))
-        })
-        .await
+        let mut found = None;
+        let done = self
+            .run(
+                "GETQUOTAROOT",
+                b"GETQUOTAROOT \"INBOX\"",
+                |_, parsed| match parsed {
+                    Classified::Untagged(Response::Quota(q)) => {
+                        if found.is_none() {
+                            found = q.resources.iter().find_map(|r| {
+                                (r.name == imap_proto::rfc2087::QuotaResourceName::Storage).then(
+                                    || (r.usage.saturating_mul(1024), r.limit.saturating_mul(1024)),
+                                )
+                            });
+                        }
+                        true
+                    }
+                    _ => false,
+                },
+            )
+            .await?;
+        self.check("GETQUOTAROOT", done)?;
+        Ok(found)
     }
 
     /// Message count and total size of a folder: STATUS SIZE where offered, else the sum of
@@ -860,24 +1102,33 @@ impl Connection {
         if sel.exists == 0 {
             return Ok((0, 0));
         }
-        let t = self.timeout;
-        within(t, "UID FETCH (RFC822.SIZE)", async {
-            let mut stream = self
-                .session
-                .uid_fetch("1:*", "(UID RFC822.SIZE)")
-                .await
-                .map_err(|e| ImapError::from_async("UID FETCH", e))?;
-            let (mut n, mut bytes) = (0u32, 0u64);
-            while let Some(f) = stream.next().await {
-                let f = f.map_err(|e| ImapError::from_async("UID FETCH", e))?;
-                if f.uid.is_some() {
-                    n += 1;
-                    bytes += u64::from(f.size.unwrap_or(0));
-                }
-            }
-            Ok((n, bytes))
-        })
-        .await
+        let (mut n, mut bytes) = (0u32, 0u64);
+        let done = self
+            .run(
+                "UID FETCH",
+                b"UID FETCH 1:* (UID RFC822.SIZE)",
+                |_, parsed| {
+                    let Classified::Untagged(Response::Fetch(_, attrs)) = parsed else {
+                        return false;
+                    };
+                    let uid = attrs.iter().any(|a| matches!(a, AttributeValue::Uid(_)));
+                    let size = attrs.iter().find_map(|a| match a {
+                        AttributeValue::Rfc822Size(s) => Some(*s),
+                        _ => None,
+                    });
+                    match (uid, size) {
+                        (true, Some(s)) => {
+                            n += 1;
+                            bytes += u64::from(s);
+                            true
+                        }
+                        _ => false,
+                    }
+                },
+            )
+            .await?;
+        self.check("UID FETCH", done)?;
+        Ok((n, bytes))
     }
 
     /// `UID STORE uid ±FLAGS.SILENT (…)` on the selected folder.
@@ -887,32 +1138,235 @@ impl Connection {
         add: &[String],
         remove: &[String],
     ) -> Result<(), ImapError> {
-        let t = self.timeout;
-        within(t, "UID STORE", async {
-            for (sign, flags) in [('+', add), ('-', remove)] {
-                let flags: Vec<&str> = flags
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|f| is_atom(f) && !f.eq_ignore_ascii_case("\\Recent"))
-                    .collect();
-                if flags.is_empty() {
-                    continue;
-                }
-                let cmd = format!("UID STORE {uid} {sign}FLAGS.SILENT ({})", flags.join(" "));
-                self.session
-                    .run_command_and_check_ok(&cmd)
-                    .await
-                    .map_err(|e| ImapError::from_async(&cmd, e))?;
+        for (sign, flags) in [('+', add), ('-', remove)] {
+            let flags: Vec<&str> = flags
+                .iter()
+                .map(String::as_str)
+                .filter(|f| is_atom(f) && !f.eq_ignore_ascii_case("\\Recent"))
+                .collect();
+            if flags.is_empty() {
+                continue;
             }
-            Ok(())
-        })
-        .await
+            let line = format!("UID STORE {uid} {sign}FLAGS.SILENT ({})", flags.join(" "));
+            let done = self.run("UID STORE", line.as_bytes(), |_, _| false).await?;
+            self.check("UID STORE", done)?;
+        }
+        Ok(())
     }
 
     /// LOGOUT, ignoring errors (the connection is going away anyway).
     pub(crate) async fn logout(mut self) {
+        if self.broken.is_some() {
+            return;
+        }
         let t = self.timeout.min(Duration::from_secs(5));
-        let _ = tokio::time::timeout(t, self.session.logout()).await;
+        let _ = tokio::time::timeout(t, self.run("LOGOUT", b"LOGOUT", |_, _| true)).await;
+    }
+}
+
+/// `[CODE] text` (or the text alone).
+fn code_and_text(code: Option<&ReplyCode>, text: &str) -> String {
+    match code {
+        Some(c) => format!("[{c}] {text}"),
+        None => text.to_owned(),
+    }
+}
+
+fn refusal_of(done: &Done) -> Refusal {
+    Refusal {
+        bad: done.status == DoneStatus::Bad,
+        code: done.code.clone(),
+        text: done.text.clone(),
+    }
+}
+
+/// An APPEND completion as its outcome.
+fn appended(done: Done) -> Appended {
+    match done.status {
+        DoneStatus::Ok => {
+            let au = done.append_uid();
+            Appended::Stored {
+                uid_validity: au.map(|(v, _)| v),
+                uid: au.map(|(_, u)| u),
+            }
+        }
+        _ => Appended::Refused(refusal_of(&done)),
+    }
+}
+
+/// The bodies of one `UID FETCH (UID BODY.PEEK[])`, one at a time. Dropping it before the end
+/// leaves the connection mid-response, so the connection is then marked broken.
+pub(crate) struct BodyFetch<'c> {
+    conn: &'c mut Connection,
+    tag: String,
+    finished: bool,
+    asked: Vec<u32>,
+    returned: HashSet<u32>,
+    /// Permits taken for the literals of the response being read.
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+/// One fetched body: a slice of the buffer the socket wrote into, and the budget it holds
+/// until dropped.
+#[derive(Debug)]
+pub(crate) struct FetchedBody {
+    /// The source UID.
+    pub(crate) uid: u32,
+    /// The message, exactly as the server sent it.
+    pub(crate) body: Bytes,
+    /// Its share of the memory budget.
+    pub(crate) permit: OwnedSemaphorePermit,
+}
+
+impl std::fmt::Debug for BodyFetch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyFetch")
+            .field("asked", &self.asked.len())
+            .field("returned", &self.returned.len())
+            .field("finished", &self.finished)
+            .finish()
+    }
+}
+
+const FETCH_BODY: &str = "UID FETCH BODY[]";
+
+impl BodyFetch<'_> {
+    /// The next body. Before reading a literal of n bytes it takes n permits (at least 1, at
+    /// most the semaphore's total — the most permits this connection has seen available at
+    /// once) from `budget`, so memory is reserved before the body is read. `None` after a
+    /// tagged OK. `Some(Err(ImapError::No{..}))` for a tagged NO/BAD (after the bodies that did
+    /// arrive), `Some(Err(..))` on a lost connection / inactivity timeout / unparseable line.
+    pub(crate) async fn next(
+        &mut self,
+        budget: &Arc<Semaphore>,
+    ) -> Option<Result<FetchedBody, ImapError>> {
+        if self.finished {
+            return None;
+        }
+        let result = self.next_inner(budget).await;
+        if !matches!(result, Some(Ok(_))) {
+            self.finished = true;
+        }
+        result
+    }
+
+    async fn next_inner(
+        &mut self,
+        budget: &Arc<Semaphore>,
+    ) -> Option<Result<FetchedBody, ImapError>> {
+        let conn = &mut *self.conn;
+        loop {
+            if let Err(e) = conn.usable(FETCH_BODY) {
+                return Some(Err(e));
+            }
+            let step = match conn.reader.step(&mut conn.io, conn.timeout).await {
+                Ok(s) => s,
+                Err(e) => return Some(Err(conn.fail(FETCH_BODY, e))),
+            };
+            let frame = match step {
+                Step::Literal(n) => {
+                    conn.budget_seen = conn.budget_seen.max(budget.available_permits());
+                    let most = conn.budget_seen.clamp(1, u32::MAX as usize) as u64;
+                    let want = u32::try_from(n.clamp(1, most)).unwrap_or(u32::MAX);
+                    match budget.clone().acquire_many_owned(want).await {
+                        Ok(p) => match &mut self.permit {
+                            Some(held) => held.merge(p),
+                            None => self.permit = Some(p),
+                        },
+                        Err(_) => {
+                            let e = ImapError::Protocol {
+                                command: FETCH_BODY.into(),
+                                reason: "the memory budget was closed".into(),
+                            };
+                            return Some(Err(conn.broken(e)));
+                        }
+                    }
+                    continue;
+                }
+                Step::Frame(f) => f,
+            };
+            let permit = self.permit.take();
+            let parsed = wire::classify(&frame);
+            match &parsed {
+                Classified::Done(done) if done.tag == self.tag => {
+                    conn.note_throttled(done.code.as_ref(), &done.text);
+                    return match conn.check(FETCH_BODY, done.clone()) {
+                        Ok(_) => None,
+                        Err(e) => Some(Err(e)),
+                    };
+                }
+                Classified::Untagged(Response::Fetch(seq, attrs)) => {
+                    let uid = attrs.iter().find_map(|a| match a {
+                        AttributeValue::Uid(u) => Some(*u),
+                        _ => None,
+                    });
+                    let data = attrs.iter().find_map(|a| match a {
+                        AttributeValue::BodySection {
+                            section: None,
+                            index: None,
+                            data: Some(d),
+                        } => Some(d),
+                        _ => None,
+                    });
+                    match (uid, data) {
+                        (Some(uid), Some(data))
+                            if self.asked.binary_search(&uid).is_ok()
+                                && !self.returned.contains(&uid) =>
+                        {
+                            let body = match data {
+                                Cow::Borrowed(b) => frame.slice_ref(b),
+                                Cow::Owned(v) => Bytes::from(v.clone()),
+                            };
+                            let permit = match permit {
+                                Some(p) => p,
+                                None => match budget.clone().acquire_many_owned(1).await {
+                                    Ok(p) => p,
+                                    Err(_) => {
+                                        let e = ImapError::Protocol {
+                                            command: FETCH_BODY.into(),
+                                            reason: "the memory budget was closed".into(),
+                                        };
+                                        return Some(Err(conn.broken(e)));
+                                    }
+                                },
+                            };
+                            self.returned.insert(uid);
+                            return Some(Ok(FetchedBody { uid, body, permit }));
+                        }
+                        _ => conn.unsolicited.push(Unsolicited::Fetch(*seq)),
+                    }
+                }
+                other => {
+                    if let Err(e) = conn.untagged(FETCH_BODY, &frame, other) {
+                        return Some(Err(e));
+                    }
+                }
+            }
+        }
+    }
+
+    /// UIDs asked for that were not returned (so far).
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "for the pair driver (imap/pair.rs)")
+    )]
+    pub(crate) fn missing(&self) -> Vec<u32> {
+        self.asked
+            .iter()
+            .copied()
+            .filter(|u| !self.returned.contains(u))
+            .collect()
+    }
+}
+
+impl Drop for BodyFetch<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.conn.broken(ImapError::Protocol {
+                command: FETCH_BODY.into(),
+                reason: "a body fetch was abandoned before its end".into(),
+            });
+        }
     }
 }
 
@@ -971,59 +1425,4 @@ pub(crate) fn uid_set(uids: &[u32]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uid_set_table() {
-        let cases: &[(&[u32], &str)] = &[
-            (&[], ""),
-            (&[1], "1"),
-            (&[3, 1, 2], "1:3"),
-            (&[1, 2, 4, 6, 7, 7], "1:2,4,6:7"),
-        ];
-        for (uids, want) in cases {
-            assert_eq!(uid_set(uids), *want);
-        }
-    }
-
-    #[test]
-    fn quote_table() {
-        assert_eq!(quote("INBOX").unwrap(), "\"INBOX\"");
-        assert_eq!(quote("a\"b\\c").unwrap(), "\"a\\\"b\\\\c\"");
-        assert!(quote("a\r\nb").is_err());
-    }
-
-    #[test]
-    fn append_args_keep_flags_and_date() {
-        let flags = vec![
-            "\\Seen".to_owned(),
-            "\\Recent".to_owned(),
-            "$Label1".to_owned(),
-            "bad(flag".to_owned(),
-        ];
-        let date = DateTime::parse_from_rfc3339("2024-02-03T04:05:06+01:00").unwrap();
-        let item = AppendItem {
-            flags: &flags,
-            internal_date: Some(date),
-            body: b"x",
-        };
-        assert_eq!(
-            append_args(&item),
-            " (\\Seen $Label1) \"03-Feb-2024 04:05:06 +0100\""
-        );
-    }
-
-    #[test]
-    fn capabilities_from_words() {
-        let c = Capabilities::from_words(vec![
-            "IMAP4REV1".into(),
-            "UIDPLUS".into(),
-            "LITERAL+".into(),
-            "STATUS=SIZE".into(),
-            "QRESYNC".into(),
-        ]);
-        assert!(c.uidplus && c.literal_plus && c.status_size && c.qresync && c.condstore);
-        assert!(!c.namespace && !c.gmail && !c.special_use && !c.moves);
-    }
-}
+mod tests;

@@ -1,8 +1,7 @@
-//! The byte stream under async-imap: plain TCP or rustls TLS, with a tap that lifts out the
-//! untagged responses imap-proto 0.17 cannot parse (`* NAMESPACE`, `* STATUS … (SIZE n)`,
-//! RFC 2342 and RFC 8438) before async-imap sees them, so that one unknown line does not wedge
-//! the connection. The tap tracks literals (`{n}` at the end of a line), so message bodies are
-//! passed through untouched whatever they contain.
+//! The byte stream under the session: plain TCP or rustls TLS. Small writes (a tag and a
+//! command line) wait in a buffer until a flush so they leave in one segment with what follows;
+//! a large write (a message literal) goes straight to the socket from the caller's buffer,
+//! never copied into ours.
 
 use std::io;
 use std::pin::Pin;
@@ -15,14 +14,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-/// A line longer than this (without a literal) is passed on in pieces instead of held whole.
-const MAX_HELD_LINE: usize = 1 << 20;
-
-/// TCP or TLS, with the response tap.
+/// TCP or TLS.
 #[derive(Debug)]
 pub(crate) struct Transport {
     inner: Inner,
-    tap: Tap,
     /// Writes wait here until a flush (or until it is full), so that a tag, a command and a
     /// message literal leave in one segment instead of one per write call.
     wbuf: Vec<u8>,
@@ -30,6 +25,9 @@ pub(crate) struct Transport {
 
 /// Flush the write buffer by itself beyond this many bytes.
 const WRITE_BUFFER: usize = 256 * 1024;
+
+/// A write at least this large skips the buffer (after draining it).
+const WRITE_DIRECT: usize = 16 * 1024;
 
 #[derive(Debug)]
 enum Inner {
@@ -54,7 +52,6 @@ impl Transport {
     pub(crate) fn plain(tcp: TcpStream) -> Self {
         Self {
             inner: Inner::Plain(tcp),
-            tap: Tap::default(),
             wbuf: Vec::new(),
         }
     }
@@ -86,20 +83,8 @@ impl Transport {
             .await?;
         Ok(Self {
             inner: Inner::Tls(Box::new(stream)),
-            tap: Tap::default(),
             wbuf: Vec::new(),
         })
-    }
-
-    /// Also divert responses starting with `prefix` (upper case, e.g. `* LIST `) until
-    /// called again with `None`: for commands whose raw answer we hand to our own parsers.
-    pub(crate) fn tap_also(&mut self, prefix: Option<&'static [u8]>) {
-        self.tap.extra = prefix;
-    }
-
-    /// Takes the tapped responses seen so far (each a whole response, CRLF included).
-    pub(crate) fn take_tapped(&mut self) -> Vec<Vec<u8>> {
-        std::mem::take(&mut self.tap.captured)
     }
 
     /// The TCP stream, for a STARTTLS upgrade (only valid before any TLS).
@@ -117,41 +102,9 @@ impl AsyncRead for Transport {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        loop {
-            if this.tap.out_pos < this.tap.out.len() {
-                let pending = &this.tap.out[this.tap.out_pos..];
-                let n = pending.len().min(buf.remaining());
-                buf.put_slice(&pending[..n]);
-                this.tap.out_pos += n;
-                if this.tap.out_pos == this.tap.out.len() {
-                    this.tap.out.clear();
-                    this.tap.out_pos = 0;
-                }
-                return Poll::Ready(Ok(()));
-            }
-            let mut chunk = [0u8; 16 * 1024];
-            let mut rb = ReadBuf::new(&mut chunk);
-            let res = match &mut this.inner {
-                Inner::Plain(s) => Pin::new(s).poll_read(cx, &mut rb),
-                Inner::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, &mut rb),
-            };
-            match res {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(())) => {
-                    let filled = rb.filled();
-                    if filled.is_empty() {
-                        // EOF: hand on whatever partial line was held, then report EOF.
-                        this.tap.flush_partial();
-                        if this.tap.out.is_empty() {
-                            return Poll::Ready(Ok(()));
-                        }
-                    } else {
-                        this.tap.feed(filled);
-                    }
-                }
-            }
+        match &mut self.inner {
+            Inner::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Inner::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -184,11 +137,18 @@ impl AsyncWrite for Transport {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        if this.wbuf.len() + buf.len() > WRITE_BUFFER {
+        if buf.len() >= WRITE_DIRECT || this.wbuf.len() + buf.len() > WRITE_BUFFER {
             match this.poll_drain(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
+            }
+            if buf.len() >= WRITE_DIRECT {
+                // A message literal: straight from the caller's buffer to the socket.
+                return match &mut this.inner {
+                    Inner::Plain(s) => Pin::new(s).poll_write(cx, buf),
+                    Inner::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+                };
             }
         }
         this.wbuf.extend_from_slice(buf);
@@ -219,208 +179,41 @@ impl AsyncWrite for Transport {
     }
 }
 
-/// The literal-aware line splitter that diverts tapped responses.
-#[derive(Debug, Default)]
-struct Tap {
-    /// The current line, up to and including its LF.
-    line: Vec<u8>,
-    /// Bytes of a literal still to pass.
-    literal_left: u64,
-    /// Whether the next line continues a response (after a literal).
-    continuing: bool,
-    /// Whether the current response's fate (divert or pass) is settled.
-    decided: bool,
-    /// An extra prefix to divert, see [`Transport::tap_also`].
-    extra: Option<&'static [u8]>,
-    /// Whether the current response is being diverted.
-    capturing: bool,
-    /// The diverted response so far.
-    capture: Vec<u8>,
-    /// Whole diverted responses.
-    captured: Vec<Vec<u8>>,
-    /// Bytes for async-imap.
-    out: Vec<u8>,
-    out_pos: usize,
-}
-
-impl Tap {
-    fn feed(&mut self, data: &[u8]) {
-        let mut i = 0;
-        while i < data.len() {
-            if self.literal_left > 0 {
-                let n = usize::try_from(self.literal_left)
-                    .unwrap_or(usize::MAX)
-                    .min(data.len() - i);
-                self.emit(&data[i..i + n]);
-                self.literal_left -= n as u64;
-                i += n;
-                continue;
-            }
-            match data[i..].iter().position(|&b| b == b'\n') {
-                Some(p) => {
-                    self.line.extend_from_slice(&data[i..=i + p]);
-                    i += p + 1;
-                    self.end_line();
-                }
-                None => {
-                    self.line.extend_from_slice(&data[i..]);
-                    i = data.len();
-                    if self.line.len() > MAX_HELD_LINE {
-                        if !self.decided {
-                            self.capturing = is_tapped(&self.line, self.extra);
-                            self.decided = true;
-                        }
-                        if !self.capturing {
-                            // Keep only a tail long enough to see a literal marker.
-                            let keep = self.line.split_off(self.line.len() - 32);
-                            let head = std::mem::replace(&mut self.line, keep);
-                            self.out.extend_from_slice(&head);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn end_line(&mut self) {
-        let line = std::mem::take(&mut self.line);
-        if !self.decided {
-            self.capturing = is_tapped(&line, self.extra);
-        }
-        match literal_at_end(&line) {
-            Some(n) => {
-                self.literal_left = n;
-                self.continuing = true;
-            }
-            None => self.continuing = false,
-        }
-        self.decided = self.continuing;
-        self.emit(&line);
-        if self.capturing && !self.continuing {
-            self.captured.push(std::mem::take(&mut self.capture));
-            self.capturing = false;
-        }
-    }
-
-    fn emit(&mut self, bytes: &[u8]) {
-        if self.capturing {
-            self.capture.extend_from_slice(bytes);
-        } else {
-            self.out.extend_from_slice(bytes);
-        }
-    }
-
-    fn flush_partial(&mut self) {
-        let line = std::mem::take(&mut self.line);
-        self.out.extend_from_slice(&line);
-    }
-}
-
-/// Whether a response's first line is one we divert.
-fn is_tapped(line: &[u8], extra: Option<&[u8]>) -> bool {
-    let upper: Vec<u8> = line.iter().take(4096).map(u8::to_ascii_uppercase).collect();
-    if upper.starts_with(b"* NAMESPACE ") || extra.is_some_and(|p| upper.starts_with(p)) {
-        return true;
-    }
-    if upper.starts_with(b"* STATUS ") {
-        // The attribute list is the last parenthesised group on the line.
-        if let Some(open) = upper.iter().rposition(|&b| b == b'(') {
-            return upper[open..]
-                .windows(6)
-                .any(|w| (w[0] == b'(' || w[0] == b' ') && &w[1..] == b"SIZE ");
-        }
-    }
-    false
-}
-
-/// `{n}` or `{n+}` (or `~{n}`) just before the line end: the length of the literal that follows.
-fn literal_at_end(line: &[u8]) -> Option<u64> {
-    let body = line.strip_suffix(b"\n")?;
-    let body = body.strip_suffix(b"\r").unwrap_or(body);
-    let body = body.strip_suffix(b"}")?;
-    let open = body.iter().rposition(|&b| b == b'{')?;
-    let digits = &body[open + 1..];
-    let digits = digits.strip_suffix(b"+").unwrap_or(digits);
-    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-    fn run(chunks: &[&[u8]]) -> (Vec<u8>, Vec<Vec<u8>>) {
-        let mut tap = Tap::default();
-        for c in chunks {
-            tap.feed(c);
+    #[tokio::test]
+    async fn small_writes_wait_for_flush_and_large_ones_bypass_the_buffer() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let mut t = Transport::plain(client);
+        t.write_all(b"a1 APPEND x {3}\r\n").await.unwrap();
+        assert_eq!(t.wbuf.len(), 17, "a command line waits for the flush");
+        let big = vec![b'x'; 4 * WRITE_BUFFER];
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut chunk = vec![0u8; 1 << 16];
+            while got.len() < 17 + 4 * WRITE_BUFFER {
+                let n = server.read(&mut chunk).await.unwrap();
+                assert!(n > 0);
+                got.extend_from_slice(&chunk[..n]);
+            }
+            got
+        });
+        let mut sent = 0;
+        while big.len() - sent >= WRITE_DIRECT {
+            sent += t.write(&big[sent..]).await.unwrap();
+            assert!(t.wbuf.is_empty(), "a literal never lands in our buffer");
         }
-        tap.flush_partial();
-        (tap.out, tap.captured)
-    }
-
-    #[test]
-    fn diverts_namespace_and_status_size_only() {
-        let input: &[u8] = b"* CAPABILITY IMAP4rev1\r\n* NAMESPACE ((\"INBOX.\" \".\")) NIL NIL\r\n* STATUS INBOX (MESSAGES 3 SIZE 1234)\r\n* STATUS SIZE (MESSAGES 3)\r\na1 OK done\r\n";
-        for split in [1usize, 3, 7, 1000] {
-            let chunks: Vec<&[u8]> = input.chunks(split).collect();
-            let (out, cap) = run(&chunks);
-            assert_eq!(
-                out, b"* CAPABILITY IMAP4rev1\r\n* STATUS SIZE (MESSAGES 3)\r\na1 OK done\r\n",
-                "split {split}"
-            );
-            assert_eq!(cap.len(), 2);
-            assert_eq!(cap[1], b"* STATUS INBOX (MESSAGES 3 SIZE 1234)\r\n");
-        }
-    }
-
-    #[test]
-    fn extra_prefix_diverts_list() {
-        let mut tap = Tap {
-            extra: Some(b"* LIST "),
-            ..Tap::default()
-        };
-        tap.feed(b"* LIST (\\HasNoChildren) \".\" {5}\r\nINBOX\r\n* LSUB () \".\" x\r\nt OK\r\n");
-        assert_eq!(
-            tap.captured,
-            vec![b"* LIST (\\HasNoChildren) \".\" {5}\r\nINBOX\r\n".to_vec()]
-        );
-        assert_eq!(tap.out, b"* LSUB () \".\" x\r\nt OK\r\n");
-    }
-
-    #[test]
-    fn literal_bodies_pass_untouched() {
-        let body = b"Subject: x\r\n\r\n* NAMESPACE (evil)\r\n{5}\r\n";
-        let mut input = format!("* 1 FETCH (UID 7 BODY[] {{{}}}\r\n", body.len()).into_bytes();
-        input.extend_from_slice(body);
-        input.extend_from_slice(b")\r\na2 OK\r\n");
-        for split in [1usize, 2, 5, 64] {
-            let chunks: Vec<&[u8]> = input.chunks(split).collect();
-            let (out, cap) = run(&chunks);
-            assert_eq!(out, input, "split {split}");
-            assert!(cap.is_empty());
-        }
-    }
-
-    #[test]
-    fn literal_markers_table() {
-        let cases: &[(&[u8], Option<u64>)] = &[
-            (b"a {12}\r\n", Some(12)),
-            (b"a {12+}\r\n", Some(12)),
-            (b"a ~{0}\r\n", Some(0)),
-            (b"a {x}\r\n", None),
-            (b"a {}\r\n", None),
-            (b"a 12}\r\n", None),
-            (b"a {12}", None),
-        ];
-        for (line, want) in cases {
-            assert_eq!(
-                literal_at_end(line),
-                *want,
-                "{:?}",
-                String::from_utf8_lossy(line)
-            );
-        }
+        t.write_all(&big[sent..]).await.unwrap();
+        t.flush().await.unwrap();
+        let got = reader.await.unwrap();
+        assert_eq!(&got[..17], b"a1 APPEND x {3}\r\n");
+        assert_eq!(&got[17..], &big[..]);
     }
 }
