@@ -3,6 +3,15 @@
 //! Contract (DESIGN.md, "Command-line contracts"): one name per line on
 //! stdin, the result per line on stdout; an invalid input line gives
 //! `error: <reason>` on that line, and the command exits 1 at the end.
+//!
+//! `decode` keeps that one-line-per-line contract even when a valid name
+//! decodes to text that cannot be printed on one line: a decoded name that
+//! contains any C0 control (U+0000..U+001F, TAB included) or DEL (U+007F)
+//! is answered with `error: decoded name contains control character U+00XX
+//! at char N` instead of the raw text, and counts as an invalid line. TAB is
+//! refused like the other C0 controls so that one rule covers them all and
+//! tab-separated consumers of the output cannot be misled either.
+//! (C1 controls U+0080..U+009F are printed: they cannot break a line.)
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -51,19 +60,34 @@ fn convert(
         let name = line.strip_suffix(b"\n").unwrap_or(&line);
         let name = name.strip_suffix(b"\r").unwrap_or(name);
         let result = match command {
-            Command::Encode => mutf7::encode_bytes(name),
-            Command::Decode => mutf7::decode(name),
+            Command::Encode => mutf7::encode_bytes(name).map_err(|e| e.to_string()),
+            Command::Decode => mutf7::decode(name)
+                .map_err(|e| e.to_string())
+                .and_then(|text| match first_control(&text) {
+                    Some((at, c)) => Err(format!(
+                        "decoded name contains control character U+{:04X} at char {at}",
+                        u32::from(c)
+                    )),
+                    None => Ok(text),
+                }),
         };
         match result {
             Ok(text) => writeln!(out, "{text}"),
-            Err(e) => {
+            Err(reason) => {
                 all_ok = false;
-                writeln!(out, "error: {e}")
+                writeln!(out, "error: {reason}")
             }
         }
         .context("writing stdout")?;
     }
     Ok(all_ok)
+}
+
+/// The first C0 control or DEL in `text`, with its position in chars.
+fn first_control(text: &str) -> Option<(usize, char)> {
+    text.chars()
+        .enumerate()
+        .find(|&(_, c)| c.is_ascii_control())
 }
 
 #[cfg(test)]
@@ -92,6 +116,12 @@ mod tests {
                 false,
             ),
             (Command::Decode, b"", "", true),
+            (
+                Command::Decode,
+                b"a&AAo-b\nok",
+                "error: decoded name contains control character U+000A at char 1\nok\n",
+                false,
+            ),
         ];
         for (cmd, input, want, ok) in cases {
             let mut out = Vec::new();
