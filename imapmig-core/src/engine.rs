@@ -93,7 +93,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::ids::{Fingerprint, Flag, ModSeq, Uid};
 use crate::observation::Observation;
-use crate::plan::{FlagChange, Plan, PlanSummary, Policy, ResetReport, Stage};
+use crate::plan::{FlagChange, Match, Plan, PlanSummary, Policy, ResetReport, Stage};
 use crate::state::FolderState;
 use crate::throttle::{ReplyClass, classify, parse_reply};
 use crate::tolerance::SkipReason;
@@ -367,6 +367,9 @@ pub struct Report {
     pub flags_synced: u64,
     /// Present messages whose flags were compared.
     pub flags_compared: u64,
+    /// [`Action::StoreFlags`] answered with [`Event::FlagsFailed`] (the
+    /// changes are compared again next pass).
+    pub flags_failed: u64,
     /// The plan's counts (the last plan of this engine).
     pub plan: Option<PlanSummary>,
     /// What a UIDVALIDITY change did, when one happened.
@@ -468,7 +471,10 @@ pub struct Engine {
     flags_planned: Vec<FlagChange>,
     flags_done: bool,
     unsaved: bool,
-    last_batch_saved: bool,
+    /// The last source observation was made with CHANGEDSINCE.
+    changed_since_used: bool,
+    /// Observe every flag from now on (see `flags_unseen_for_new_pairs`).
+    full_flags: bool,
 }
 
 impl Engine {
@@ -502,7 +508,8 @@ impl Engine {
             flags_planned: Vec::new(),
             flags_done: false,
             unsaved: false,
-            last_batch_saved: false,
+            changed_since_used: false,
+            full_flags: false,
         }
     }
 
@@ -543,7 +550,6 @@ impl Engine {
         self.stop_after_batch = None;
         self.flags_planned.clear();
         self.flags_done = false;
-        self.last_batch_saved = false;
     }
 
     /// The next thing to do. Asked again without an event in between, it
@@ -575,15 +581,11 @@ impl Engine {
         }
     }
 
-    /// Reports what happened. An error means the event breaks the protocol
-    /// (nobody asked for it, or it names a message that is not in the
-    /// current batch); the engine is unchanged then.
+    /// Reports what happened in answer to the last [`Engine::next_action`].
+    /// An error means the event breaks the protocol (nobody asked for it,
+    /// or it names a message that is not in the current batch); the engine
+    /// is unchanged then.
     pub fn handle(&mut self, event: Event) -> Result<(), Error> {
-        if self.wait.is_none() && !matches!(self.phase, Phase::Finished | Phase::Stopped(_)) {
-            // The caller may answer without asking again: the action is
-            // the one next_action would return.
-            let _ = self.next_action();
-        }
         let wait = self.wait.take();
         match (wait, event) {
             (Some(Wait::Source(since)), Event::SourceObserved(observation)) => {
@@ -652,6 +654,7 @@ impl Engine {
             }
             (Some(Wait::StoreFlags(_)), Event::FlagsFailed(_)) => {
                 // The changes are compared again next pass: the mark stays.
+                self.report.flags_failed += 1;
                 self.flags_done = true;
                 self.wait = Some(Wait::Save(AfterSave::FlagsDone));
                 Ok(())
@@ -668,8 +671,22 @@ impl Engine {
         }
     }
 
+    /// Under CHANGEDSINCE, a pair found by fingerprint whose source flags
+    /// were not reported: its flags cannot be compared.
+    fn flags_unseen_for_new_pairs(&self, plan: &Plan) -> bool {
+        let Some(source) = self.source.as_ref() else {
+            return false;
+        };
+        self.changed_since_used
+            && self.config.policy.sync_flags
+            && plan.present.iter().any(|p| {
+                p.matched == Match::Fingerprint
+                    && source.message(p.source).is_some_and(|m| m.flags.is_none())
+            })
+    }
+
     fn flags_changed_since(&self) -> Option<ModSeq> {
-        if self.config.condstore {
+        if self.config.condstore && !self.full_flags {
             self.state.source_mark().and_then(|m| m.highest_modseq)
         } else {
             None
@@ -677,6 +694,7 @@ impl Engine {
     }
 
     fn source_observed(&mut self, observation: Observation, since: Option<ModSeq>) {
+        self.changed_since_used = since.is_some();
         let mut status = observation.status().clone();
         let mark = self.state.source_mark().copied();
         let same_validity = mark.is_some_and(|m| m.uid_validity == status.uid_validity);
@@ -707,6 +725,17 @@ impl Engine {
         self.report.target_messages = target.messages().len() as u64;
         self.report.plan = Some(plan.summary());
         self.report.reset = plan.reset;
+        if plan.is_applicable() && self.flags_unseen_for_new_pairs(&plan) {
+            // Pairs found by fingerprint this pass (copies made without
+            // APPENDUID, identical messages) whose flags CHANGEDSINCE did
+            // not report: observe the source again with every flag. The
+            // pairs are recorded now, so that pass plans them by UID.
+            self.full_flags = true;
+            self.source = None;
+            self.phase = Phase::Observe;
+            self.wait = Some(Wait::Save(AfterSave::Continue));
+            return;
+        }
         if !plan.is_applicable() {
             let reason = match plan.reset {
                 Some(r) => StopReason::ResetUnconfirmed(r),
@@ -774,7 +803,6 @@ impl Engine {
         }
         self.flags_planned = plan.flag_changes.clone();
         self.flags_done = false;
-        self.last_batch_saved = false;
         self.plan = Some(plan);
         self.phase = Phase::Copying;
         self.wait = Some(Wait::Save(AfterSave::Continue));
@@ -829,8 +857,7 @@ impl Engine {
             self.wait = Some(Wait::Save(AfterSave::Copy(items)));
             return None;
         }
-        if self.unsaved || !self.last_batch_saved {
-            self.last_batch_saved = true;
+        if self.unsaved {
             self.wait = Some(Wait::Save(AfterSave::Continue));
             return None;
         }
@@ -1073,13 +1100,12 @@ impl Engine {
         report.present = found - report.copied;
 
         // Duplicates: more copies on the target than on the source, among
-        // the copies this migrator appended.
-        let ours: BTreeSet<Uid> = self
-            .state
-            .copied()
-            .filter_map(|(_, c)| c.target)
-            .chain(self.appended.iter().copied())
-            .collect();
+        // the copies this engine appended (by APPENDUID, or above the
+        // target's highest UID before the first copy when the target has
+        // no UIDPLUS). Copies recorded in the state by earlier runs are not
+        // counted: the state does not tell them from adopted mail, and
+        // mail that was on the target before is not ours to report.
+        let ours = &self.appended;
         let top = self
             .target_top
             .filter(|(v, _)| *v == target.status().uid_validity.get())

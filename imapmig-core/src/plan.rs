@@ -345,6 +345,26 @@ impl Pool {
         None
     }
 
+    /// Claims the first entry with `fp` whose id is at least `min_id` and
+    /// not `taken` (a linear scan of the run: for open intents only).
+    fn claim_from(&self, fp: Fingerprint, taken: &mut [bool], min_id: usize) -> Option<usize> {
+        let start = self.entries.partition_point(|e| e.0 < fp);
+        for &(f, id) in self.entries.get(start..).unwrap_or_default() {
+            if f != fp {
+                break;
+            }
+            let id = id as usize;
+            if id >= min_id
+                && let Some(slot) = taken.get_mut(id)
+                && !*slot
+            {
+                *slot = true;
+                return Some(id);
+            }
+        }
+        None
+    }
+
     /// Claims the first entry with `fp` whose id is not `taken` (any order).
     fn claim(&mut self, fp: Fingerprint, taken: &mut [bool]) -> Option<usize> {
         if self.cursor.len() != self.entries.len() {
@@ -480,6 +500,14 @@ pub fn plan_pass(
         confirmed: 0,
     };
     let mut vanished = Vec::new();
+    // An open intent's APPEND, if it happened, got a UID at or above the
+    // target's UIDNEXT of the pass that recorded it: an identical message
+    // below was there before and is not its copy.
+    let appended_from = state
+        .target
+        .and_then(|mark| mark.uid_next)
+        .filter(|_| !target_reset)
+        .map_or(0, |next| tmsgs.partition_point(|m| m.uid < next));
 
     if !source_reset {
         // Phase A: pairs by UID; sort the rest.
@@ -562,7 +590,19 @@ pub fn plan_pass(
                 .fingerprint
                 .or_else(|| entry.and_then(|e| e.fingerprint))
                 .or_else(|| intent.and_then(|i| i.fingerprint));
-            if let Some(ti) = fp.and_then(|f| pool.claim(f, &mut claimed)) {
+            // A copy recorded without its target UID (no APPENDUID) was
+            // most likely made in the last pass: look above UIDNEXT first,
+            // so it does not take mail that was there before from the
+            // intents that come after it.
+            let claim =
+                |f: Fingerprint, pool: &mut Pool, claimed: &mut [bool]| match (entry, intent) {
+                    (None, Some(_)) => pool.claim_from(f, claimed, appended_from),
+                    (Some(e), _) if e.target.is_none() => pool
+                        .claim_from(f, claimed, appended_from)
+                        .or_else(|| pool.claim(f, claimed)),
+                    _ => pool.claim(f, claimed),
+                };
+            if let Some(ti) = fp.and_then(|f| claim(f, &mut pool, &mut claimed)) {
                 d.pair(m.uid, Some(tmsgs[ti].uid), Match::Fingerprint);
                 if entry.is_some() {
                     d.confirmed += 1;
@@ -598,6 +638,7 @@ pub fn plan_pass(
             smsgs,
             tmsgs,
             target_reset,
+            appended_from,
             &mut pool,
             &mut claimed,
             &target_fp,
@@ -683,6 +724,7 @@ fn reconcile_source_reset<'a>(
     smsgs: &'a [ObservedMessage],
     tmsgs: &[ObservedMessage],
     target_reset: bool,
+    appended_from: usize,
     pool: &mut Pool,
     claimed: &mut [bool],
     target_fp: &dyn Fn(&ObservedMessage) -> Option<Fingerprint>,
@@ -703,17 +745,23 @@ fn reconcile_source_reset<'a>(
             .values()
             .filter(|c| c.target.is_none())
             .filter_map(|c| c.fingerprint)
-            .filter(|f| match pool.claim(*f, claimed) {
-                Some(ti) => {
-                    realized.push(ti);
-                    false
+            // Most likely a copy of the last pass: above its UIDNEXT first.
+            .filter(|f| {
+                match pool
+                    .claim_from(*f, claimed, appended_from)
+                    .or_else(|| pool.claim(*f, claimed))
+                {
+                    Some(ti) => {
+                        realized.push(ti);
+                        false
+                    }
+                    None => blind,
                 }
-                None => blind,
             })
             .collect()
     };
-    for ti in realized {
-        claimed[ti] = false;
+    for ti in &realized {
+        claimed[*ti] = false;
     }
     pool.rewind();
     let mut phantom_taken = vec![false; phantoms.len()];
@@ -737,6 +785,13 @@ fn reconcile_source_reset<'a>(
             }
             if tmsgs.get(ti).is_some_and(|m| m.uid == t) {
                 was_paired[ti] = true;
+            }
+        }
+        // A copy recorded without its target UID (no UIDPLUS) and found on
+        // the target by fingerprint was paired too: it confirms the reset.
+        for ti in realized {
+            if let Some(slot) = was_paired.get_mut(ti) {
+                *slot = true;
             }
         }
     }
@@ -787,6 +842,22 @@ fn reconcile_source_reset<'a>(
         }
     }
     order.sort_unstable();
+    // Without adoption, only copies this migrator made may be claimed: the
+    // recorded pairs and whatever came after the last pass's UIDNEXT (open
+    // intents, copies without APPENDUID). Mail that was there before is
+    // hidden from the pool for the walk (only while target UIDs are valid).
+    let mut hidden = Vec::new();
+    if !d.policy.adopt_existing
+        && !target_reset
+        && let Some(next) = state.target.and_then(|mark| mark.uid_next)
+    {
+        for (ti, m) in tmsgs.iter().enumerate() {
+            if m.uid < next && !was_paired[ti] && !claimed[ti] {
+                claimed[ti] = true;
+                hidden.push(ti);
+            }
+        }
+    }
     let (mut at_target, mut at_old, mut at_phantom, mut at_skip) = (0, 0, 0, 0);
     for (fp, i) in order {
         let m = &smsgs[i as usize];
@@ -818,6 +889,9 @@ fn reconcile_source_reset<'a>(
         } else {
             d.candidates.push(m);
         }
+    }
+    for ti in hidden {
+        claimed[ti] = false;
     }
 }
 
@@ -1059,6 +1133,88 @@ mod tests {
     }
 
     #[test]
+    fn an_intent_never_claims_mail_that_was_there_before() {
+        // The target already has an identical message (UID 1, below the
+        // UIDNEXT of the pass): without adoption the message is copied,
+        // and an intent whose APPEND never happened must not claim it.
+        let policy = Policy {
+            adopt_existing: false,
+            ..Policy::default()
+        };
+        let mut state = FolderState::new();
+        let source = obs(1, &[(1, 11, 0)]);
+        let next = |o: Observation, n: u32| {
+            let mut status = o.status().clone();
+            status.uid_next = Some(uid(n));
+            Observation::new(status, o.messages().to_vec())
+        };
+        let target = next(obs(5, &[(1, 11, 0)]), 2);
+        let plan = state.begin_pass(&source, &target, &Stage::Final, &policy);
+        assert_eq!(copy_uids(&plan), uids(&[1]));
+        state.record_intent(uid(1), Some(Fingerprint::from(11u128)), 101);
+        // Crash before the APPEND: the intent must stay a copy to make.
+        let plan = state.begin_pass(&source, &target, &Stage::Final, &policy);
+        assert_eq!(copy_uids(&plan), uids(&[1]));
+        assert!(plan.present.is_empty());
+        // The APPEND happened (UID 2): that copy resolves the intent.
+        state.record_intent(uid(1), Some(Fingerprint::from(11u128)), 101);
+        let target = next(obs(5, &[(1, 11, 0), (2, 11, 0)]), 3);
+        let plan = state.begin_pass(&source, &target, &Stage::Final, &policy);
+        assert!(plan.copy.is_empty());
+        assert_eq!(plan.present[0].target, Some(uid(2)));
+
+        // Two identical source messages, one copied without APPENDUID, the
+        // other's APPEND never sent: the record takes its own copy (above
+        // UIDNEXT), not the message that was there before, and the intent
+        // finds nothing: it is copied.
+        let mut state = FolderState::new();
+        let source = obs(1, &[(1, 11, 0), (2, 11, 0)]);
+        let target = next(obs(5, &[(1, 11, 0)]), 2);
+        let plan = state.begin_pass(&source, &target, &Stage::Final, &policy);
+        assert_eq!(copy_uids(&plan), uids(&[1, 2]));
+        state.record_copied(uid(1), None, Some(Fingerprint::from(11u128)), 101);
+        state.record_intent(uid(2), Some(Fingerprint::from(11u128)), 101);
+        let target = next(obs(5, &[(1, 11, 0), (2, 11, 0)]), 3);
+        let plan = state.begin_pass(&source, &target, &Stage::Final, &policy);
+        assert_eq!(copy_uids(&plan), uids(&[2]));
+        assert_eq!(plan.present[0].target, Some(uid(2)));
+    }
+
+    #[test]
+    fn source_reset_without_adoption_keeps_mail_that_was_there() {
+        let policy = Policy {
+            adopt_existing: false,
+            ..Policy::default()
+        };
+        let next = |o: Observation, n: u32| {
+            let mut status = o.status().clone();
+            status.uid_next = Some(uid(n));
+            Observation::new(status, o.messages().to_vec())
+        };
+        // The target had message 11 before; it is copied anyway (no
+        // adoption), to UID 2.
+        let mut state = FolderState::new();
+        let source = obs(1, &[(1, 11, 0), (2, 12, 0)]);
+        let plan = state.begin_pass(
+            &source,
+            &next(obs(5, &[(1, 11, 0)]), 2),
+            &Stage::Final,
+            &policy,
+        );
+        assert_eq!(copy_uids(&plan), uids(&[1, 2]));
+        state.record_copied(uid(1), Some(uid(2)), Some(Fingerprint::from(11u128)), 101);
+        state.record_intent(uid(2), Some(Fingerprint::from(12u128)), 102);
+        // Crash with message 12 appended (UID 3); the source is rebuilt.
+        let target = next(obs(5, &[(1, 11, 0), (2, 11, 0), (3, 12, 0)]), 4);
+        let source = obs(2, &[(7, 11, 0), (8, 12, 0)]);
+        let plan = state.begin_pass(&source, &target, &Stage::Final, &policy);
+        assert!(plan.copy.is_empty(), "{plan:?}");
+        let targets: Vec<_> = plan.present.iter().map(|p| p.target).collect();
+        assert_eq!(targets, vec![Some(uid(2)), Some(uid(3))]);
+        assert_eq!(plan.target_unmatched, 1);
+    }
+
+    #[test]
     fn copy_without_appenduid_is_found_later() {
         let mut state = FolderState::new();
         let source = obs(1, &[(1, 11, 0), (2, 0, 0)]);
@@ -1083,6 +1239,26 @@ mod tests {
             ]
         );
         assert_eq!(state.copied_message(uid(1)).unwrap().target, Some(uid(4)));
+    }
+
+    #[test]
+    fn source_reset_confirms_copies_recorded_without_appenduid() {
+        // Copied to a server without UIDPLUS: no target UIDs recorded yet
+        // when the source's UIDVALIDITY changes.
+        let mut state = FolderState::new();
+        let source = obs(1, &[(1, 11, 0), (2, 12, 0), (3, 13, 0)]);
+        let plan = state.begin_pass(&source, &obs(5, &[]), &Stage::Final, &Policy::default());
+        for m in &plan.copy {
+            state.record_copied(m.uid, None, m.fingerprint, m.size);
+        }
+        let target = obs(5, &[(1, 11, 0), (2, 12, 0), (3, 13, 0)]);
+        let source = obs(2, &[(7, 11, 0), (8, 12, 0), (9, 13, 0)]);
+        let plan = execute(&mut state, &source, &target);
+        let report = plan.reset.unwrap();
+        assert_eq!((report.old_pairs, report.confirmed), (3, 3));
+        assert_eq!(report.verdict, ResetVerdict::Confirmed);
+        assert!(plan.copy.is_empty());
+        assert_eq!(state.copied_message(uid(8)).unwrap().target, Some(uid(2)));
     }
 
     #[test]

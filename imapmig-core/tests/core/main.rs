@@ -6,6 +6,7 @@
     reason = "test code: a panic is a test failure"
 )]
 
+mod engine_sim;
 mod model;
 mod plan_props;
 mod replies;
