@@ -57,13 +57,12 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::StreamExt;
 use imapmig_core::inventory::{self, FolderSize, InventoryPolicy, MailboxInventory, Quota};
-use imapmig_core::{
-    FileStore, FolderState, Policy, SkipReason, Stage, StateStore, StoreKey, Tolerance, Uid,
-};
+use imapmig_core::{FileStore, FolderState, Policy, Stage, StateStore, StoreKey, Tolerance, Uid};
 use imapmig_folders::{Listing, Mapper, Rules};
 
-use crate::imap::folder_pass::{
-    self, PairNames, PassContext, PassError, PassReport, SkipSink, SourceFilter, StateSlot,
+use crate::imap::pair::{
+    self, Connector, Interrupted, PairContext, PairError, PairNames, PairOutcome, SkipOutcome,
+    SkipRow, SkipSink, SourceFilter, StateSlot,
 };
 use crate::imap::{Connection, Endpoint, ImapError, SecretSource};
 
@@ -158,6 +157,14 @@ pub(crate) struct Options {
     /// Retries of a folder after throttling or a dropped connection.
     #[arg(long, default_value_t = 12)]
     retries: u32,
+    /// Largest message to copy, in bytes (besides the target's own APPENDLIMIT); larger ones
+    /// are skipped with a reason and never block their folder.
+    #[arg(long, value_name = "BYTES")]
+    max_message_size: Option<u64>,
+    /// After a UIDVALIDITY change that cannot be confirmed (too few recorded messages found
+    /// again), copy by fingerprint anyway: what is on the target is never copied twice.
+    #[arg(long)]
+    accept_reset: bool,
     /// Read the source password from this file instead of the environment.
     #[arg(long)]
     source_password_file: Option<PathBuf>,
@@ -304,40 +311,31 @@ struct Skips {
 }
 
 impl SkipSink for Skips {
-    fn skip(
-        &self,
-        folder: &str,
-        uid: Uid,
-        message_id: Option<String>,
-        size: u64,
-        reason: SkipReason,
-        detail: &str,
-    ) -> Result<(), PassError> {
+    fn skip(&self, row: &SkipRow<'_>) -> Result<SkipOutcome, String> {
         if let Some(log) = &self.log {
             let record = imapmig_core::tolerance::SkipRecord {
-                folder: folder.to_owned(),
-                source_uid: uid,
-                message_id,
-                size,
-                reason,
-                detail: detail.to_owned(),
+                folder: row.folder.to_owned(),
+                source_uid: row.uid,
+                message_id: row.message_id.clone(),
+                size: row.size,
+                reason: row.reason,
+                detail: row.detail.to_owned(),
                 time: chrono::Utc::now().timestamp(),
             };
             let mut log = log
                 .lock()
-                .map_err(|_| PassError::State("skip log lock poisoned".into()))?;
-            log.write(&record)
-                .map_err(|e| PassError::State(format!("skip log: {e}")))?;
+                .map_err(|_| "skip log lock poisoned".to_owned())?;
+            log.write(&record).map_err(|e| e.to_string())?;
         }
-        eprintln!("skipped: {folder} uid {uid}: {reason}: {detail}");
         let bad = self.bad.fetch_add(1, Ordering::SeqCst) + 1;
         let verdict = self
             .tolerance
             .verdict(bad, self.asked.load(Ordering::SeqCst).max(bad));
-        if verdict.exceeded() {
-            return Err(PassError::TooManyBad(verdict.to_string()));
-        }
-        Ok(())
+        Ok(if verdict.exceeded() {
+            SkipOutcome::ThresholdExceeded(verdict.to_string())
+        } else {
+            SkipOutcome::Within
+        })
     }
 
     fn asked(&self, n: u64) {
@@ -352,17 +350,49 @@ struct Slot {
 }
 
 impl StateSlot for Slot {
-    fn load(&self) -> Result<FolderState, PassError> {
+    fn load(&self) -> Result<FolderState, String> {
         self.store
             .load(&self.key)
             .map(Option::unwrap_or_default)
-            .map_err(|e| PassError::State(e.to_string()))
+            .map_err(|e| e.to_string())
     }
 
-    fn save(&self, state: &FolderState) -> Result<(), PassError> {
-        self.store
-            .save(&self.key, state)
-            .map_err(|e| PassError::State(e.to_string()))
+    fn save(&self, state: &FolderState) -> Result<(), String> {
+        self.store.save(&self.key, state).map_err(|e| e.to_string())
+    }
+}
+
+/// Opens the pair's connections with the run's retry policy.
+struct RunConnector<'a> {
+    setup: &'a Setup,
+    retries: u32,
+}
+
+impl Connector for RunConnector<'_> {
+    async fn source(&self) -> Result<Connection, ImapError> {
+        connect(
+            &self.setup.source,
+            &self.setup.source_cred,
+            self.setup.timeout,
+            self.retries,
+            true,
+        )
+        .await
+    }
+
+    async fn target(&self) -> Result<Connection, ImapError> {
+        connect(
+            &self.setup.target,
+            &self.setup.target_cred,
+            self.setup.timeout,
+            self.retries,
+            true,
+        )
+        .await
+    }
+
+    fn backoff(&self, attempt: u32, hint: Option<Duration>) -> Option<Duration> {
+        backoff(attempt, self.retries, hint)
     }
 }
 
@@ -384,11 +414,20 @@ fn fingerprint_key(dir: &Path) -> anyhow::Result<imapmig_dedupe::FingerprintKey>
             let tmp = dir.join("fingerprint.key.new");
             {
                 use std::io::Write;
-                let mut f = std::fs::File::create(&tmp)?;
+                use std::os::unix::fs::OpenOptionsExt;
+                // The key makes fingerprints unguessable: readable by its owner only.
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&tmp)?;
                 f.write_all(key.as_bytes())?;
                 f.sync_all()?;
             }
             std::fs::rename(&tmp, &path)?;
+            // The rename is durable only once the directory is.
+            std::fs::File::open(dir)?.sync_all()?;
             Ok(key)
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
@@ -442,7 +481,7 @@ struct Job {
     names: PairNames,
     /// Source messages in the folder at inventory time (for the count of an interrupted pair).
     source_messages: u64,
-    filter: Option<Arc<std::collections::HashSet<u128>>>,
+    filter: SourceFilter,
 }
 
 async fn migrate(args: Options) -> Result<u8, Fatal> {
@@ -598,14 +637,18 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
     });
     let bar = progress_bar();
     let (b1, b2) = (bar.clone(), bar.clone());
-    let ctx = Arc::new(PassContext {
-        fingerprint_fields: imapmig_dedupe::fingerprint::HEADER_FIELDS
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect(),
-        fingerprinter: imapmig_dedupe::Fingerprinter::new(&key),
+    let engine_config = imapmig_core::engine::Config {
         stage: s.stage,
-        policy: Policy::default(),
+        policy: Policy {
+            min_reset_confirmation: if args.accept_reset { 0.0 } else { 0.5 },
+            ..Policy::default()
+        },
+        ..imapmig_core::engine::Config::default()
+    };
+    let ctx = Arc::new(PairContext {
+        fingerprinter: imapmig_dedupe::Fingerprinter::new(&key),
+        engine: engine_config,
+        max_message_size: args.max_message_size,
         dry_run: args.dry_run,
         skips: skips.clone(),
         on_copied: Arc::new(move |n| b1.inc(n)),
@@ -632,7 +675,7 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
         }
     }
 
-    let mut reports: Vec<(Job, Result<PassReport, Interrupted>)> = Vec::new();
+    let mut reports: Vec<(Job, Result<PairOutcome, Interrupted>)> = Vec::new();
     let results = futures::stream::iter(jobs.into_iter().map(|job| {
         let (setup, ctx, store) = (setup.clone(), ctx.clone(), store.clone());
         let retries = args.retries;
@@ -658,53 +701,83 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
     bar.finish_and_clear();
 
     // Per-folder verification and the totals.
-    let mut total = PassReport::default();
+    let mut total = Totals::default();
     let mut worst: Option<Fatal> = None;
+    let mut not_copied: Vec<NotCopiedRow> = Vec::new();
+    let mut duplicates = 0u64;
     reports.sort_by(|a, b| a.0.names.display.cmp(&b.0.names.display));
     for (job, r) in &reports {
         match r {
-            Ok(rep) => {
+            Ok(out) => {
+                let rep = &out.report;
                 if args.dry_run {
                     println!(
                         "folder {} -> {}: would copy {} present {} skipped {}",
                         job.names.display,
                         job.names.target_display,
-                        rep.would_copy,
+                        out.would_copy,
                         rep.present,
                         rep.skipped
                     );
-                } else {
+                    total.would_copy += out.would_copy;
+                    continue;
+                }
+                let (copied, present) = (rep.copied, rep.present);
+                let ok = rep.failed == 0 && rep.duplicates.is_empty();
+                println!(
+                    "folder {} -> {}: source {} target {} asked {} copied {} present {} skipped {} failed {}{}",
+                    job.names.display,
+                    job.names.target_display,
+                    rep.source_messages,
+                    rep.target_messages,
+                    rep.asked,
+                    copied,
+                    present,
+                    rep.skipped,
+                    rep.failed,
+                    if ok { " ok" } else { " INCOMPLETE" }
+                );
+                println!(
+                    "folder {} -> {}: flags compared {} synced {} ({})",
+                    job.names.display,
+                    job.names.target_display,
+                    rep.flags_compared,
+                    rep.flags_synced,
+                    match out.flags_since {
+                        Some(m) => format!("changed since modseq {m}"),
+                        None => "full compare".to_owned(),
+                    }
+                );
+                for dup in &rep.duplicates {
+                    duplicates += dup.target_uids.len() as u64;
+                    let ids: Vec<String> = dup
+                        .source_uids
+                        .iter()
+                        .map(|u| {
+                            out.message_ids
+                                .get(&u.get())
+                                .cloned()
+                                .unwrap_or_else(|| "-".to_owned())
+                        })
+                        .collect();
                     println!(
-                        "folder {} -> {}: source {} target {} asked {} copied {} present {} skipped {} failed {}{}",
-                        job.names.display,
+                        "duplicate: {} target uids {} (source uids {}; Message-ID {})",
                         job.names.target_display,
-                        rep.source_messages,
-                        rep.target_messages,
-                        rep.asked,
-                        rep.copied,
-                        rep.present,
-                        rep.skipped,
-                        rep.failed,
-                        if rep.failed == 0 {
-                            " ok"
-                        } else {
-                            " INCOMPLETE"
-                        }
-                    );
-                    println!(
-                        "folder {} -> {}: flags compared {} synced {} ({})",
-                        job.names.display,
-                        job.names.target_display,
-                        rep.flags_compared,
-                        rep.flags_synced,
-                        match rep.flags_since {
-                            Some(m) => format!("changed since modseq {m}"),
-                            None => "full compare".to_owned(),
-                        }
+                        join(&dup.target_uids),
+                        join(&dup.source_uids),
+                        ids.join(" ")
                     );
                 }
-                total.copied += rep.copied;
-                total.present += rep.present;
+                for n in &rep.not_copied {
+                    not_copied.push(NotCopiedRow {
+                        folder: job.names.display.clone(),
+                        uid: n.source.get(),
+                        message_id: out.message_ids.get(&n.source.get()).cloned(),
+                        reason: n.reason.clone(),
+                    });
+                }
+                total.copied += copied;
+                total.present += present;
                 total.skipped += rep.skipped;
                 total.failed += rep.failed;
             }
@@ -724,21 +797,31 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
                     stop.skipped,
                     unsettled
                 );
+                not_copied.push(NotCopiedRow {
+                    folder: job.names.display.clone(),
+                    uid: 0,
+                    message_id: None,
+                    reason: format!("{unsettled} messages not settled: {}", stop.error),
+                });
                 total.copied += stop.copied_now;
                 total.present += stop.recorded.saturating_sub(stop.copied_now);
                 total.skipped += stop.skipped;
                 total.failed += unsettled;
                 let fatal = match &stop.error {
-                    PassError::TooManyBad(m) => Fatal::new(EXIT_TOO_MANY_BAD, m.clone()),
-                    PassError::OverQuota(m) => {
+                    PairError::TooManyBad(m) => Fatal::new(EXIT_TOO_MANY_BAD, m.clone()),
+                    PairError::OverQuota(m) => {
                         Fatal::new(EXIT_QUOTA, format!("target over quota: {m}"))
                     }
-                    PassError::State(m) => Fatal::new(EXIT_STATE, m.clone()),
-                    PassError::Imap(i) => Fatal::new(imap_exit(i), i.to_string()),
-                    PassError::Throttled(m) => Fatal::new(
+                    PairError::State(m) => Fatal::new(EXIT_STATE, m.clone()),
+                    PairError::Imap(i) => Fatal::new(imap_exit(i), i.to_string()),
+                    PairError::Throttled(m) => Fatal::new(
                         EXIT_UNREACHABLE,
                         format!("still throttled after every retry: {m}"),
                     ),
+                    e @ PairError::ResetUnconfirmed { .. } => {
+                        Fatal::new(EXIT_INCOMPLETE, format!("{}: {e}", job.names.display))
+                    }
+                    e @ PairError::Engine(_) => Fatal::new(EXIT_INCOMPLETE, e.to_string()),
                 };
                 // The more specific failure wins: threshold, quota, state, then connection.
                 let rank = |c: u8| match c {
@@ -757,12 +840,15 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
         }
     }
     if args.dry_run {
-        let would: u64 = reports
-            .iter()
-            .filter_map(|(_, r)| r.as_ref().ok())
-            .map(|r| r.would_copy)
-            .sum();
-        println!("dry run: would copy {would}");
+        println!("dry run: would copy {}", total.would_copy);
+    } else if let Err(e) = write_not_copied(&args.state.join("not-copied.csv"), &not_copied) {
+        eprintln!("error: not-copied list: {e}");
+        worst.get_or_insert(Fatal::new(EXIT_STATE, format!("not-copied list: {e}")));
+    }
+    if duplicates > 0 {
+        eprintln!(
+            "error: {duplicates} messages were copied twice by this migrator (listed above as `duplicate:`)"
+        );
     }
     println!(
         "copied: {} present: {} skipped: {} failed: {}",
@@ -771,7 +857,59 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
     if let Some(w) = worst {
         return Err(w);
     }
-    Ok(if total.failed > 0 { EXIT_INCOMPLETE } else { 0 })
+    Ok(if total.failed > 0 || duplicates > 0 {
+        EXIT_INCOMPLETE
+    } else {
+        0
+    })
+}
+
+/// The run's totals.
+#[derive(Debug, Default)]
+struct Totals {
+    copied: u64,
+    present: u64,
+    skipped: u64,
+    failed: u64,
+    would_copy: u64,
+}
+
+/// One row of `not-copied.csv`.
+#[derive(Debug)]
+struct NotCopiedRow {
+    folder: String,
+    /// 0 for a whole folder that stopped.
+    uid: u32,
+    message_id: Option<String>,
+    reason: String,
+}
+
+/// Writes the messages this run did not copy (folder, source UID, Message-ID, reason); an
+/// empty list leaves just the header.
+fn write_not_copied(path: &Path, rows: &[NotCopiedRow]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("csv.new");
+    {
+        let mut w = csv::Writer::from_path(&tmp)?;
+        w.write_record(["folder", "source_uid", "message_id", "reason"])?;
+        for r in rows {
+            w.write_record([
+                r.folder.as_str(),
+                &r.uid.to_string(),
+                r.message_id.as_deref().unwrap_or(""),
+                r.reason.as_str(),
+            ])?;
+        }
+        w.flush()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn join(uids: &[Uid]) -> String {
+    uids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A key for the pair in the state store: both accounts and both folders.
@@ -784,95 +922,27 @@ fn pair_key(setup: &Setup, job: &Job) -> StoreKey {
     )
 }
 
-/// One folder pair with retries: each attempt opens fresh connections and plans again from
-/// the saved state, so whatever a failed attempt did is accounted for.
+/// One folder pair, driven by imapmig-core's engine; it reconnects and goes on by itself.
 async fn run_job(
     setup: &Setup,
-    ctx: &PassContext,
+    ctx: &PairContext,
     store: &Arc<FileStore>,
     job: &Job,
     retries: u32,
-) -> Result<PassReport, Interrupted> {
+) -> Result<PairOutcome, Interrupted> {
     let slot = Slot {
         store: store.clone(),
         key: pair_key(setup, job),
     };
-    let copied = AtomicU64::new(0);
-    let filter: SourceFilter = job.filter.clone().map(|set| {
-        Arc::new(move |f: u128| set.contains(&f)) as Arc<dyn Fn(u128) -> bool + Send + Sync>
-    });
-    let mut attempt = 0u32;
-    loop {
-        let result = async {
-            let mut src = connect(
-                &setup.source,
-                &setup.source_cred,
-                setup.timeout,
-                retries,
-                true,
-            )
-            .await?;
-            let mut dst = connect(
-                &setup.target,
-                &setup.target_cred,
-                setup.timeout,
-                retries,
-                true,
-            )
-            .await?;
-            let r =
-                folder_pass::run_pass(&mut src, &mut dst, &job.names, ctx, &slot, &filter, &copied)
-                    .await;
-            if r.is_ok() {
-                src.logout().await;
-                dst.logout().await;
-            }
-            r
-        }
-        .await;
-        match result {
-            Err(e) if e.is_transient() && backoff(attempt, retries, e.retry_after()).is_some() => {
-                let wait = backoff(attempt, retries, e.retry_after()).unwrap_or_default();
-                attempt += 1;
-                eprintln!(
-                    "{}: {e}; retry {attempt}/{retries} in {:.1} s",
-                    job.names.display,
-                    wait.as_secs_f64()
-                );
-                tokio::time::sleep(wait).await;
-            }
-            Ok(report) => return Ok(report),
-            Err(error) => {
-                // What the saved state says was settled, for an honest count.
-                let state = slot.load().unwrap_or_default();
-                return Err(Interrupted {
-                    error,
-                    copied_now: copied.load(Ordering::Relaxed),
-                    recorded: state.copied_count() as u64,
-                    skipped: state.skipped().count() as u64,
-                });
-            }
-        }
-    }
-}
-
-/// A pair that stopped before its verification, with what its state recorded.
-#[derive(Debug)]
-struct Interrupted {
-    error: PassError,
-    /// APPENDed by this run.
-    copied_now: u64,
-    /// Recorded as copied in the state (this run and earlier ones).
-    recorded: u64,
-    /// Recorded as skipped.
-    skipped: u64,
+    let connector = RunConnector { setup, retries };
+    pair::run_pair(&job.names, ctx, &connector, &slot, &job.filter).await
 }
 
 /// Builds the job for Gmail's archived-only mail: observe every copied folder and All Mail,
-/// keep the fingerprints seen only in All Mail.
+/// keep the header fingerprints seen only in All Mail.
 async fn archived_only_job(
     setup: &Setup,
-    ctx: &PassContext,
+    ctx: &PairContext,
     plan: &imapmig_folders::FolderPlan,
     archive: &imapmig_folders::MailboxName,
     retries: u32,
@@ -894,12 +964,13 @@ async fn archived_only_job(
         }
         let wire = String::from_utf8_lossy(entry.source.wire()).into_owned();
         let sel = src.select(&wire, true).await?;
-        let status = folder_pass::status_of(&sel)?;
-        let (obs, _) = folder_pass::observe(&mut src, ctx, status, sel.uid_next).await?;
-        for m in obs.messages() {
-            if let Some(f) = m.fingerprint {
-                detector.record(entry.source.as_str(), &f.to_string());
-            }
+        let status = pair::status_of(&sel)?;
+        for m in pair::fetch_all_meta(&mut src, &status).await? {
+            let f = ctx
+                .fingerprinter
+                .headers_with_size(&m.header, u64::from(m.size))
+                .as_u128();
+            detector.record(entry.source.as_str(), &format!("{f:032x}"));
         }
         if is_all && all_mail.is_none() {
             all_mail = Some(entry.clone());

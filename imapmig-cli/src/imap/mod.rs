@@ -8,7 +8,7 @@
 //! not.
 
 pub(crate) mod endpoint;
-pub(crate) mod folder_pass;
+pub(crate) mod pair;
 pub(crate) mod secret;
 pub(crate) mod session;
 pub(crate) mod transport;
@@ -229,19 +229,6 @@ impl Refusal {
             Some(c) => format!("{status} [{c}] {text}"),
             None => format!("{status} {text}"),
         }
-    }
-
-    /// `[CODE] text`, without the status word.
-    pub(crate) fn code_and_text(&self) -> String {
-        match &self.code {
-            Some(c) => format!("[{c}] {}", self.text),
-            None => self.text.clone(),
-        }
-    }
-
-    /// What the refusal means for the migration.
-    pub(crate) fn reply_class(&self) -> ReplyClass {
-        classify(&self.to_string())
     }
 }
 

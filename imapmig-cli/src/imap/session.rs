@@ -1346,10 +1346,6 @@ impl BodyFetch<'_> {
     }
 
     /// UIDs asked for that were not returned (so far).
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "for the pair driver (imap/pair.rs)")
-    )]
     pub(crate) fn missing(&self) -> Vec<u32> {
         self.asked
             .iter()

@@ -1,0 +1,1120 @@
+//! The IMAP driver of imapmig-core's migration [`Engine`]: one folder pair, over one
+//! connection to each server.
+//!
+//! Everything that decides (what to copy, when to save, what a refusal means, what the
+//! target must hold at the end) lives in the engine; this module only waits: it observes
+//! folders, streams bodies from the source into APPENDs on the target, writes skips to the
+//! CSV log, stores flags, saves the state, sleeps when told to, and reconnects when a
+//! connection fails. After a reconnection the engine goes on from its state, so a source
+//! that cuts every connection after a few messages still completes in one run.
+//!
+//! # Identity
+//!
+//! A message is known by a keyed fingerprint of its identifying header fields
+//! (`Message-ID`, `Date`, `From`, `To`, `Cc`, `Subject`) plus its RFC822.SIZE. Where two
+//! messages of either folder share that fingerprint (mail without Message-ID, sent twice
+//! with the same headers), both sides use the fingerprint of the whole content instead, so
+//! two different messages are never one identity and two identical ones stay two.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use imapmig_core::engine::{
+    Action, Classified, Config, CopyItem, Engine, Event, Report, SkipEntry, StopReason,
+};
+use imapmig_core::{
+    Flag, FolderState, FolderStatus, ModSeq, Observation, ObservedMessage, SkipReason, Uid,
+    UidValidity,
+};
+use tokio::sync::{Semaphore, mpsc};
+
+use super::ImapError;
+use super::session::{AppendItem, Appended, Connection, MessageMeta};
+
+/// Bytes of message bodies held at once between the source and the target (a larger message
+/// still goes through, alone).
+pub(crate) const BODY_BUDGET: usize = 64 << 20;
+/// APPENDs pipelined in one round trip.
+const APPEND_PIPELINE: usize = 16;
+/// How long the target side waits for more bodies to fill a pipelined round.
+const GATHER: Duration = Duration::from_millis(5);
+/// UIDs per metadata FETCH command.
+const META_CHUNK: u32 = 5000;
+/// UIDs per body FETCH when computing content fingerprints.
+const CONTENT_CHUNK: usize = 64;
+
+/// Where skipped messages go. The CSV row is flushed before this returns `Ok`; an error when
+/// the bad-item threshold is exceeded comes back as [`SkipOutcome::ThresholdExceeded`] after
+/// the row is written.
+pub(crate) trait SkipSink: Send + Sync {
+    /// Logs one skip durably.
+    fn skip(&self, row: &SkipRow<'_>) -> Result<SkipOutcome, String>;
+    /// Counts messages asked for (for the fraction limit).
+    fn asked(&self, n: u64);
+}
+
+/// One skip, for the CSV log.
+#[derive(Debug, Clone)]
+pub(crate) struct SkipRow<'a> {
+    /// The source folder, for people.
+    pub(crate) folder: &'a str,
+    /// The source UID.
+    pub(crate) uid: Uid,
+    /// Its Message-ID, if it has one.
+    pub(crate) message_id: Option<String>,
+    /// RFC822.SIZE.
+    pub(crate) size: u64,
+    /// Why.
+    pub(crate) reason: SkipReason,
+    /// The server's words and the defect codes.
+    pub(crate) detail: &'a str,
+}
+
+/// What logging a skip did to the bad-item threshold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SkipOutcome {
+    /// Still within the threshold.
+    Within,
+    /// The threshold is exceeded: the run stops once the state is saved.
+    ThresholdExceeded(String),
+}
+
+/// A persistent home for one pair's [`FolderState`].
+pub(crate) trait StateSlot: Send + Sync {
+    /// Loads the state (empty when new).
+    fn load(&self) -> Result<FolderState, String>;
+    /// Saves it durably.
+    fn save(&self, state: &FolderState) -> Result<(), String>;
+}
+
+/// Opens logged-in connections for a pair (with the run's own retry policy).
+pub(crate) trait Connector: Send + Sync {
+    /// A connection to the source.
+    fn source(&self) -> impl Future<Output = Result<Connection, ImapError>>;
+    /// A connection to the target.
+    fn target(&self) -> impl Future<Output = Result<Connection, ImapError>>;
+    /// How long to wait before attempt `attempt` (from 0) after a failure without progress;
+    /// `None` when the retries are used up.
+    fn backoff(&self, attempt: u32, hint: Option<Duration>) -> Option<Duration>;
+}
+
+/// The two folders of a pair, as the servers name them on the wire.
+#[derive(Debug, Clone)]
+pub(crate) struct PairNames {
+    /// Source folder (wire form).
+    pub(crate) source: String,
+    /// Target folder (wire form).
+    pub(crate) target: String,
+    /// Human-readable source name, for logs and the skip log.
+    pub(crate) display: String,
+    /// Human-readable target name.
+    pub(crate) target_display: String,
+}
+
+/// What the pair needs from the run around it.
+pub(crate) struct PairContext {
+    /// Turns header fields and contents into fingerprints.
+    pub(crate) fingerprinter: imapmig_dedupe::Fingerprinter,
+    /// The engine's configuration (stage, policy, batch sizes); `condstore` and
+    /// `max_message_size` are filled in per pair from the servers' capabilities.
+    pub(crate) engine: Config,
+    /// A largest message size set by the operator.
+    pub(crate) max_message_size: Option<u64>,
+    /// Plan and report only.
+    pub(crate) dry_run: bool,
+    /// Sink for skips (CSV) and bad-item accounting.
+    pub(crate) skips: Arc<dyn SkipSink>,
+    /// Progress: messages copied.
+    pub(crate) on_copied: Arc<dyn Fn(u64) + Send + Sync>,
+    /// Progress: messages planned.
+    pub(crate) on_planned: Arc<dyn Fn(u64) + Send + Sync>,
+}
+
+/// Only these source messages (by header fingerprint): Gmail's archived-only mail.
+pub(crate) type SourceFilter = Option<Arc<HashSet<u128>>>;
+
+/// A pair's result: the engine's report and what the driver knows of the messages.
+#[derive(Debug, Clone)]
+pub(crate) struct PairOutcome {
+    /// The engine's report (counts from the verification).
+    pub(crate) report: Report,
+    /// Message-IDs of source messages by UID (for reports), for the messages in the report's
+    /// lists only.
+    pub(crate) message_ids: HashMap<u32, String>,
+    /// Dry run: what would be copied.
+    pub(crate) would_copy: u64,
+    /// The saved source HIGHESTMODSEQ the last observation compared flags from (CONDSTORE);
+    /// `None` for a full compare.
+    pub(crate) flags_since: Option<u64>,
+}
+
+/// Why a pair stopped.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PairError {
+    /// A server problem that retries did not cure.
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+    /// The target kept throttling.
+    #[error("target is throttling: {0}")]
+    Throttled(String),
+    /// The target is full.
+    #[error("target over quota: {0}")]
+    OverQuota(String),
+    /// Too many bad items.
+    #[error("{0}")]
+    TooManyBad(String),
+    /// The state store or the skip log failed.
+    #[error("state: {0}")]
+    State(String),
+    /// A UIDVALIDITY change could not be confirmed.
+    #[error(
+        "UIDVALIDITY changed and only {confirmed} of {expected} recorded messages were found again; \
+         nothing was copied. Check that the folder is the same mailbox, then run again with \
+         --accept-reset to copy by fingerprint (never a message twice)"
+    )]
+    ResetUnconfirmed {
+        /// Pairs found again.
+        confirmed: u32,
+        /// Pairs recorded before.
+        expected: u32,
+    },
+    /// The engine was driven out of protocol (a bug).
+    #[error("migration engine: {0}")]
+    Engine(String),
+}
+
+/// A pair that stopped, with what its state recorded.
+#[derive(Debug)]
+pub(crate) struct Interrupted {
+    /// Why.
+    pub(crate) error: PairError,
+    /// APPENDed by this run.
+    pub(crate) copied_now: u64,
+    /// Recorded as copied in the state (this run and earlier ones).
+    pub(crate) recorded: u64,
+    /// Recorded as skipped.
+    pub(crate) skipped: u64,
+}
+
+/// What the driver knows of one observed message beyond the engine's [`ObservedMessage`].
+#[derive(Debug, Clone)]
+struct Known {
+    /// The Message-ID field's value.
+    message_id: Option<String>,
+}
+
+/// The target as observed.
+#[derive(Debug, Clone)]
+struct Seen {
+    observation: Observation,
+}
+
+/// The driver's working state for one pair.
+struct Driver<'a, C: Connector> {
+    names: &'a PairNames,
+    ctx: &'a PairContext,
+    connector: &'a C,
+    slot: &'a dyn StateSlot,
+    filter: &'a SourceFilter,
+    src: Option<Connection>,
+    dst: Option<Connection>,
+    /// Header fingerprints that collide on either side: those messages are known by content.
+    colliding: HashSet<u128>,
+    /// The target observed together with the source, handed to the engine on ObserveTarget.
+    target_cache: Option<Seen>,
+    /// Source messages as last observed.
+    source_known: HashMap<u32, Known>,
+    budget: Arc<Semaphore>,
+    copied_now: u64,
+    /// A bad-item threshold was exceeded: stop after the next save.
+    stop_after_save: Option<String>,
+    /// Backoffs in a row asked by the engine (for the delay).
+    backoffs: u32,
+    /// CONDSTORE: the HIGHESTMODSEQ the last source observation took flag changes from.
+    flags_since: Option<ModSeq>,
+    /// The progress bar knows the plan's size.
+    planned: bool,
+}
+
+/// Runs one folder pair to the end: observe, copy, verify. Connections are opened (and
+/// reopened after failures) through `connector`; retries count attempts without progress.
+pub(crate) async fn run_pair<C: Connector>(
+    names: &PairNames,
+    ctx: &PairContext,
+    connector: &C,
+    slot: &dyn StateSlot,
+    filter: &SourceFilter,
+) -> Result<PairOutcome, Interrupted> {
+    let state = match slot.load() {
+        Ok(s) => s,
+        Err(e) => {
+            return Err(Interrupted {
+                error: PairError::State(e),
+                copied_now: 0,
+                recorded: 0,
+                skipped: 0,
+            });
+        }
+    };
+    let mut d = Driver {
+        names,
+        ctx,
+        connector,
+        slot,
+        filter,
+        src: None,
+        dst: None,
+        colliding: HashSet::new(),
+        target_cache: None,
+        source_known: HashMap::new(),
+        budget: Arc::new(Semaphore::new(BODY_BUDGET)),
+        copied_now: 0,
+        stop_after_save: None,
+        backoffs: 0,
+        flags_since: None,
+        planned: false,
+    };
+    if ctx.dry_run {
+        return d.dry_run(state).await.map_err(|error| Interrupted {
+            error,
+            copied_now: 0,
+            recorded: 0,
+            skipped: 0,
+        });
+    }
+    let mut engine: Option<Engine> = None;
+    let mut state = Some(state);
+    let mut failures = 0u32;
+    let mut progress_at_failure = 0u64;
+    loop {
+        let result = d.connect_and_run(&mut engine, &mut state).await;
+        let engine_ref = engine.as_ref();
+        let progress = engine_ref.map_or(0, Engine::progress);
+        match result {
+            Ok(report) => {
+                d.logout().await;
+                let message_ids = d.message_ids(&report);
+                return Ok(PairOutcome {
+                    report,
+                    message_ids,
+                    would_copy: 0,
+                    flags_since: d.flags_since.map(ModSeq::get),
+                });
+            }
+            Err(e) if is_transient(&e) => {
+                // Retries count attempts without progress: a source that cuts every
+                // connection after a few messages still gets through.
+                if progress > progress_at_failure {
+                    failures = 0;
+                    progress_at_failure = progress;
+                }
+                let hint = match &e {
+                    PairError::Imap(i) => i.reply_class().retry_after(),
+                    _ => None,
+                };
+                match connector.backoff(failures, hint) {
+                    Some(wait) => {
+                        failures += 1;
+                        eprintln!(
+                            "{}: {e}; reconnecting in {:.1} s (attempt {failures} without progress)",
+                            names.display,
+                            wait.as_secs_f64()
+                        );
+                        d.src = None;
+                        d.dst = None;
+                        d.target_cache = None;
+                        if let Some(engine) = engine.as_mut() {
+                            engine.reconnected();
+                        }
+                        tokio::time::sleep(wait).await;
+                    }
+                    None => return Err(d.interrupted(e, engine.as_ref())),
+                }
+            }
+            Err(e) => {
+                d.logout().await;
+                return Err(d.interrupted(e, engine.as_ref()));
+            }
+        }
+    }
+}
+
+/// Whether reconnecting and going on may help.
+fn is_transient(e: &PairError) -> bool {
+    match e {
+        PairError::Imap(i) => i.is_transient(),
+        _ => false,
+    }
+}
+
+/// The Message-ID field value of a header block.
+pub(crate) fn message_id_of(header: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(header);
+    let mut lines = text
+        .split('\n')
+        .map(|l| l.trim_end_matches('\r'))
+        .peekable();
+    while let Some(line) = lines.next() {
+        if let Some((name, value)) = line.split_once(':')
+            && !name.starts_with([' ', '\t'])
+            && name.trim().eq_ignore_ascii_case("message-id")
+        {
+            // The value may be folded onto continuation lines.
+            let mut v = value.trim().to_owned();
+            while let Some(next) = lines.next_if(|l| l.starts_with([' ', '\t'])) {
+                v.push_str(next.trim());
+            }
+            return (!v.is_empty()).then_some(v);
+        }
+    }
+    None
+}
+
+/// Folder status from a SELECT/EXAMINE answer.
+pub(crate) fn status_of(sel: &super::session::Selected) -> Result<FolderStatus, ImapError> {
+    let uid_validity =
+        UidValidity::try_from(sel.uid_validity).map_err(|_| ImapError::Protocol {
+            command: "SELECT".into(),
+            reason: "no UIDVALIDITY".into(),
+        })?;
+    let mut status = FolderStatus::new(uid_validity, sel.exists);
+    status.uid_next = sel.uid_next.and_then(|u| Uid::try_from(u).ok());
+    status.highest_modseq = sel.highest_modseq.and_then(|m| ModSeq::try_from(m).ok());
+    Ok(status)
+}
+
+/// Every message's metadata in the selected folder, in UID chunks so that each response
+/// stays bounded on very large folders.
+pub(crate) async fn fetch_all_meta(
+    conn: &mut Connection,
+    status: &FolderStatus,
+) -> Result<Vec<MessageMeta>, ImapError> {
+    let fields: Vec<&str> = imapmig_dedupe::fingerprint::HEADER_FIELDS.to_vec();
+    let mut out = Vec::with_capacity(status.messages as usize);
+    if status.messages == 0 {
+        return Ok(out);
+    }
+    let top = status.uid_next.map_or(u32::MAX, Uid::get).max(2);
+    let mut lo = 1u32;
+    loop {
+        let hi = lo.saturating_add(META_CHUNK - 1);
+        let last = hi >= top.saturating_sub(1) || status.uid_next.is_none();
+        let set = if last {
+            format!("{lo}:*")
+        } else {
+            format!("{lo}:{hi}")
+        };
+        for m in conn.fetch_meta(&set, &fields).await? {
+            // `n:*` always returns the last message, even below n.
+            if m.uid >= lo {
+                out.push(m);
+            }
+        }
+        if last {
+            break;
+        }
+        lo = hi + 1;
+    }
+    Ok(out)
+}
+
+impl<C: Connector> Driver<'_, C> {
+    async fn src(&mut self) -> Result<&mut Connection, ImapError> {
+        if self.src.is_none() {
+            self.src = Some(self.connector.source().await?);
+        }
+        self.src.as_mut().ok_or_else(|| ImapError::Protocol {
+            command: "connect".into(),
+            reason: "no source connection".into(),
+        })
+    }
+
+    async fn dst(&mut self) -> Result<&mut Connection, ImapError> {
+        if self.dst.is_none() {
+            self.dst = Some(self.connector.target().await?);
+        }
+        self.dst.as_mut().ok_or_else(|| ImapError::Protocol {
+            command: "connect".into(),
+            reason: "no target connection".into(),
+        })
+    }
+
+    async fn logout(&mut self) {
+        if let Some(c) = self.src.take() {
+            c.logout().await;
+        }
+        if let Some(c) = self.dst.take() {
+            c.logout().await;
+        }
+    }
+
+    fn interrupted(&self, error: PairError, engine: Option<&Engine>) -> Interrupted {
+        let state = engine
+            .map(|e| e.state().clone())
+            .or_else(|| self.slot.load().ok())
+            .unwrap_or_default();
+        Interrupted {
+            error,
+            copied_now: self.copied_now,
+            recorded: state.copied_count() as u64,
+            skipped: state.skipped().count() as u64,
+        }
+    }
+
+    fn message_ids(&self, report: &Report) -> HashMap<u32, String> {
+        let wanted = report
+            .not_copied
+            .iter()
+            .map(|n| n.source)
+            .chain(report.duplicates.iter().flat_map(|d| d.source_uids.clone()));
+        wanted
+            .filter_map(|u| {
+                let id = self.source_known.get(&u.get())?.message_id.clone()?;
+                Some((u.get(), id))
+            })
+            .collect()
+    }
+
+    /// Connects (when needed), builds the engine on first use with the servers'
+    /// capabilities, and runs it until it is done or something fails.
+    async fn connect_and_run(
+        &mut self,
+        engine: &mut Option<Engine>,
+        state: &mut Option<FolderState>,
+    ) -> Result<Report, PairError> {
+        self.src().await?;
+        self.dst().await?;
+        if engine.is_none() {
+            let (s, t) = match (&self.src, &self.dst) {
+                (Some(s), Some(t)) => (s.capabilities().clone(), t.capabilities().clone()),
+                _ => return Err(PairError::Engine("connections missing".into())),
+            };
+            let mut config = self.ctx.engine.clone();
+            config.condstore = s.condstore && t.condstore;
+            config.max_message_size = match (t.append_limit, self.ctx.max_message_size) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            *engine = Some(Engine::new(state.take().unwrap_or_default(), config));
+        }
+        let Some(engine) = engine.as_mut() else {
+            return Err(PairError::Engine("engine missing".into()));
+        };
+        loop {
+            let action = engine.next_action();
+            match action {
+                Action::ObserveSource {
+                    flags_changed_since,
+                } => {
+                    self.flags_since = flags_changed_since;
+                    let seen = self.observe_both(engine, flags_changed_since).await?;
+                    self.feed(engine, Event::SourceObserved(seen))?;
+                }
+                Action::ObserveTarget => {
+                    let seen = match self.target_cache.take() {
+                        Some(t) => t,
+                        None => self.observe_target(false).await?,
+                    };
+                    self.feed(engine, Event::TargetObserved(seen.observation))?;
+                    if !self.planned
+                        && let Some(plan) = engine.report().plan
+                    {
+                        self.planned = true;
+                        (self.ctx.on_planned)(plan.copy as u64);
+                    }
+                }
+                Action::Save => {
+                    let event = match self.slot.save(engine.state()) {
+                        Ok(()) => Event::Saved,
+                        Err(e) => Event::SaveFailed(e),
+                    };
+                    self.feed(engine, event)?;
+                    if let Some(why) = self.stop_after_save.take() {
+                        return Err(PairError::TooManyBad(why));
+                    }
+                }
+                Action::Copy(items) => {
+                    self.ctx.skips.asked(items.len() as u64);
+                    self.copy(engine, items).await?;
+                }
+                Action::Classify { source, reply } => {
+                    let verdict = self.classify(source).await?;
+                    let _ = reply;
+                    self.feed(engine, Event::Classified { source, verdict })?;
+                }
+                Action::LogSkip(entry) => {
+                    self.log_skip(&entry)?;
+                    self.feed(
+                        engine,
+                        Event::SkipLogged {
+                            source: entry.source,
+                        },
+                    )?;
+                }
+                Action::StoreFlags(changes) => {
+                    let dst = self.dst().await?;
+                    let mut failed = None;
+                    for change in &changes {
+                        let add: Vec<String> = change.add.iter().map(ToString::to_string).collect();
+                        let remove: Vec<String> =
+                            change.remove.iter().map(ToString::to_string).collect();
+                        match dst.store_flags(change.target.get(), &add, &remove).await {
+                            Ok(()) => {}
+                            Err(e @ ImapError::No { .. }) => failed = Some(e.to_string()),
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    let event = match failed {
+                        None => Event::FlagsStored,
+                        Some(text) => Event::FlagsFailed(text),
+                    };
+                    self.feed(engine, event)?;
+                }
+                Action::Backoff { hint, reason } => {
+                    let wait = self
+                        .connector
+                        .backoff(self.backoffs.min(30), hint)
+                        .unwrap_or(Duration::from_secs(30));
+                    self.backoffs += 1;
+                    eprintln!(
+                        "{}: target throttling ({reason}); waiting {:.1} s",
+                        self.names.display,
+                        wait.as_secs_f64()
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Action::Verify => {
+                    let seen = self.observe_target(true).await?;
+                    self.feed(engine, Event::TargetObserved(seen.observation))?;
+                }
+                Action::Done => return Ok(engine.report().clone()),
+                Action::Stop(reason) => return Err(stop_error(reason)),
+                other => {
+                    return Err(PairError::Engine(format!("unknown action {other:?}")));
+                }
+            }
+        }
+    }
+
+    fn feed(&mut self, engine: &mut Engine, event: Event) -> Result<(), PairError> {
+        if matches!(event, Event::Copied { .. }) {
+            self.backoffs = 0;
+        }
+        engine
+            .handle(event)
+            .map_err(|e| PairError::Engine(e.to_string()))
+    }
+
+    fn log_skip(&mut self, entry: &SkipEntry) -> Result<(), PairError> {
+        let message_id = self
+            .source_known
+            .get(&entry.source.get())
+            .and_then(|k| k.message_id.clone());
+        eprintln!(
+            "skipped: {} uid {}: {}: {}",
+            self.names.display, entry.source, entry.reason, entry.detail
+        );
+        let row = SkipRow {
+            folder: &self.names.display,
+            uid: entry.source,
+            message_id,
+            size: entry.size,
+            reason: entry.reason,
+            detail: &entry.detail,
+        };
+        match self.ctx.skips.skip(&row) {
+            Ok(SkipOutcome::Within) => Ok(()),
+            Ok(SkipOutcome::ThresholdExceeded(why)) => {
+                self.stop_after_save = Some(why);
+                Ok(())
+            }
+            Err(e) => Err(PairError::State(format!("skip log: {e}"))),
+        }
+    }
+
+    /// Observes the source (read-only) and, for fingerprint collisions, the target too; the
+    /// target's observation is kept for the engine's next ObserveTarget.
+    async fn observe_both(
+        &mut self,
+        engine: &Engine,
+        flags_changed_since: Option<ModSeq>,
+    ) -> Result<Observation, PairError> {
+        let source_name = self.names.source.clone();
+        let src = self.src().await?;
+        let sel = src.select(&source_name, true).await?;
+        let status = status_of(&sel)?;
+        let metas = fetch_all_meta(src, &status).await?;
+        let changed: Option<HashMap<u32, Vec<String>>> = match flags_changed_since {
+            Some(m) => Some(
+                src.fetch_changed_flags(m.get())
+                    .await?
+                    .into_iter()
+                    .collect(),
+            ),
+            None => None,
+        };
+        let target_metas = self.target_metas(false).await?;
+        // Header fingerprints that collide on either side, this pass.
+        for h in colliding(&self.header_fps(&metas))
+            .into_iter()
+            .chain(colliding(&self.header_fps(&target_metas.1)))
+        {
+            self.colliding.insert(h);
+        }
+        let mut known = HashMap::with_capacity(metas.len());
+        let mut messages = Vec::with_capacity(metas.len());
+        let content = self.content_fps(true, &metas).await?;
+        for m in &metas {
+            let header = self.header_fp(m);
+            if let Some(keep) = self.filter.as_ref()
+                && !keep.contains(&header)
+            {
+                continue;
+            }
+            let Ok(uid) = Uid::try_from(m.uid) else {
+                continue;
+            };
+            let fp = content.get(&m.uid).copied().unwrap_or(header);
+            let mut o = ObservedMessage::new(uid, u64::from(m.size)).with_fingerprint(fp);
+            if let Some(d) = m.internal_date {
+                o = o.with_internal_date(d.timestamp());
+            }
+            let flags_of =
+                |f: &[String]| -> Vec<Flag> { f.iter().filter_map(|f| f.parse().ok()).collect() };
+            o.flags = match &changed {
+                // CONDSTORE: a copied message's flags only when they changed since.
+                Some(changed) if engine.state().copied_message(uid).is_some() => {
+                    changed.get(&m.uid).map(|f| flags_of(f))
+                }
+                _ => Some(flags_of(&m.flags)),
+            };
+            known.insert(
+                m.uid,
+                Known {
+                    message_id: message_id_of(&m.header),
+                },
+            );
+            messages.push(o);
+        }
+        let mut status = status;
+        status.messages = u32::try_from(messages.len()).unwrap_or(u32::MAX);
+        self.source_known = known;
+        let target = self.target_seen(target_metas.0, &target_metas.1).await?;
+        self.target_cache = Some(target);
+        Ok(Observation::new(status, messages))
+    }
+
+    fn header_fp(&self, m: &MessageMeta) -> u128 {
+        self.ctx
+            .fingerprinter
+            .headers_with_size(&m.header, u64::from(m.size))
+            .as_u128()
+    }
+
+    fn header_fps(&self, metas: &[MessageMeta]) -> Vec<u128> {
+        metas.iter().map(|m| self.header_fp(m)).collect()
+    }
+
+    /// The target folder selected read-write (created when missing) or, for verification,
+    /// read-only; with its messages' metadata.
+    async fn target_metas(
+        &mut self,
+        verify: bool,
+    ) -> Result<(FolderStatus, Vec<MessageMeta>), PairError> {
+        let name = self.names.target.clone();
+        let dry_run = self.ctx.dry_run;
+        let dst = self.dst().await?;
+        let sel = match dst.select(&name, verify || dry_run).await {
+            Ok(sel) => sel,
+            // A dry run creates nothing: a missing target folder is an empty one.
+            Err(ImapError::No { .. }) if dry_run => {
+                let status = FolderStatus::new(UidValidity::new(std::num::NonZeroU32::MIN), 0);
+                return Ok((status, Vec::new()));
+            }
+            Err(ImapError::No { .. }) if !verify => {
+                dst.create(&name).await?;
+                dst.select(&name, false).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let status = status_of(&sel)?;
+        let metas = fetch_all_meta(dst, &status).await?;
+        Ok((status, metas))
+    }
+
+    async fn observe_target(&mut self, verify: bool) -> Result<Seen, PairError> {
+        let (status, metas) = self.target_metas(verify).await?;
+        self.target_seen(status, &metas).await
+    }
+
+    /// The target's observation with the current collision set.
+    async fn target_seen(
+        &mut self,
+        status: FolderStatus,
+        metas: &[MessageMeta],
+    ) -> Result<Seen, PairError> {
+        let content = self.content_fps(false, metas).await?;
+        let mut messages = Vec::with_capacity(metas.len());
+        for m in metas {
+            let Ok(uid) = Uid::try_from(m.uid) else {
+                continue;
+            };
+            let header = self.header_fp(m);
+            let fp = content.get(&m.uid).copied().unwrap_or(header);
+            let mut o = ObservedMessage::new(uid, u64::from(m.size))
+                .with_fingerprint(fp)
+                .with_flags(m.flags.iter().filter_map(|f| f.parse().ok()).collect());
+            if let Some(d) = m.internal_date {
+                o = o.with_internal_date(d.timestamp());
+            }
+            messages.push(o);
+        }
+        Ok(Seen {
+            observation: Observation::new(status, messages),
+        })
+    }
+
+    /// Content fingerprints of the messages (of the selected folder on one side) whose header
+    /// fingerprint collides.
+    async fn content_fps(
+        &mut self,
+        source: bool,
+        metas: &[MessageMeta],
+    ) -> Result<HashMap<u32, u128>, PairError> {
+        let uids: Vec<u32> = metas
+            .iter()
+            .filter(|m| self.colliding.contains(&self.header_fp(m)))
+            .map(|m| m.uid)
+            .collect();
+        let mut out = HashMap::with_capacity(uids.len());
+        if uids.is_empty() {
+            return Ok(out);
+        }
+        let budget = self.budget.clone();
+        let fingerprinter = self.ctx.fingerprinter.clone();
+        let conn = if source {
+            self.src().await?
+        } else {
+            self.dst().await?
+        };
+        for chunk in uids.chunks(CONTENT_CHUNK) {
+            let mut fetch = conn.fetch_bodies(chunk).await?;
+            while let Some(item) = fetch.next(&budget).await {
+                let body = item?;
+                out.insert(body.uid, fingerprinter.content(&body.body).as_u128());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Classifies a message the target refused, fetching its body again.
+    async fn classify(&mut self, source: Uid) -> Result<Classified, PairError> {
+        let budget = self.budget.clone();
+        let src = self.src().await?;
+        let mut fetch = src.fetch_bodies(&[source.get()]).await?;
+        let mut body = None;
+        while let Some(item) = fetch.next(&budget).await {
+            match item {
+                Ok(b) => body = Some(b),
+                Err(ImapError::No { .. }) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let Some(body) = body else {
+            return Ok(Classified::Clean);
+        };
+        let verdict = imapmig_mime::classify(&body.body);
+        let codes: Vec<String> = verdict.codes().iter().map(|c| (*c).to_owned()).collect();
+        Ok(match verdict.verdict {
+            imapmig_mime::Verdict::Corrupt => Classified::Corrupt { codes },
+            imapmig_mime::Verdict::Repairable if repaired(&body.body).is_some() => {
+                Classified::Repairable { codes }
+            }
+            imapmig_mime::Verdict::Repairable => Classified::Corrupt { codes },
+            _ => Classified::Clean,
+        })
+    }
+
+    /// Streams the batch's bodies from the source into pipelined APPENDs on the target and
+    /// tells the engine each outcome as it comes. What the source did not return is asked
+    /// again while that makes progress, then reported as not fetched.
+    async fn copy(&mut self, engine: &mut Engine, items: Vec<CopyItem>) -> Result<(), PairError> {
+        self.src().await?;
+        self.dst().await?;
+        let by_uid: HashMap<u32, CopyItem> =
+            items.iter().map(|i| (i.source.get(), i.clone())).collect();
+        let mut pending: Vec<u32> = items.iter().map(|i| i.source.get()).collect();
+        let target = self.names.target.clone();
+        while !pending.is_empty() {
+            let (Some(src), Some(dst)) = (self.src.as_mut(), self.dst.as_mut()) else {
+                return Err(PairError::Engine("connections missing".into()));
+            };
+            let budget = self.budget.clone();
+            let (tx, mut rx) = mpsc::channel::<super::session::FetchedBody>(APPEND_PIPELINE * 2);
+            let asked = pending.clone();
+            let producer = async move {
+                let mut fetch = src.fetch_bodies(&asked).await?;
+                let mut outcome: Result<(), ImapError> = Ok(());
+                while let Some(item) = fetch.next(&budget).await {
+                    match item {
+                        Ok(body) => {
+                            if tx.send(body).await.is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            outcome = Err(e);
+                            break;
+                        }
+                    }
+                }
+                let missing = fetch.missing();
+                drop(tx);
+                Ok::<_, ImapError>((outcome, missing))
+            };
+            let mut events: Vec<Event> = Vec::new();
+            let mut copied = 0u64;
+            let on_copied = self.ctx.on_copied.clone();
+            let consumer = async {
+                let mut round = Vec::with_capacity(APPEND_PIPELINE);
+                loop {
+                    round.clear();
+                    let Some(first) = rx.recv().await else { break };
+                    round.push(first);
+                    let deadline = tokio::time::Instant::now() + GATHER;
+                    while round.len() < APPEND_PIPELINE {
+                        match tokio::time::timeout_at(deadline, rx.recv()).await {
+                            Ok(Some(b)) => round.push(b),
+                            _ => break,
+                        }
+                    }
+                    append_round(
+                        dst,
+                        &target,
+                        &by_uid,
+                        &round,
+                        &mut events,
+                        &mut copied,
+                        &on_copied,
+                    )
+                    .await?;
+                    // The bodies are on the target: their memory goes back to the budget.
+                    for body in round.drain(..) {
+                        drop(body.permit);
+                    }
+                }
+                Ok::<(), ImapError>(())
+            };
+            let (fetched, appended) = futures::join!(producer, consumer);
+            self.copied_now += copied;
+            let returned = events.len();
+            for event in events {
+                self.feed(engine, event)?;
+            }
+            appended?;
+            let (fetch_outcome, missing) = fetched?;
+            match fetch_outcome {
+                Ok(()) | Err(ImapError::No { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            // Gmail's `OK [THROTTLED]`: the server asks for a slower pace.
+            let slowdown = [self.src.as_mut(), self.dst.as_mut()]
+                .into_iter()
+                .flatten()
+                .filter_map(Connection::take_slowdown)
+                .max();
+            if let Some(pause) = slowdown {
+                eprintln!(
+                    "{}: the server asks to slow down; pausing {:.1} s",
+                    self.names.display,
+                    pause.as_secs_f64()
+                );
+                tokio::time::sleep(pause).await;
+            }
+            if missing.is_empty() {
+                break;
+            }
+            if returned == 0 {
+                // Asked again and nothing came: the source does not have them (expunged, or
+                // it refuses to serve them).
+                for uid in missing {
+                    if let Ok(source) = Uid::try_from(uid) {
+                        self.feed(engine, Event::NotFetched { source })?;
+                    }
+                }
+                break;
+            }
+            pending = missing;
+        }
+        Ok(())
+    }
+
+    /// Dry run: observe both sides and plan without changing anything.
+    async fn dry_run(&mut self, state: FolderState) -> Result<PairOutcome, PairError> {
+        let engine = Engine::new(state.clone(), self.ctx.engine.clone());
+        let source = self.observe_both(&engine, None).await?;
+        let target = match self.target_cache.take() {
+            Some(t) => t,
+            None => self.observe_target(true).await?,
+        };
+        let plan = imapmig_core::plan_pass(
+            &state,
+            &source,
+            &target.observation,
+            &self.ctx.engine.stage,
+            &self.ctx.engine.policy,
+        );
+        self.logout().await;
+        let report = Report {
+            source_messages: source.messages().len() as u64,
+            target_messages: target.observation.messages().len() as u64,
+            present: plan.present.len() as u64,
+            skipped: plan.skipped.len() as u64,
+            plan: Some(plan.summary()),
+            ..Report::default()
+        };
+        Ok(PairOutcome {
+            report,
+            message_ids: HashMap::new(),
+            would_copy: plan.copy.len() as u64,
+            flags_since: None,
+        })
+    }
+}
+
+/// One pipelined round of APPENDs; outcomes become engine events.
+async fn append_round(
+    dst: &mut Connection,
+    target: &str,
+    by_uid: &HashMap<u32, CopyItem>,
+    round: &[super::session::FetchedBody],
+    events: &mut Vec<Event>,
+    copied: &mut u64,
+    on_copied: &Arc<dyn Fn(u64) + Send + Sync>,
+) -> Result<(), ImapError> {
+    let mut flags: Vec<Vec<String>> = Vec::with_capacity(round.len());
+    let mut bodies: Vec<Option<Vec<u8>>> = Vec::with_capacity(round.len());
+    let mut uids = Vec::with_capacity(round.len());
+    for body in round {
+        let Some(item) = by_uid.get(&body.uid) else {
+            continue;
+        };
+        flags.push(
+            item.flags
+                .iter()
+                .filter(|f| f.is_storable())
+                .map(ToString::to_string)
+                .collect(),
+        );
+        // A repaired copy is the only time a body is copied in memory.
+        bodies.push(if item.repair {
+            Some(repaired(&body.body).unwrap_or_else(|| body.body.to_vec()))
+        } else {
+            None
+        });
+        uids.push((item, body));
+    }
+    let appends: Vec<AppendItem<'_>> = uids
+        .iter()
+        .zip(&flags)
+        .zip(&bodies)
+        .map(|(((item, body), flags), repaired)| AppendItem {
+            flags,
+            internal_date: item
+                .internal_date
+                .and_then(|d| chrono::DateTime::from_timestamp(d, 0))
+                .map(|d| d.fixed_offset()),
+            body: repaired.as_deref().unwrap_or(&body.body),
+        })
+        .collect();
+    if appends.is_empty() {
+        return Ok(());
+    }
+    let outcomes = dst.append_batch(target, &appends).await?;
+    for ((item, _), outcome) in uids.iter().zip(outcomes) {
+        match outcome {
+            Appended::Stored { uid, .. } => {
+                *copied += 1;
+                on_copied(1);
+                events.push(Event::Copied {
+                    source: item.source,
+                    target: uid.and_then(|u| Uid::try_from(u).ok()),
+                });
+            }
+            Appended::Refused(refusal) => events.push(Event::Refused {
+                source: item.source,
+                reply: refusal.to_string(),
+            }),
+        }
+    }
+    Ok(())
+}
+
+/// A repaired copy of a message, when imapmig-mime can repair it.
+fn repaired(body: &[u8]) -> Option<Vec<u8>> {
+    let c = imapmig_mime::classify(body);
+    if c.verdict != imapmig_mime::Verdict::Repairable {
+        return None;
+    }
+    let r = imapmig_mime::repair_classified(body, c, &imapmig_mime::Limits::default());
+    r.changed().then(|| r.bytes.into_owned())
+}
+
+/// Header fingerprints that occur more than once.
+fn colliding(fps: &[u128]) -> Vec<u128> {
+    let mut sorted = fps.to_vec();
+    sorted.sort_unstable();
+    let mut out: Vec<u128> = sorted
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    out.dedup();
+    out
+}
+
+fn stop_error(reason: StopReason) -> PairError {
+    match reason {
+        StopReason::OverQuota(text) => PairError::OverQuota(text),
+        StopReason::ResetUnconfirmed(r) => PairError::ResetUnconfirmed {
+            confirmed: r.confirmed,
+            expected: r.old_pairs,
+        },
+        StopReason::SaveFailed(text) => PairError::State(text),
+        StopReason::Throttled(text) => PairError::Throttled(text),
+        other => PairError::Engine(format!("stopped: {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_id_table() {
+        let cases: &[(&[u8], Option<&str>)] = &[
+            (b"Message-ID: <a@b>\r\nSubject: x\r\n\r\n", Some("<a@b>")),
+            (b"Subject: x\r\nmessage-id:   <c@d>  \r\n", Some("<c@d>")),
+            (b"Message-ID:\r\n <folded@x>\r\n\r\n", Some("<folded@x>")),
+            (b"Subject: Message-ID: <no@x>\r\n", None),
+            (b"Message-ID: \r\n\r\n", None),
+            (b"", None),
+        ];
+        for (header, want) in cases {
+            assert_eq!(
+                message_id_of(header).as_deref(),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(header)
+            );
+        }
+    }
+
+    #[test]
+    fn collisions_are_the_repeated_fingerprints() {
+        assert_eq!(colliding(&[3, 1, 2, 3, 1, 3]), vec![1, 3]);
+        assert!(colliding(&[1, 2, 3]).is_empty());
+        assert!(colliding(&[]).is_empty());
+    }
+}
