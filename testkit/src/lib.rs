@@ -1,6 +1,7 @@
-//! Real servers for imapmig's tests: Dovecot (IMAP) and Knot (DNS), each
-//! started on a free port of 127.0.0.1 in a fresh temp dir, in its own
-//! process group, and killed and removed on drop, also when a test panics.
+//! Real servers for imapmig's tests: Dovecot, Cyrus and Courier (IMAP) and
+//! Knot (DNS), each started on a free port of 127.0.0.1 in a fresh temp
+//! dir, in its own process group, and killed and removed on drop, also when
+//! a test panics.
 //!
 //! ```
 //! use testkit::{Dovecot, Layout};
@@ -18,6 +19,18 @@
 //!   Gmail-like), with an optional storage quota (`NO [OVERQUOTA]`) and
 //!   connection limit (`NO [LIMIT]`) from [`DovecotConfig`]; helpers to seed
 //!   raw messages fast, force a UIDVALIDITY, and read back server state.
+//! - [`Cyrus`] (Cyrus IMAP 3.6) and [`Courier`] (Courier-IMAP 5), both
+//!   with the `INBOX.` prefix and `.` separator, an optional storage quota
+//!   ([`CyrusConfig`], [`CourierConfig`]), and what a migrator must cope
+//!   with left as the servers do it: Cyrus stores raw 8-bit header bytes as
+//!   `X` and answers a plain `NO Over quota`; Courier has no `LITERAL+` (its
+//!   `seed` and `append` wait for the `+`), refuses an `APPEND` into a
+//!   `\Noselect` parent with `NO [TRYCREATE]`. Both seed, read back and
+//!   force a new UIDVALIDITY over IMAP only. Debian's packages of the three
+//!   IMAP servers conflict: `scripts/test` installs Dovecot and unpacks
+//!   `cyrus-imapd` and `courier-imap` into `TESTKIT_SERVERS_ROOT` (default
+//!   `target/servers`), where testkit finds them. Courier needs root: each
+//!   instance runs in a private mount namespace.
 //! - [`Knot`] serving zone texts over UDP and TCP.
 //! - [`FaultProxy`] in front of any TCP server: delays, bandwidth caps,
 //!   cuts, injected `* BYE` and `NO [THROTTLED]`/`[LIMIT]`/`[UNAVAILABLE]`,
@@ -26,7 +39,9 @@
 //!
 //! # Missing servers
 //! Binaries are looked up in `TESTKIT_PATH` if set, else in `PATH` plus
-//! `/usr/local/sbin`, `/usr/sbin` and `/sbin`. When one is missing,
+//! `/usr/local/sbin`, `/usr/sbin` and `/sbin` (Cyrus's and Courier's
+//! helpers also where Debian puts them outside `PATH`, and their `imapd`
+//! under `TESTKIT_SERVERS_ROOT`). When one is missing,
 //! `start` prints what to install and returns `None` so the test can skip,
 //! except under `CI=true` ([`ci`]), where it panics: a missing server is a
 //! failure there. `scripts/test` installs them all on Debian.
@@ -43,14 +58,20 @@
     reason = "a test kit fails the test loudly when a server cannot be set up"
 )]
 
+mod courier;
+mod cyrus;
 mod dovecot;
 mod fault_proxy;
 mod imap;
+mod imap_account;
 mod internal_date;
 mod knot;
 mod mutf7;
+mod packaged;
 mod process;
 
+pub use courier::{Courier, CourierConfig};
+pub use cyrus::{Cyrus, CyrusConfig};
 pub use dovecot::{Dovecot, DovecotConfig, Layout};
 pub use fault_proxy::{AppendRule, Fault, FaultCounts, FaultProxy, RejectCode};
 pub use imap::{Closed, RawImap, quote_mailbox};

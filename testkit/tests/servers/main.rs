@@ -6,6 +6,8 @@
     reason = "test helpers fail the test loudly"
 )]
 
+mod courier;
+mod cyrus;
 mod dovecot;
 mod fault_proxy;
 mod knot;
