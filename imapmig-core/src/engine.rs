@@ -711,7 +711,7 @@ impl Engine {
         } else {
             None
         };
-        self.source = Some(Observation::new(status, observation.messages().to_vec()));
+        self.source = Some(Observation::new(status, observation.messages));
     }
 
     fn target_observed(&mut self, target: &Observation) {
@@ -1045,6 +1045,7 @@ impl Engine {
             }
         }
         let deferred: BTreeSet<Uid> = plan.deferred.iter().copied().collect();
+        let skipped: BTreeSet<Uid> = self.state.skipped().map(|(u, _)| u).collect();
         let held: BTreeSet<Uid> = plan
             .held
             .iter()
@@ -1064,7 +1065,7 @@ impl Engine {
                 continue;
             }
             report.asked += 1;
-            if self.state.skipped().any(|(u, _)| u == m.uid) {
+            if skipped.contains(&m.uid) {
                 report.skipped += 1;
                 continue;
             }

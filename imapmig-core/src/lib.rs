@@ -52,10 +52,80 @@
 //! # }
 //! ```
 //!
+//! # Driving a migration: the engine
+//!
+//! [`engine::Engine`] runs the whole copy protocol of one folder pair as a
+//! sans-IO state machine: it says what to do next ([`engine::Action`]: observe,
+//! save, copy a batch, classify a refused message, log a skip, store flags,
+//! back off, verify) and the driver answers with what happened
+//! ([`engine::Event`]). The driver owns the sockets, the clock and the
+//! files; the engine owns every decision, so the crash safety below is
+//! proved once, by simulation (`tests/core/engine_sim.rs`), for every driver.
+//!
+//! ```
+//! use imapmig_core::engine::{Action, Config, Event};
+//! use imapmig_core::{Engine, FolderState, FolderStatus, Observation, ObservedMessage, Uid, UidValidity};
+//!
+//! # fn main() -> Result<(), imapmig_core::Error> {
+//! // A tiny "server": two source messages, an empty target that answers
+//! // the first APPEND with a throttling NO.
+//! let uid = |n: u32| Uid::try_from(n);
+//! let source = vec![
+//!     ObservedMessage::new(uid(1)?, 900).with_fingerprint(0xa1_u128),
+//!     ObservedMessage::new(uid(2)?, 700).with_fingerprint(0xb2_u128),
+//! ];
+//! let mut target: Vec<ObservedMessage> = Vec::new();
+//! let mut throttle_once = true;
+//! let mut saved = FolderState::new();
+//! let folder = |validity: u32, messages: &[ObservedMessage]| -> Result<Observation, imapmig_core::Error> {
+//!     let status = FolderStatus::new(UidValidity::try_from(validity)?, messages.len() as u32);
+//!     Ok(Observation::new(status, messages.to_vec()))
+//! };
+//!
+//! let mut engine = Engine::new(saved.clone(), Config::default());
+//! loop {
+//!     match engine.next_action() {
+//!         Action::ObserveSource { .. } => engine.handle(Event::SourceObserved(folder(1, &source)?))?,
+//!         Action::ObserveTarget | Action::Verify => engine.handle(Event::TargetObserved(folder(5, &target)?))?,
+//!         Action::Save => {
+//!             saved = engine.state().clone(); // durably, in a real driver
+//!             engine.handle(Event::Saved)?;
+//!         }
+//!         Action::Copy(items) => {
+//!             for item in items {
+//!                 if std::mem::take(&mut throttle_once) {
+//!                     let reply = "A3 NO [THROTTLED] Try again in 2 seconds".to_owned();
+//!                     engine.handle(Event::Refused { source: item.source, reply })?;
+//!                     continue;
+//!                 }
+//!                 let appended = uid(target.len() as u32 + 1)?;
+//!                 let mut copy = ObservedMessage::new(appended, item.size);
+//!                 copy.fingerprint = item.fingerprint;
+//!                 target.push(copy);
+//!                 engine.handle(Event::Copied { source: item.source, target: Some(appended) })?;
+//!             }
+//!         }
+//!         Action::Backoff { hint, .. } => {
+//!             // Sleep here: throttle::Backoff::delay, honouring the hint.
+//!             assert_eq!(hint, Some(std::time::Duration::from_secs(2)));
+//!         }
+//!         Action::Done => break,
+//!         other => panic!("not in this example: {other:?}"),
+//!     }
+//! }
+//! let report = engine.report();
+//! assert_eq!((report.asked, report.copied, report.failed), (2, 2, 0));
+//! assert_eq!(target.len(), 2);
+//! assert_eq!(saved.copied_count(), 2, "the last save holds both copies");
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # What is in the crate
 //!
 //! | module | what it decides |
 //! |---|---|
+//! | [`engine`] | the copy protocol of a folder pair, sans-IO: observe, plan, intents saved before each batch, outcomes, refusals classified, skips logged before they are recorded, flags with CONDSTORE, verification with duplicates counted |
 //! | [`state`], [`plan`] | per folder pair: what was copied where; the next pass (copy, present, flags, vanished, unidentified), UIDVALIDITY changes reconciled by fingerprint; intents for crash safety; stages |
 //! | [`store`] | the state on disk: snapshots written new, fsynced, renamed; an append-only journal so a save costs the size of the change; versioned, checksummed; [`store::MemoryStore`] for tests |
 //! | [`throttle`] | server replies classified (Gmail, Office 365, Dovecot, Cyrus, Exchange); backoff with jitter honouring hints; token buckets; daily budgets; multi-day transfer times |
@@ -65,19 +135,24 @@
 //!
 //! # The copy protocol in short
 //!
-//! 1. Load the folder pair's [`FolderState`] from a [`StateStore`].
-//! 2. Observe both folders ([`Observation`]: status, UIDs, sizes,
-//!    INTERNALDATE, flags, a fingerprint per message from your
-//!    fingerprinting code) and call [`FolderState::begin_pass`]; save.
-//! 3. For each message of [`Plan::copy`]: [`FolderState::record_intent`],
-//!    save, APPEND, then [`FolderState::record_copied`] with the APPENDUID
-//!    (or [`FolderState::record_skipped`] / [`FolderState::forget_intent`]
-//!    as the reply says: see [`throttle::classify`]); save.
+//! This is what [`engine::Engine`] does; a driver that uses the state
+//! directly must do the same.
+//!
+//! | step | state | engine action |
+//! |---|---|---|
+//! | 1. load | [`FolderState`] from a [`StateStore`] | [`engine::Engine::new`] |
+//! | 2. observe both folders: status, UIDs, sizes, INTERNALDATE, flags (CONDSTORE: only changed ones), a fingerprint per message | | `ObserveSource`, `ObserveTarget` |
+//! | 3. plan; an unconfirmed UIDVALIDITY change stops here, state untouched | [`FolderState::begin_pass`] | `Save` (or `Stop`) |
+//! | 4. per batch: intents, **save**, APPEND the batch | [`FolderState::record_intent`] | `Save`, `Copy` |
+//! | 5. outcomes: copied (APPENDUID), refused (classified by [`throttle::classify`]: over quota stops, throttling backs off, others are classified and repaired or skipped), no body (retried, then reported) | [`FolderState::record_copied`], [`FolderState::forget_intent`], [`FolderState::record_skipped`] after the skip log row is flushed | `Classify`, `LogSkip`, `Backoff` |
+//! | 6. after the last batch: save; flags; then the source's new HIGHESTMODSEQ and save | [`FolderState::record_source_modseq`] | `Save`, `StoreFlags`, `Save` |
+//! | 7. verify: count the target by fingerprint, report what failed and any duplicates | | `Verify`, `Done` |
 //!
 //! A kill at any instant leaves a state that the next pass completes
 //! without duplicates: an open intent is resolved by looking for its
-//! fingerprint on the target; a message that cannot be identified is
-//! reported in [`Plan::unidentified`], never blindly copied again.
+//! fingerprint on the target, above the UIDNEXT of the pass that recorded
+//! it; a message that cannot be identified is reported in
+//! [`Plan::unidentified`], never blindly copied again.
 //!
 //! # Input safety and limits
 //!
