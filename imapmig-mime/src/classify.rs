@@ -386,6 +386,42 @@ impl Scan<'_> {
                     }
                 }
             }
+        } else if mime_type == "message/rfc822"
+            && !cte.is_identity()
+            && cte != TransferEncoding::Unknown
+        {
+            // RFC 2046 §5.2.1 (and RFC 2045 §6.4): an encapsulated message is
+            // 7bit, 8bit or binary. A body that starts with a header field
+            // was not encoded (the declaration is the mistake) and is walked
+            // as the message it is; anything else is checked in the encoding
+            // it declares, so damage there is reported too.
+            self.push(
+                DefectKind::InvalidCte,
+                headers
+                    .transfer_encoding
+                    .as_ref()
+                    .map_or(ct_range.clone(), |f| f.range.clone()),
+                index,
+                Some("a message/rfc822 must not have a transfer encoding"),
+            );
+            let first = header::line_at(bytes, body.start, body.end);
+            let plain = matches!(header::line_kind(bytes, first), LineKind::Field { .. });
+            if !plain {
+                self.leaf(
+                    index,
+                    body,
+                    &mime_type,
+                    cte,
+                    None,
+                    ct_range,
+                    is_attachment,
+                    None,
+                );
+            } else if depth + 1 > self.limits.depth() {
+                self.push(DefectKind::NestingTooDeep, body, index, None);
+            } else {
+                self.entity(body, depth + 1, Some(index), Role::Message { top: false });
+            }
         } else if (mime_type == "message/rfc822" || mime_type == "message/global")
             && (cte.is_identity() || cte == TransferEncoding::Unknown)
         {
@@ -525,7 +561,12 @@ impl Scan<'_> {
                     // A stray line between fields is an invalid header; a
                     // line followed by more non-fields is the body, started
                     // without the empty line.
-                    let next_is_field = line.end < end
+                    // A line starting with `--` is a multipart delimiter
+                    // line, which only a body can hold: the header block
+                    // ran into the body even when part headers follow.
+                    let is_delimiter = bytes[line.start..line.content_end].starts_with(b"--");
+                    let next_is_field = !is_delimiter
+                        && line.end < end
                         && matches!(
                             header::line_kind(bytes, header::line_at(bytes, line.end, end)),
                             LineKind::Field { .. } | LineKind::Envelope

@@ -69,7 +69,8 @@ pub enum DefectKind {
     StartBoundaryMissing,
     /// `close-boundary-missing`: the closing boundary is absent (the message is truncated).
     CloseBoundaryMissing,
-    /// `invalid-cte`: an unknown Content-Transfer-Encoding, or a non-identity one on a multipart.
+    /// `invalid-cte`: an unknown Content-Transfer-Encoding, or a non-identity one on a
+    /// multipart or a message/rfc822 (RFC 2045 §6.4, RFC 2046 §5.2.1).
     InvalidCte,
     /// `invalid-base64`: bad characters, padding or length in a base64 part.
     InvalidBase64,
