@@ -16,7 +16,7 @@
 //! | save the plan | [`Action::Save`] | [`Event::Saved`] / [`Event::SaveFailed`] |
 //! | too large | messages over [`Config::max_message_size`]: [`Action::LogSkip`] | [`Event::SkipLogged`] |
 //! | each batch | intents recorded, [`Action::Save`] (which also persists the previous batch's outcomes), then [`Action::Copy`] | one of [`Event::Copied`], [`Event::Refused`], [`Event::NotFetched`], [`Event::TooLarge`] per item |
-//! | refusals | over quota: Save, then [`StopReason::OverQuota`]; throttled: re-queued, [`Action::Backoff`]; otherwise [`Action::Classify`] | [`Event::Classified`] |
+//! | refusals | over quota: Save, then [`StopReason::OverQuota`]; throttled: re-queued, [`Action::Backoff`]; folder gone (`[TRYCREATE]`): Save, observe again; otherwise [`Action::Classify`] | [`Event::Classified`] |
 //! | after the last batch | [`Action::Save`] | |
 //! | flags | [`Action::StoreFlags`]; the source's new HIGHESTMODSEQ is recorded only after [`Event::FlagsStored`]; [`Action::Save`] | [`Event::FlagsStored`] / [`Event::FlagsFailed`] |
 //! | verify | [`Action::Verify`] | [`Event::TargetObserved`] |
@@ -190,6 +190,9 @@ pub enum StopReason {
     SaveFailed(String),
     /// The target kept throttling without progress (the last reply).
     Throttled(String),
+    /// The target folder kept disappearing (`[TRYCREATE]` to APPEND) without
+    /// progress, [`Config::max_stalls`] times in a row (the last reply).
+    TargetMissing(String),
 }
 
 /// The next thing the driver must do.
@@ -458,6 +461,11 @@ pub struct Engine {
     given_up: BTreeMap<Uid, String>,
     backoff: Option<(Option<Duration>, String)>,
     stop_after_batch: Option<StopReason>,
+    /// The target answered [TRYCREATE] in the current batch.
+    folder_missing: Option<String>,
+    /// Times the folder went missing without progress in between.
+    recreates: u32,
+    progress_at_recreate: u64,
     stalls: u32,
     progress_at_backoff: u64,
     settled: BTreeSet<Uid>,
@@ -498,6 +506,9 @@ impl Engine {
             given_up: BTreeMap::new(),
             backoff: None,
             stop_after_batch: None,
+            folder_missing: None,
+            recreates: 0,
+            progress_at_recreate: 0,
             stalls: 0,
             progress_at_backoff: 0,
             settled: BTreeSet::new(),
@@ -539,6 +550,12 @@ impl Engine {
         if matches!(self.phase, Phase::Finished | Phase::Stopped(_)) {
             return;
         }
+        self.reobserve();
+    }
+
+    /// Drops the pass in flight and goes back to observing both sides.
+    fn reobserve(&mut self) {
+        self.folder_missing = None;
         self.phase = Phase::Observe;
         self.wait = None;
         self.source = None;
@@ -821,6 +838,23 @@ impl Engine {
             });
             return None;
         }
+        if let Some(reply) = self.folder_missing.take() {
+            let progress = self.progress();
+            if progress > self.progress_at_recreate {
+                self.recreates = 0;
+                self.progress_at_recreate = progress;
+            }
+            let stop = self.recreates >= self.config.max_stalls;
+            self.recreates += 1;
+            // Save what is known, then observe both sides again (or stop).
+            self.reobserve();
+            self.wait = Some(Wait::Save(if stop {
+                AfterSave::Stop(StopReason::TargetMissing(reply))
+            } else {
+                AfterSave::Continue
+            }));
+            return None;
+        }
         if let Some((hint, reason)) = self.backoff.take() {
             let progress = self.progress();
             if progress > self.progress_at_backoff {
@@ -925,6 +959,12 @@ impl Engine {
                         // The other outcomes of the batch are still recorded;
                         // then the state is saved and the engine stops.
                         self.stop_after_batch = Some(StopReason::OverQuota(reply));
+                    }
+                    ReplyClass::TryCreate => {
+                        // The target folder is gone: observe again (the
+                        // driver creates it) and copy what is missing.
+                        self.queue.push_front(item);
+                        self.folder_missing = Some(reply);
                     }
                     c if c.is_retryable() => {
                         self.queue.push_front(item);

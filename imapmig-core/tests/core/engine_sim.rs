@@ -223,6 +223,9 @@ struct World {
     preexisting: BTreeMap<u32, usize>,
     /// The engine adopts mail already on the target.
     adopt: bool,
+    /// The target folder is deleted at this APPEND (answered [TRYCREATE])
+    /// and recreated empty, with a new UIDVALIDITY, by the next observation.
+    delete_target_at: Option<u32>,
 }
 
 impl World {
@@ -249,6 +252,7 @@ impl World {
             appends: 0,
             preexisting,
             adopt: true,
+            delete_target_at: None,
         }
     }
 
@@ -279,6 +283,10 @@ impl World {
             source,
             reply: reply.to_owned(),
         };
+        if self.delete_target_at == Some(self.appends) {
+            self.target = Folder::new(self.target.validity + 1);
+            return refuse("A7 NO [TRYCREATE] Mailbox does not exist");
+        }
         if self.quota.is_some_and(|q| self.target.msgs.len() >= q) {
             return refuse("A7 NO [OVERQUOTA] Quota exceeded (mailbox for user is full)");
         }
@@ -1259,4 +1267,42 @@ fn unidentified_mail_is_held_and_reported() {
         report.not_copied[0].reason.starts_with("held"),
         "{report:?}"
     );
+}
+
+/// The target folder is deleted in the middle of a batch: the engine
+/// observes again and copies everything once more (the operator accepted
+/// the target's reset); every message ends on the target once.
+#[test]
+fn a_target_folder_deleted_midway_is_filled_again() {
+    let source: Vec<(Msg, &[&str])> = (1..=10)
+        .map(|i| (msg(i, i, 100, 1, Kind::Normal), &[][..]))
+        .collect();
+    for uidplus in [true, false] {
+        let mut w = World::new(source.clone(), Vec::new(), uidplus);
+        w.delete_target_at = Some(5);
+        let mut cfg = config(false);
+        cfg.policy.min_reset_confirmation = 0.0;
+        let (report, stats) = episode(&mut w, &cfg, &mut |_, _| None, &mut |_, _| {});
+        check(&w, &report, &stats, true);
+        assert_eq!(w.target.msgs.len(), 10);
+        assert_eq!(report.copied, 10, "{report:?}");
+        assert!(report.reset.is_some_and(|r| r.target_changed));
+    }
+    // A folder that keeps disappearing stops the engine.
+    let mut engine = Engine::new(FolderState::new(), config(false));
+    let mut w = World::new(source, Vec::new(), true);
+    let mut driver = Driver::default();
+    let reason = loop {
+        let action = engine.next_action();
+        if let Action::Stop(reason) = &action {
+            break reason.clone();
+        }
+        if let Action::Copy(_) = action {
+            w.delete_target_at = Some(w.appends + 1);
+        }
+        for e in driver.perform(&mut w, &engine, &action, usize::MAX, false) {
+            engine.handle(e).unwrap();
+        }
+    };
+    assert!(matches!(reason, StopReason::TargetMissing(ref r) if r.contains("TRYCREATE")));
 }
