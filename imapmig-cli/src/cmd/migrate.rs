@@ -475,6 +475,50 @@ fn backoff(attempt: u32, retries: u32, hint: Option<Duration>) -> Option<Duratio
     policy.delay(attempt, hint, &mut rand::rng())
 }
 
+/// One side's control connection for discovery (LIST, STATUS, GETQUOTAROOT, CREATE).
+struct Control<'a> {
+    conn: Connection,
+    endpoint: &'a Endpoint,
+    cred: &'a crate::imap::Credential,
+    timeout: Duration,
+    retries: u32,
+    side: &'static str,
+}
+
+impl Control<'_> {
+    /// Runs one discovery command. Throttling, BYE and dropped connections are retried with
+    /// the same backoff as copying (the connection is opened again when it broke), so a
+    /// source that throttles discovery does not stop the run.
+    async fn run<T>(
+        &mut self,
+        what: &str,
+        mut command: impl AsyncFnMut(&mut Connection) -> Result<T, ImapError>,
+    ) -> Result<T, ImapError> {
+        let mut attempt = 0;
+        loop {
+            let e = match command(&mut self.conn).await {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_transient() => e,
+                Err(e) => return Err(e),
+            };
+            let Some(wait) = backoff(attempt, self.retries, e.reply_class().retry_after()) else {
+                return Err(e);
+            };
+            attempt += 1;
+            eprintln!(
+                "{} {what}: {e}; retry {attempt} in {:.1} s",
+                self.side,
+                wait.as_secs_f64()
+            );
+            tokio::time::sleep(wait).await;
+            if !matches!(e, ImapError::No { .. }) {
+                self.conn =
+                    connect(self.endpoint, self.cred, self.timeout, self.retries, true).await?;
+            }
+        }
+    }
+}
+
 /// A folder pair to migrate.
 #[derive(Debug, Clone)]
 struct Job {
@@ -508,22 +552,42 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
         }
     };
 
-    // Discovery on one control connection per side.
-    let mut src = connect(&s.source, &s.source_cred, s.timeout, args.retries, false)
-        .await
-        .map_err(|e| Fatal::new(imap_exit(&e), format!("source: {e}")))?;
-    let mut dst = connect(&s.target, &s.target_cred, s.timeout, args.retries, false)
-        .await
-        .map_err(|e| Fatal::new(imap_exit(&e), format!("target: {e}")))?;
-    let src_listing = Listing::parse(&src.listing_raw().await?)
+    // Discovery on one control connection per side, retried like copying.
+    let mut src = Control {
+        conn: connect(&s.source, &s.source_cred, s.timeout, args.retries, false)
+            .await
+            .map_err(|e| Fatal::new(imap_exit(&e), format!("source: {e}")))?,
+        endpoint: &s.source,
+        cred: &s.source_cred,
+        timeout: s.timeout,
+        retries: args.retries,
+        side: "source",
+    };
+    let mut dst = Control {
+        conn: connect(&s.target, &s.target_cred, s.timeout, args.retries, false)
+            .await
+            .map_err(|e| Fatal::new(imap_exit(&e), format!("target: {e}")))?,
+        endpoint: &s.target,
+        cred: &s.target_cred,
+        timeout: s.timeout,
+        retries: args.retries,
+        side: "target",
+    };
+    let raw = src
+        .run("LIST", async |c: &mut Connection| c.listing_raw().await)
+        .await?;
+    let src_listing = Listing::parse(&raw)
         .map_err(|e| Fatal::new(EXIT_FOLDER_MAP, format!("source LIST: {e}")))?;
-    let dst_listing = Listing::parse(&dst.listing_raw().await?)
+    let raw = dst
+        .run("LIST", async |c: &mut Connection| c.listing_raw().await)
+        .await?;
+    let dst_listing = Listing::parse(&raw)
         .map_err(|e| Fatal::new(EXIT_FOLDER_MAP, format!("target LIST: {e}")))?;
     let gmail = match args.gmail {
         GmailMode::On => true,
         GmailMode::Off => false,
         GmailMode::Auto => {
-            src.capabilities().gmail
+            src.conn.capabilities().gmail
                 || src_listing
                     .entries()
                     .iter()
@@ -552,23 +616,35 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
             continue;
         };
         let wire = String::from_utf8_lossy(entry.source.wire()).into_owned();
-        let (messages, bytes) = src.folder_size(&wire).await?;
+        let (messages, bytes) = src
+            .run("STATUS", async |c: &mut Connection| {
+                c.folder_size(&wire).await
+            })
+            .await?;
         folders.push(FolderSize {
             name: entry.source.as_str().to_owned(),
             messages: u64::from(messages),
             bytes,
         });
-        if let Ok((_, there)) = dst
-            .folder_size(&String::from_utf8_lossy(target.wire()))
-            .await
-        {
-            on_target += there;
-        }
+        let target_wire = String::from_utf8_lossy(target.wire()).into_owned();
+        let there = dst
+            .run("STATUS", async |c: &mut Connection| {
+                match c.folder_size(&target_wire).await {
+                    Ok((_, bytes)) => Ok(bytes),
+                    // Not created yet: nothing there.
+                    Err(e @ ImapError::No { .. }) if !e.is_transient() => Ok(0),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        on_target += there;
     }
     let available = match args.quota {
         Some(q) => Some(q),
         None => dst
-            .storage_quota()
+            .run("GETQUOTAROOT", async |c: &mut Connection| {
+                c.storage_quota().await
+            })
             .await?
             .map(|(used, limit)| limit.saturating_sub(used)),
     };
@@ -608,11 +684,13 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
     // Create the target folders, parents first.
     if !args.dry_run {
         for (name, _) in plan.creation_order() {
-            dst.create(&String::from_utf8_lossy(name.wire())).await?;
+            let wire = String::from_utf8_lossy(name.wire()).into_owned();
+            dst.run("CREATE", async |c: &mut Connection| c.create(&wire).await)
+                .await?;
         }
     }
-    src.logout().await;
-    dst.logout().await;
+    src.conn.logout().await;
+    dst.conn.logout().await;
 
     let skips = Arc::new(Skips {
         log: if args.dry_run {

@@ -317,15 +317,20 @@ pub(crate) async fn run_pair<C: Connector>(
                     Some(wait) => {
                         failures += 1;
                         eprintln!(
-                            "{}: {e}; reconnecting in {:.1} s (attempt {failures} without progress)",
+                            "{}: {e}; retry {failures} without progress in {:.1} s",
                             names.display,
                             wait.as_secs_f64()
                         );
-                        d.src = None;
-                        d.dst = None;
-                        d.target_cache = None;
-                        if let Some(engine) = engine.as_mut() {
-                            engine.reconnected();
+                        // A refusal (throttling) leaves the connection usable: the same
+                        // action is asked again. Anything else drops the connections; the
+                        // engine then observes both sides again and goes on from its state.
+                        if !matches!(e, PairError::Imap(ImapError::No { .. })) {
+                            d.src = None;
+                            d.dst = None;
+                            d.target_cache = None;
+                            if let Some(engine) = engine.as_mut() {
+                                engine.reconnected();
+                            }
                         }
                         tokio::time::sleep(wait).await;
                     }
@@ -385,13 +390,15 @@ pub(crate) fn status_of(sel: &super::session::Selected) -> Result<FolderStatus, 
 }
 
 /// Every message's metadata in the selected folder, in UID chunks so that each response
-/// stays bounded on very large folders.
+/// stays bounded on very large folders. A FETCH that the server ends with NO or BAD after
+/// part of its answers (Gmail's `Some messages could not be FETCHed`) is asked again from
+/// after the last UID that arrived, as long as that makes progress.
 pub(crate) async fn fetch_all_meta(
     conn: &mut Connection,
     status: &FolderStatus,
 ) -> Result<Vec<MessageMeta>, ImapError> {
     let fields: Vec<&str> = imapmig_dedupe::fingerprint::HEADER_FIELDS.to_vec();
-    let mut out = Vec::with_capacity(status.messages as usize);
+    let mut out: Vec<MessageMeta> = Vec::with_capacity(status.messages as usize);
     if status.messages == 0 {
         return Ok(out);
     }
@@ -405,16 +412,37 @@ pub(crate) async fn fetch_all_meta(
         } else {
             format!("{lo}:{hi}")
         };
-        for m in conn.fetch_meta(&set, &fields).await? {
+        let (metas, refused) = conn.fetch_meta_partial(&set, &fields).await?;
+        let mut highest = None;
+        for m in metas {
             // `n:*` always returns the last message, even below n.
             if m.uid >= lo {
+                highest = highest.max(Some(m.uid));
                 out.push(m);
+            }
+        }
+        if let Some(refusal) = refused {
+            match highest {
+                Some(u) if u < u32::MAX => {
+                    lo = u + 1;
+                    continue;
+                }
+                _ => return Err(refusal),
             }
         }
         if last {
             break;
         }
         lo = hi + 1;
+    }
+    out.sort_unstable_by_key(|m| m.uid);
+    out.dedup_by_key(|m| m.uid);
+    if (out.len() as u64) < u64::from(status.messages) {
+        eprintln!(
+            "warning: the server reported {} messages but sent metadata for {}",
+            status.messages,
+            out.len()
+        );
     }
     Ok(out)
 }

@@ -885,11 +885,26 @@ impl Connection {
     /// Metadata of the messages in `uid_set` (e.g. `1:*`) of the selected folder, with the
     /// header fields named in `fields`. Only FETCH responses carrying UID, RFC822.SIZE and
     /// (when fields are asked) the header section count; others are unsolicited.
+    #[cfg(test)]
     pub(crate) async fn fetch_meta(
         &mut self,
         uid_set: &str,
         fields: &[&str],
     ) -> Result<Vec<MessageMeta>, ImapError> {
+        let (out, refused) = self.fetch_meta_partial(uid_set, fields).await?;
+        match refused {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// [`Connection::fetch_meta`], keeping what arrived before a tagged NO or BAD (Gmail's
+    /// `Some messages could not be FETCHed`): the metadata received, and the refusal.
+    pub(crate) async fn fetch_meta_partial(
+        &mut self,
+        uid_set: &str,
+        fields: &[&str],
+    ) -> Result<(Vec<MessageMeta>, Option<ImapError>), ImapError> {
         let query = if fields.is_empty() {
             "(UID FLAGS INTERNALDATE RFC822.SIZE)".to_owned()
         } else {
@@ -938,8 +953,8 @@ impl Connection {
                 false
             })
             .await?;
-        self.check("UID FETCH", done)?;
-        Ok(out)
+        let refused = self.check("UID FETCH", done).err();
+        Ok((out, refused))
     }
 
     /// UIDs of the selected folder whose metadata changed after `modseq`
