@@ -93,7 +93,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::ids::{Fingerprint, Flag, ModSeq, Uid};
 use crate::observation::Observation;
-use crate::plan::{FlagChange, Match, Plan, PlanSummary, Policy, ResetReport, Stage};
+use crate::plan::{FlagChange, Match, Plan, PlanSummary, Policy, ResetReport, ResetVerdict, Stage};
 use crate::state::FolderState;
 use crate::throttle::{ReplyClass, classify, parse_reply};
 use crate::tolerance::SkipReason;
@@ -742,7 +742,15 @@ impl Engine {
         self.report.target_messages = target.messages().len() as u64;
         self.report.plan = Some(plan.summary());
         self.report.reset = plan.reset;
-        if plan.is_applicable() && self.flags_unseen_for_new_pairs(&plan) {
+        if let Some(reset) = plan
+            .reset
+            .filter(|r| r.verdict == ResetVerdict::Unconfirmed)
+        {
+            // begin_pass left the state untouched.
+            self.phase = Phase::Stopped(StopReason::ResetUnconfirmed(reset));
+            return;
+        }
+        if self.flags_unseen_for_new_pairs(&plan) {
             // Pairs found by fingerprint this pass (copies made without
             // APPENDUID, identical messages) whose flags CHANGEDSINCE did
             // not report: observe the source again with every flag. The
@@ -751,14 +759,6 @@ impl Engine {
             self.source = None;
             self.phase = Phase::Observe;
             self.wait = Some(Wait::Save(AfterSave::Continue));
-            return;
-        }
-        if !plan.is_applicable() {
-            let reason = match plan.reset {
-                Some(r) => StopReason::ResetUnconfirmed(r),
-                None => StopReason::SaveFailed("plan not applicable".into()),
-            };
-            self.phase = Phase::Stopped(reason);
             return;
         }
         let top = target.messages().last().map_or(0, |m| m.uid.get()).max(
