@@ -10,7 +10,7 @@ use testkit::{Fault, FaultProxy, RejectCode};
 
 use super::*;
 
-const RUN_LIMIT: Duration = Duration::from_secs(240);
+const RUN_LIMIT: Duration = Duration::from_secs(150);
 
 /// A source with `folders` (name, count) of messages padded to about `size` bytes.
 fn seeded_source(
