@@ -230,6 +230,21 @@ impl Refusal {
             None => format!("{status} {text}"),
         }
     }
+
+    /// `[CODE] text`, without the status word.
+    #[cfg(test)]
+    pub(crate) fn code_and_text(&self) -> String {
+        match &self.code {
+            Some(c) => format!("[{c}] {}", self.text),
+            None => self.text.clone(),
+        }
+    }
+
+    /// What the refusal means for the migration.
+    #[cfg(test)]
+    pub(crate) fn reply_class(&self) -> ReplyClass {
+        classify(&self.to_string())
+    }
 }
 
 impl std::fmt::Display for Refusal {
@@ -325,5 +340,59 @@ mod tests {
         }
         assert!(no("[LIMIT] Too many connections").is_transient());
         assert!(!no("Can't save a zero byte message").is_transient());
+        let unparseable = ImapError::Unparseable {
+            command: "UID FETCH".into(),
+            len: 95,
+            head: "* )(garbage \\\"unt".into(),
+        };
+        assert!(unparseable.is_transient());
+        assert!(
+            ImapError::Broken {
+                command: "SELECT".into(),
+                reason: unparseable.to_string(),
+            }
+            .is_transient()
+        );
+        let too_large = ImapError::TooLarge {
+            command: "UID FETCH".into(),
+            what: "literal",
+            size: 3 << 30,
+            limit: 2 << 30,
+        };
+        assert!(!too_large.is_transient());
+    }
+
+    #[test]
+    fn refusals_read_as_the_server_said_them() {
+        let r = Refusal {
+            bad: false,
+            code: Some(ReplyCode::from_atom("overquota")),
+            text: "Quota exceeded".into(),
+        };
+        assert_eq!(r.to_string(), "NO [OVERQUOTA] Quota exceeded");
+        assert_eq!(r.code_and_text(), "[OVERQUOTA] Quota exceeded");
+        assert_eq!(r.reply_class(), ReplyClass::OverQuota);
+        let bad = Refusal {
+            bad: true,
+            code: None,
+            text: "Error in IMAP command".into(),
+        };
+        assert_eq!(bad.to_string(), "BAD Error in IMAP command");
+        assert_eq!(bad.reply_class(), ReplyClass::Permanent);
+        assert_eq!(
+            ReplyCode::from_atom("X-GM-SOMETHING"),
+            ReplyCode::Other("X-GM-SOMETHING".into())
+        );
+        let e = ImapError::No {
+            command: "APPEND".into(),
+            bad: false,
+            code: Some(ReplyCode::TryCreate),
+            text: "Mailbox doesn't exist".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "APPEND refused: NO [TRYCREATE] Mailbox doesn't exist"
+        );
+        assert_eq!(e.reply_class(), ReplyClass::TryCreate);
     }
 }
