@@ -22,10 +22,7 @@ pub struct SpfLint {
 
 /// A macro-free domain-spec as a name (macros cannot be followed statically).
 fn literal_name(m: &MacroString) -> Option<DomainName> {
-    match m.parts.as_slice() {
-        [super::macros::MacroPart::Literal(s)] => DomainName::parse(s).ok(),
-        _ => None,
-    }
+    m.as_literal().and_then(|s| DomainName::parse(s).ok())
 }
 
 /// Reads the TXT strings of `domain` that form SPF records.

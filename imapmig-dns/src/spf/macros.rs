@@ -82,11 +82,11 @@ impl MacroLetter {
     }
 }
 
-/// One piece of a macro string.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MacroPart {
+/// One piece of a macro string, borrowed from it (see [`MacroString::parts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacroPart<'a> {
     /// Literal text.
-    Literal(String),
+    Literal(&'a str),
     /// `%{...}`.
     Expand {
         /// The letter.
@@ -98,7 +98,7 @@ pub enum MacroPart {
         /// Reverse the parts first.
         reverse: bool,
         /// Split on these (default `.`).
-        delimiters: String,
+        delimiters: &'a str,
     },
     /// `%%`.
     Percent,
@@ -110,11 +110,70 @@ pub enum MacroPart {
 
 /// A parsed macro string (`macro-string`, or `explain-string` when spaces
 /// are allowed).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// It keeps its text as written, checked against the grammar when parsed:
+/// inline when it is short (most domains, so parsing a record allocates
+/// nothing per term), on the heap otherwise. [`MacroString::parts`] reads
+/// the pieces back from it. Two macro strings are equal when their parts are
+/// (`%{d01}` and `%{d1}` are the same string).
+#[derive(Debug, Clone, Default)]
 pub struct MacroString {
-    /// The pieces, in order.
-    pub parts: Vec<MacroPart>,
+    text: Text,
 }
+
+/// Longest text kept inline in a [`MacroString`].
+const INLINE: usize = 30;
+
+/// The text of a [`MacroString`], checked to be printable ASCII.
+#[derive(Debug, Clone)]
+enum Text {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<str>),
+}
+
+impl Default for Text {
+    fn default() -> Self {
+        Text::Inline {
+            len: 0,
+            bytes: [0; INLINE],
+        }
+    }
+}
+
+impl Text {
+    /// `None` when `text` is not UTF-8 (it is checked ASCII when called).
+    fn new(text: &[u8]) -> Option<Text> {
+        if text.len() <= INLINE {
+            let mut bytes = [0; INLINE];
+            bytes[..text.len()].copy_from_slice(text);
+            return Some(Text::Inline {
+                len: text.len() as u8,
+                bytes,
+            });
+        }
+        std::str::from_utf8(text)
+            .ok()
+            .map(|text| Text::Heap(text.into()))
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Only checked ASCII is stored, so this never falls back.
+            Text::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Text::Heap(text) => text,
+        }
+    }
+}
+
+impl PartialEq for MacroString {
+    fn eq(&self, other: &Self) -> bool {
+        self.text.as_str() == other.text.as_str() || self.parts().eq(other.parts())
+    }
+}
+
+impl Eq for MacroString {}
 
 /// Where a macro string appears; decides which letters and characters are allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,119 +184,221 @@ pub(crate) enum MacroContext {
     Explanation,
 }
 
+/// A part as byte ranges of the text: what [`scan_part`] finds.
+enum Span {
+    Literal(usize, usize),
+    Expand {
+        letter: MacroLetter,
+        url_escape: bool,
+        digits: Option<u8>,
+        reverse: bool,
+        delimiters: (usize, usize),
+    },
+    Percent,
+    Space,
+    UrlSpace,
+}
+
+/// Reads the part starting at `i` (`i < text.len()`): the part and where
+/// the next one starts, or the position and reason of a syntax error.
+fn scan_part(
+    text: &[u8],
+    mut i: usize,
+    ctx: MacroContext,
+) -> Result<(Span, usize), (usize, &'static str)> {
+    if text.get(i) != Some(&b'%') {
+        let start = i;
+        let (low, high) = match ctx {
+            MacroContext::Record => (0x21, 0x7e),
+            MacroContext::Explanation => (0x20, 0x7e),
+        };
+        while let Some(&b) = text.get(i) {
+            if b == b'%' {
+                break;
+            }
+            if b < low || b > high {
+                return Err((i, "character not allowed in a macro string"));
+            }
+            i += 1;
+        }
+        return Ok((Span::Literal(start, i), i));
+    }
+    match text.get(i + 1) {
+        Some(b'%') => Ok((Span::Percent, i + 2)),
+        Some(b'_') => Ok((Span::Space, i + 2)),
+        Some(b'-') => Ok((Span::UrlSpace, i + 2)),
+        Some(b'{') => {
+            let start = i;
+            i += 2;
+            let (letter, url_escape) = text
+                .get(i)
+                .and_then(|&c| MacroLetter::from_byte(c))
+                .ok_or((i, "unknown macro letter"))?;
+            if ctx == MacroContext::Record && letter.explanation_only() {
+                return Err((i, "macro letter allowed only in explanations"));
+            }
+            i += 1;
+            let digit_start = i;
+            let mut value: u32 = 0;
+            while let Some(c) = text.get(i).filter(|c| c.is_ascii_digit()) {
+                value = (value * 10 + u32::from(c - b'0')).min(10_000);
+                i += 1;
+            }
+            let digits = if i > digit_start {
+                if value == 0 {
+                    return Err((digit_start, "macro transformer digits are zero"));
+                }
+                Some(
+                    u8::try_from(value.min(u32::from(MAX_TRANSFORMER_DIGITS)))
+                        .unwrap_or(MAX_TRANSFORMER_DIGITS),
+                )
+            } else {
+                None
+            };
+            let reverse = matches!(text.get(i), Some(b'r' | b'R'));
+            if reverse {
+                i += 1;
+            }
+            let delimiters_start = i;
+            while let Some(&c) = text.get(i) {
+                if matches!(c, b'.' | b'-' | b'+' | b',' | b'/' | b'_' | b'=') {
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+            if text.get(i) != Some(&b'}') {
+                return Err((
+                    if i < text.len() { i } else { start },
+                    "macro expansion not closed by '}'",
+                ));
+            }
+            Ok((
+                Span::Expand {
+                    letter,
+                    url_escape,
+                    digits,
+                    reverse,
+                    delimiters: (delimiters_start, i),
+                },
+                i + 1,
+            ))
+        }
+        _ => Err((i, "'%' not followed by '{', '%', '_' or '-'")),
+    }
+}
+
+/// The parts of a checked macro string, in order.
+struct Parts<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Iterator for Parts<'a> {
+    type Item = MacroPart<'a>;
+
+    fn next(&mut self) -> Option<MacroPart<'a>> {
+        if self.pos >= self.text.len() {
+            return None;
+        }
+        // The text was checked in its own context when parsed; the
+        // explanation context accepts it and reads the same parts.
+        let (span, next) =
+            scan_part(self.text.as_bytes(), self.pos, MacroContext::Explanation).ok()?;
+        self.pos = next;
+        let slice = |(a, b): (usize, usize)| self.text.get(a..b).unwrap_or_default();
+        Some(match span {
+            Span::Literal(a, b) => MacroPart::Literal(slice((a, b))),
+            Span::Expand {
+                letter,
+                url_escape,
+                digits,
+                reverse,
+                delimiters,
+            } => MacroPart::Expand {
+                letter,
+                url_escape,
+                digits,
+                reverse,
+                delimiters: slice(delimiters),
+            },
+            Span::Percent => MacroPart::Percent,
+            Span::Space => MacroPart::Space,
+            Span::UrlSpace => MacroPart::UrlSpace,
+        })
+    }
+}
+
 impl MacroString {
     /// Parses `text`; `offset` is added to error positions.
     pub(crate) fn parse(text: &[u8], offset: usize, ctx: MacroContext) -> Result<Self, Error> {
-        let err = |position: usize, reason| Error::SpfSyntax {
+        let err = |(position, reason): (usize, &'static str)| Error::SpfSyntax {
             position: offset + position,
             reason,
         };
-        let mut parts = Vec::new();
-        let mut literal = String::new();
         let mut i = 0;
+        // A plain literal (the common case) needs no part scanning.
+        let low = match ctx {
+            MacroContext::Record => 0x21,
+            MacroContext::Explanation => 0x20,
+        };
+        if text.iter().all(|&b| b != b'%' && (low..=0x7e).contains(&b)) {
+            i = text.len();
+        }
         while i < text.len() {
-            let b = text[i];
-            if b == b'%' {
-                if !literal.is_empty() {
-                    parts.push(MacroPart::Literal(std::mem::take(&mut literal)));
-                }
-                match text.get(i + 1) {
-                    Some(b'%') => {
-                        parts.push(MacroPart::Percent);
-                        i += 2;
-                    }
-                    Some(b'_') => {
-                        parts.push(MacroPart::Space);
-                        i += 2;
-                    }
-                    Some(b'-') => {
-                        parts.push(MacroPart::UrlSpace);
-                        i += 2;
-                    }
-                    Some(b'{') => {
-                        let start = i;
-                        i += 2;
-                        let (letter, url_escape) = text
-                            .get(i)
-                            .and_then(|&c| MacroLetter::from_byte(c))
-                            .ok_or(err(i, "unknown macro letter"))?;
-                        if ctx == MacroContext::Record && letter.explanation_only() {
-                            return Err(err(i, "macro letter allowed only in explanations"));
-                        }
-                        i += 1;
-                        let digit_start = i;
-                        let mut value: u32 = 0;
-                        while let Some(c) = text.get(i).filter(|c| c.is_ascii_digit()) {
-                            value = (value * 10 + u32::from(c - b'0')).min(10_000);
-                            i += 1;
-                        }
-                        let digits = if i > digit_start {
-                            if value == 0 {
-                                return Err(err(digit_start, "macro transformer digits are zero"));
-                            }
-                            Some(
-                                u8::try_from(value.min(u32::from(MAX_TRANSFORMER_DIGITS)))
-                                    .unwrap_or(MAX_TRANSFORMER_DIGITS),
-                            )
-                        } else {
-                            None
-                        };
-                        let reverse = matches!(text.get(i), Some(b'r' | b'R'));
-                        if reverse {
-                            i += 1;
-                        }
-                        let mut delimiters = String::new();
-                        while let Some(&c) = text.get(i) {
-                            if matches!(c, b'.' | b'-' | b'+' | b',' | b'/' | b'_' | b'=') {
-                                delimiters.push(char::from(c));
-                                i += 1;
-                            } else {
-                                break;
-                            }
-                        }
-                        if text.get(i) != Some(&b'}') {
-                            return Err(err(
-                                if i < text.len() { i } else { start },
-                                "macro expansion not closed by '}'",
-                            ));
-                        }
-                        i += 1;
-                        parts.push(MacroPart::Expand {
-                            letter,
-                            url_escape,
-                            digits,
-                            reverse,
-                            delimiters,
-                        });
-                    }
-                    _ => return Err(err(i, "'%' not followed by '{', '%', '_' or '-'")),
-                }
-                continue;
-            }
-            let allowed = match ctx {
-                MacroContext::Record => (0x21..=0x7e).contains(&b),
-                MacroContext::Explanation => (0x20..=0x7e).contains(&b),
-            };
-            if !allowed {
-                return Err(err(i, "character not allowed in a macro string"));
-            }
-            literal.push(char::from(b));
-            i += 1;
+            i = scan_part(text, i, ctx).map_err(err)?.1;
         }
-        if !literal.is_empty() {
-            parts.push(MacroPart::Literal(literal));
+        Self::from_checked(text).ok_or_else(|| err((0, "character not allowed in a macro string")))
+    }
+
+    /// A macro string from text already checked against the grammar (and
+    /// so printable ASCII); `None` if it is not UTF-8 after all.
+    pub(crate) fn from_checked(text: &[u8]) -> Option<Self> {
+        Text::new(text).map(|text| MacroString { text })
+    }
+
+    /// The parts, in order.
+    ///
+    /// ```
+    /// use imapmig_dns::spf::{MacroPart, SpfRecord};
+    ///
+    /// let record = SpfRecord::parse("v=spf1 redirect=%{d2}._spf.example.com")?;
+    /// let parts: Vec<MacroPart<'_>> = record.redirect().map(|m| m.parts().collect()).unwrap_or_default();
+    /// assert!(matches!(parts[0], MacroPart::Expand { digits: Some(2), .. }));
+    /// assert_eq!(parts[1], MacroPart::Literal("._spf.example.com"));
+    /// # Ok::<(), imapmig_dns::Error>(())
+    /// ```
+    pub fn parts(&self) -> impl Iterator<Item = MacroPart<'_>> {
+        Parts {
+            text: self.text.as_str(),
+            pos: 0,
         }
-        Ok(MacroString { parts })
+    }
+
+    /// The text when the string is one literal (no macros), such as a plain
+    /// domain in `include:`.
+    pub fn as_literal(&self) -> Option<&str> {
+        let text = self.text.as_str();
+        (!text.is_empty() && !text.contains('%')).then_some(text)
+    }
+
+    /// The last part.
+    fn last_part(&self) -> Option<MacroPart<'_>> {
+        let text = self.text.as_str();
+        if !text.contains('%') {
+            return (!text.is_empty()).then_some(MacroPart::Literal(text));
+        }
+        self.parts().last()
     }
 
     /// Whether the string ends with a macro expansion (a valid `domain-end`).
     pub(crate) fn ends_with_macro(&self) -> bool {
-        matches!(self.parts.last(), Some(p) if !matches!(p, MacroPart::Literal(_)))
+        matches!(self.last_part(), Some(p) if !matches!(p, MacroPart::Literal(_)))
     }
 
     /// The trailing literal text, if the string ends with one.
     pub(crate) fn trailing_literal(&self) -> Option<&str> {
-        match self.parts.last() {
+        match self.last_part() {
             Some(MacroPart::Literal(s)) => Some(s),
             _ => None,
         }
@@ -245,9 +406,8 @@ impl MacroString {
 
     /// Whether any part expands `letter`.
     pub fn uses(&self, letter: MacroLetter) -> bool {
-        self.parts
-            .iter()
-            .any(|p| matches!(p, MacroPart::Expand { letter: l, .. } if *l == letter))
+        self.parts()
+            .any(|p| matches!(p, MacroPart::Expand { letter: l, .. } if l == letter))
     }
 
     /// Expands the string with the values in `values` (RFC 7208 §7.3).
@@ -255,7 +415,7 @@ impl MacroString {
     /// The result is cut at [`MAX_EXPANSION_LEN`] bytes.
     pub fn expand(&self, values: &MacroValues<'_>) -> String {
         let mut out = String::new();
-        for part in &self.parts {
+        for part in self.parts() {
             if out.len() > MAX_EXPANSION_LEN {
                 break;
             }
@@ -271,9 +431,9 @@ impl MacroString {
                     reverse,
                     delimiters,
                 } => {
-                    let value = values.value(*letter);
-                    let transformed = transform(&value, *digits, *reverse, delimiters);
-                    if *url_escape {
+                    let value = values.value(letter);
+                    let transformed = transform(&value, digits, reverse, delimiters);
+                    if url_escape {
                         for b in transformed.bytes() {
                             if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
                                 out.push(char::from(b));
@@ -322,7 +482,7 @@ fn transform(value: &str, digits: Option<u8>, reverse: bool, delimiters: &str) -
 
 impl fmt::Display for MacroString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for part in &self.parts {
+        for part in self.parts() {
             match part {
                 MacroPart::Literal(s) => f.write_str(s)?,
                 MacroPart::Percent => f.write_str("%%")?,
@@ -336,7 +496,7 @@ impl fmt::Display for MacroString {
                     delimiters,
                 } => {
                     let c = letter.as_char();
-                    let c = if *url_escape {
+                    let c = if url_escape {
                         c.to_ascii_uppercase()
                     } else {
                         c
@@ -345,7 +505,7 @@ impl fmt::Display for MacroString {
                     if let Some(d) = digits {
                         write!(f, "{d}")?;
                     }
-                    if *reverse {
+                    if reverse {
                         f.write_str("r")?;
                     }
                     write!(f, "{delimiters}}}")?;

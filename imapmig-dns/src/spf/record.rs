@@ -188,7 +188,10 @@ impl SpfRecord {
         if !is_spf1(input) {
             return Err(err(0, "record does not start with \"v=spf1\""));
         }
-        let mut record = SpfRecord::default();
+        // About one term per eight bytes: usually one allocation for the list.
+        let mut record = SpfRecord {
+            terms: Vec::with_capacity(input.len() / 8 + 1),
+        };
         let mut i = 6;
         let (mut redirect, mut exp) = (false, false);
         while i < input.len() {
@@ -334,13 +337,10 @@ fn parse_term(term: &[u8], at: usize) -> Result<Term, Error> {
         () if is(b"ip4") => {
             let body = args
                 .strip_prefix(b":")
-                .ok_or(err(args_at, "\"ip4\" needs ':' and an address"))?;
+                .ok_or_else(|| err(args_at, "\"ip4\" needs ':' and an address"))?;
             let (addr_text, prefix) =
                 split_prefix(body, args_at + 1, 32, "ip4 prefix length over 32")?;
-            let addr = std::str::from_utf8(addr_text)
-                .ok()
-                .and_then(|s| s.parse::<Ipv4Addr>().ok())
-                .ok_or(err(args_at + 1, "bad IPv4 network"))?;
+            let addr = parse_ipv4(addr_text).ok_or_else(|| err(args_at + 1, "bad IPv4 network"))?;
             Mechanism::Ip4 {
                 addr,
                 prefix: prefix.unwrap_or(32),
@@ -349,14 +349,14 @@ fn parse_term(term: &[u8], at: usize) -> Result<Term, Error> {
         () if is(b"ip6") => {
             let body = args
                 .strip_prefix(b":")
-                .ok_or(err(args_at, "\"ip6\" needs ':' and an address"))?;
+                .ok_or_else(|| err(args_at, "\"ip6\" needs ':' and an address"))?;
             let (addr_text, prefix) =
                 split_prefix(body, args_at + 1, 128, "ip6 prefix length over 128")?;
             let addr = std::str::from_utf8(addr_text)
                 .ok()
                 .filter(|s| !s.contains('.') || s.contains(':'))
                 .and_then(|s| s.parse::<Ipv6Addr>().ok())
-                .ok_or(err(args_at + 1, "bad IPv6 network"))?;
+                .ok_or_else(|| err(args_at + 1, "bad IPv6 network"))?;
             Mechanism::Ip6 {
                 addr,
                 prefix: prefix.unwrap_or(128),
@@ -402,23 +402,77 @@ pub(crate) fn domain_spec(spec: &[u8], at: usize) -> Result<MacroString, Error> 
             reason: "empty domain-spec",
         });
     }
+    // A plain domain (the common case): one pass checks its bytes, then the
+    // top label is read from the bytes directly.
+    if spec
+        .iter()
+        .all(|&b| b != b'%' && (0x21..=0x7e).contains(&b))
+    {
+        let body = spec.strip_suffix(b".").unwrap_or(spec);
+        let top_ok = body
+            .iter()
+            .rposition(|&b| b == b'.')
+            .is_some_and(|dot| is_toplabel(&body[dot + 1..]));
+        if !top_ok {
+            return Err(Error::SpfSyntax {
+                position: at,
+                reason: "domain-spec must end in '.' and a top label, or a macro",
+            });
+        }
+        return MacroString::from_checked(spec).ok_or(Error::SpfSyntax {
+            position: at,
+            reason: "character not allowed in a macro string",
+        });
+    }
     let m = MacroString::parse(spec, at, MacroContext::Record)?;
     if m.ends_with_macro() {
         return Ok(m);
     }
     let literal = m.trailing_literal().unwrap_or("");
     let body = literal.strip_suffix('.').unwrap_or(literal);
-    let bad = Error::SpfSyntax {
-        position: at + spec.len() - literal.len(),
-        reason: "domain-spec must end in '.' and a top label, or a macro",
-    };
-    let Some((_, top)) = body.rsplit_once('.') else {
-        return Err(bad);
-    };
-    if !is_toplabel(top.as_bytes()) {
-        return Err(bad);
+    let top_ok = body
+        .rsplit_once('.')
+        .is_some_and(|(_, top)| is_toplabel(top.as_bytes()));
+    if !top_ok {
+        return Err(Error::SpfSyntax {
+            position: at + spec.len() - literal.len(),
+            reason: "domain-spec must end in '.' and a top label, or a macro",
+        });
     }
     Ok(m)
+}
+
+/// A dotted-quad IPv4 address, accepting exactly what
+/// `Ipv4Addr::from_str` accepts (four decimal octets of 1-3 digits, no
+/// leading zero, at most 255), without the UTF-8 check and the general
+/// parser.
+fn parse_ipv4(text: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut done = 0;
+    let (mut value, mut digits) = (0u16, 0u8);
+    for &b in text {
+        match b {
+            b'0'..=b'9' => {
+                // A fourth digit, or a digit after a leading zero.
+                if digits == 3 || (digits == 1 && value == 0) {
+                    return None;
+                }
+                value = value * 10 + u16::from(b - b'0');
+                digits += 1;
+            }
+            b'.' if digits > 0 => {
+                *octets.get_mut(done).filter(|_| done < 3)? = u8::try_from(value).ok()?;
+                done += 1;
+                (value, digits) = (0, 0);
+            }
+            _ => return None,
+        }
+    }
+    if done != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = u8::try_from(value).ok()?;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// `toplabel` (RFC 7208 §7.1): not all digits, letters/digits with inner dashes.
@@ -599,6 +653,16 @@ mod tests {
             assert_eq!(r.to_string(), *shown, "{input}");
         }
         Ok(())
+    }
+
+    proptest::proptest! {
+        /// The IPv4 parser accepts what the standard library accepts, with
+        /// the same address.
+        #[test]
+        fn ipv4_is_the_standard_parser(text in "[0-9.]{0,16}|[0-9]{1,3}(\\.[0-9]{1,4}){3}|[0-9+ a.:]{0,10}") {
+            let std = text.parse::<Ipv4Addr>().ok();
+            proptest::prop_assert_eq!(parse_ipv4(text.as_bytes()), std, "{}", text);
+        }
     }
 
     #[test]
