@@ -84,14 +84,16 @@ impl CourierConfig {
 /// --propagation private`) with its own `etc` and `run` bind-mounted there:
 /// nothing shows outside it, and instances run in parallel. That needs
 /// root: as another user, `start` reports Courier as unavailable (a skip,
-/// or a failure under `CI=true`).
+/// or a failure under `CI=true`). An unprivileged user namespace is no way
+/// out: `imaplogin` calls `setgroups`, which is refused there.
 ///
 /// What a migration sees here (see `TEST-SERVERS.md`): namespace
 /// `(("INBOX." "."))`; no `LITERAL+` (a `{n+}` literal is read as commands,
 /// so [`Courier::seed`] and [`Courier::append`] wait for the `+`), no
 /// `CONDSTORE`/`QRESYNC`, no special-use, no `MOVE`, no `ID`;
 /// `CREATE INBOX.Work.2024` leaves `INBOX.Work` `\Noselect` and an `APPEND`
-/// to it gets `NO [TRYCREATE]`; a renamed folder gets a new UIDVALIDITY.
+/// to it gets `NO [TRYCREATE]`; a renamed folder gets a new UIDVALIDITY; a
+/// refused `LOGIN` answers only after a pause of about 5 s.
 ///
 /// ```
 /// use testkit::Courier;
@@ -363,9 +365,9 @@ impl Courier {
     /// Gives a folder (not INBOX) a new UIDVALIDITY the way Courier allows:
     /// `RENAME` it away and back. Messages, flags and subfolders stay, but
     /// Courier numbers the messages anew in the Maildir's directory order,
-    /// which need not be their old UID order.
-    /// Courier derives UIDVALIDITY from the clock, so this may take a
-    /// second. Returns the new UIDVALIDITY.
+    /// which need not be their old UID order. Takes about 4 s: Courier
+    /// spends 2 s on each `RENAME` here.
+    /// Returns the new UIDVALIDITY.
     ///
     /// # Panics
     /// For INBOX, or when Courier refuses a `RENAME`.

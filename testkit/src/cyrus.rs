@@ -409,6 +409,7 @@ sasl_auxprop_plugin: sasldb
 sasl_sasldb_path: {d}/sasldb2
 sasl_mech_list: PLAIN LOGIN
 delete_mode: immediate
+failedloginpause: 0
 expunge_mode: immediate
 specialuse_extra: \\All \\Flagged
 "

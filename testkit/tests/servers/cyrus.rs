@@ -196,3 +196,59 @@ fn a_panicking_test_still_stops_the_server() {
     );
     assert!(!dir.exists(), "{} survived the panic", dir.display());
 }
+
+#[test]
+fn missing_cyrus_fails_under_ci_and_skips_otherwise() {
+    if std::env::var("TESTKIT_TEST_CHILD").as_deref() == Ok("cyrus") {
+        assert!(Cyrus::start().is_none());
+        return;
+    }
+    missing_server_fails_under_ci_and_skips_otherwise(
+        "cyrus::missing_cyrus_fails_under_ci_and_skips_otherwise",
+        "cyrus",
+        "Cyrus IMAP is not installed: missing imapd, master, ctl_cyrusdb, saslpasswd2",
+    );
+}
+
+/// Runs the test `name` of this binary as a child whose `TESTKIT_PATH` is
+/// an empty directory, with and without `CI=true`: it must fail loudly
+/// under CI and skip loudly otherwise, saying `missing` and how to install.
+pub(crate) fn missing_server_fails_under_ci_and_skips_otherwise(
+    name: &str,
+    child: &str,
+    missing: &str,
+) {
+    let empty = tempfile::tempdir().expect("temp dir");
+    for ci in [true, false] {
+        let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+        command
+            .args([name, "--exact", "--nocapture", "--test-threads=1"])
+            .env("TESTKIT_TEST_CHILD", child)
+            .env("TESTKIT_PATH", empty.path());
+        if ci {
+            command.env("CI", "true");
+        } else {
+            command.env_remove("CI");
+        }
+        let output = command.output().expect("run the test binary");
+        let stdout = text(&output.stdout);
+        let stderr = text(&output.stderr);
+        assert!(
+            stdout.contains("running 1 test"),
+            "{child} ci={ci}: {stdout}"
+        );
+        assert!(stderr.contains(missing), "{child} ci={ci}: {stderr}");
+        assert!(stderr.contains("apt-get"), "{child} ci={ci}: {stderr}");
+        assert!(stderr.contains("scripts/test"), "{child} ci={ci}: {stderr}");
+        if ci {
+            assert!(!output.status.success(), "{child}: CI=true must fail");
+            assert!(
+                stderr.contains("CI=true, so a missing server is a test failure"),
+                "{stderr}"
+            );
+        } else {
+            assert!(output.status.success(), "{child}: {stdout}{stderr}");
+            assert!(stderr.contains("SKIPPING this test"), "{stderr}");
+        }
+    }
+}
