@@ -34,7 +34,11 @@
 //! - [`Knot`] serving zone texts over UDP and TCP.
 //! - [`FaultProxy`] in front of any TCP server: delays, bandwidth caps,
 //!   cuts, injected `* BYE` and `NO [THROTTLED]`/`[LIMIT]`/`[UNAVAILABLE]`,
-//!   `APPEND`s refused as Cyrus/Exchange/Gmail do ([`Fault::RejectAppend`]).
+//!   `APPEND`s refused as Cyrus/Exchange/Gmail do ([`Fault::RejectAppend`]);
+//!   source-side misbehaviour: every n-th named command refused
+//!   ([`Fault::RejectEvery`]), `UID FETCH` ended by `NO`/`BAD` after n
+//!   responses, `* BYE` inside a body literal, unsolicited `FETCH (FLAGS)`,
+//!   an unparseable line.
 //! - [`RawImap`]: a blocking IMAP connection returning raw reply bytes.
 //!
 //! # Missing servers
