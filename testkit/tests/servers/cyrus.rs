@@ -106,6 +106,13 @@ fn seeds_and_reads_back_byte_exact_except_8bit_header_bytes() {
         server.messages("INBOX"),
         [b"Subject: cafXX\r\n\r\ncaf\xc3\xa9\r\n".to_vec()]
     );
+    // Bare LF is refused, not repaired.
+    let bare_lf = text(&server.append("INBOX", b"Subject: lf\n\nbody\n"));
+    assert!(
+        bare_lf.contains(" NO Message contains bare newlines"),
+        "{bare_lf}"
+    );
+    assert_eq!(server.messages("INBOX").len(), 1);
     server.create_folder("INBOX.Entwürfe");
     assert!(server.folders().contains(&"INBOX.Entwürfe".to_owned()));
     stop_and_check(server);
