@@ -879,7 +879,7 @@ impl<C: Connector> Driver<'_, C> {
                 return Err(PairError::Engine("connections missing".into()));
             };
             let budget = self.budget.clone();
-            let (tx, mut rx) = mpsc::channel::<super::session::FetchedBody>(APPEND_PIPELINE * 2);
+            let (tx, rx) = mpsc::channel::<super::session::FetchedBody>(APPEND_PIPELINE * 2);
             let asked = pending.clone();
             let producer = async move {
                 let mut fetch = src.fetch_bodies(&asked).await?;
@@ -905,6 +905,9 @@ impl<C: Connector> Driver<'_, C> {
             let mut copied = 0u64;
             let on_copied = self.ctx.on_copied.clone();
             let consumer = async {
+                // The receiver lives in this future: when the target fails, it is dropped
+                // with it, so the source side stops instead of waiting to send forever.
+                let mut rx = rx;
                 let mut round = Vec::with_capacity(APPEND_PIPELINE);
                 loop {
                     round.clear();

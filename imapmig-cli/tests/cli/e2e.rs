@@ -13,6 +13,7 @@
 
 mod basic;
 mod crash;
+mod engine;
 mod faults;
 mod flags;
 mod gmail;
