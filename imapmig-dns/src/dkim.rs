@@ -388,7 +388,7 @@ junk._domainkey    TXT "v=DKIM1; p=AAAA"
         ];
         for (selector, bits, codes) in cases {
             let c = check_selector(&zone, &"t.test".parse()?, selector);
-            let got: Vec<&str> = c.findings.iter().map(|f| f.code).collect();
+            let got: Vec<&str> = c.findings.iter().map(|f| &*f.code).collect();
             assert_eq!((&got[..], c.rsa_bits), (*codes, *bits), "{selector}");
         }
         Ok(())

@@ -586,7 +586,7 @@ _dmarc.two      TXT "v=DMARC1; p=reject"
             let d = discover(&zone, &domain.parse()?, *method);
             assert_eq!(d.record.map(|r| r.policy), *policy, "{domain}");
             assert_eq!(d.queried.len(), *queries, "{domain}");
-            let got: Vec<&str> = d.findings.iter().map(|f| f.code).collect();
+            let got: Vec<&str> = d.findings.iter().map(|f| &*f.code).collect();
             assert_eq!(&got, codes, "{domain}");
         }
         Ok(())

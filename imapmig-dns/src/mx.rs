@@ -281,7 +281,7 @@ nomx        A 192.0.2.9
                 .map(|e| e.parse())
                 .collect::<Result<_, _>>()?;
             let r = check_mx(&zone, &domain.parse()?, &expected);
-            let got: Vec<&str> = r.findings.iter().map(|f| f.code).collect();
+            let got: Vec<&str> = r.findings.iter().map(|f| &*f.code).collect();
             assert_eq!(&got, codes, "{domain}");
         }
         Ok(())

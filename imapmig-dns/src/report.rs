@@ -415,7 +415,7 @@ _spf.new.test.  TXT "v=spf1 ip4:192.0.2.0/24 -all"
         options.cutover = Some(now + chrono::TimeDelta::hours(12));
         let old = cutover_report(&zone, &"old.t.test".parse()?, &options);
         assert_eq!(old.verdict, Verdict::Blocking);
-        let codes: Vec<&str> = old.findings.iter().map(|f| f.code).collect();
+        let codes: Vec<&str> = old.findings.iter().map(|f| &*f.code).collect();
         for code in [
             "mx-ttl-timeline",
             "mx-leftover",

@@ -296,7 +296,7 @@ loop    TXT "v=spf1 include:loop.t.test -all"
                 .map(|e| e.parse())
                 .collect::<Result<_, _>>()?;
             let l = lint(&zone, &domain.parse()?, &expected);
-            let got: Vec<&str> = l.findings.iter().map(|f| f.code).collect();
+            let got: Vec<&str> = l.findings.iter().map(|f| &*f.code).collect();
             assert_eq!(&got, codes, "{domain}");
         }
         let big = lint(&zone, &"big.t.test".parse()?, &[]);
