@@ -178,15 +178,16 @@ impl Courier {
             return packaged::unavailable(
                 SERVER,
                 "cannot run as a user other than root: each instance needs a private mount \
-                 namespace over /etc/courier and /run",
-                "the tests run as root",
+                 namespace over /etc/courier and /run (and an unprivileged user namespace \
+                 does not do: imaplogin's setgroups is refused there)",
+                "Run the tests as root (`scripts/test` as root does).",
             );
         }
         if !Path::new(ETC_COURIER).is_dir() {
             return packaged::unavailable(
                 SERVER,
                 "is not installed: /etc/courier is missing",
-                INSTALL,
+                &packaged::install_hint(INSTALL),
             );
         }
         let tools = Tools {

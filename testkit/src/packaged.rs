@@ -107,18 +107,20 @@ pub(crate) fn locate(server: &str, wanted: &[Wanted], install: &str) -> Option<V
             missing.join(", "),
             searched.to_string_lossy()
         ),
-        install,
+        &install_hint(install),
     )
 }
 
+/// The sentence saying how to install a server.
+pub(crate) fn install_hint(install: &str) -> String {
+    format!("Install it with {install}, or run `scripts/test`, which installs every test server.")
+}
+
 /// Reports a server that cannot run here (`why`, completing "testkit:
-/// SERVER ..."), with how to install it: a panic under `CI=true`,
-/// otherwise a loud skip (`None`).
-pub(crate) fn unavailable<T>(server: &str, why: &str, install: &str) -> Option<T> {
-    let message = format!(
-        "testkit: {server} {why}. Install it with {install}, \
-         or run `scripts/test`, which installs every test server."
-    );
+/// SERVER ...") and what to do (`remedy`, a sentence): a panic under
+/// `CI=true`, otherwise a loud skip (`None`).
+pub(crate) fn unavailable<T>(server: &str, why: &str, remedy: &str) -> Option<T> {
+    let message = format!("testkit: {server} {why}. {remedy}");
     if ci() {
         panic!("{message} CI=true, so a missing server is a test failure, not a skip.");
     }
