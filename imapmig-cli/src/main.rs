@@ -1,7 +1,9 @@
 //! `imapmig`: the command that composes the imapmig crates.
 //!
-//! Each subcommand lives in its own module under `cmd/`; the forms fixed in
-//! DESIGN.md ("Command-line contracts") are kept exactly.
+//! Each subcommand lives in its own module under `cmd/`. The command forms
+//! listed in the README ("The `imapmig` command") and the output contract
+//! each module's docs state are kept exactly: scripts read them, and the
+//! tests in `tests/cli/` hold them.
 
 use std::process::ExitCode;
 

@@ -1,6 +1,6 @@
 //! `imapmig dns check|spf`: DNS checks for an MX cutover.
 //!
-//! Contract (DESIGN.md, "Command-line contracts"):
+//! Contract (kept exactly; scripts read it):
 //! - `imapmig dns check DOMAIN [--server IP:PORT] [--expect-mx HOST]...`
 //!   prints a report and exits 0 (ready), 1 (warnings) or 2 (blocking).
 //! - `imapmig dns spf DOMAIN --ip IP [--sender ADDR] [--helo NAME] [--server IP:PORT]`

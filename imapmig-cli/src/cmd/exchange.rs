@@ -1,6 +1,6 @@
 //! `imapmig exchange x500`: recover old LegacyExchangeDN values from mail.
 //!
-//! Contract (DESIGN.md, "Command-line contracts"):
+//! Contract (kept exactly; scripts read it):
 //! `imapmig exchange x500 PATH...` — one line per distinct recovered
 //! identity, `X500:<LegacyExchangeDN>\t<number of messages it was seen in>`.
 //! PATH is a message file, a Maildir or an mbox (or, with `--tree`, a mail

@@ -1,7 +1,7 @@
 //! `imapmig folders map`: translate folder names from one server's
 //! hierarchy to another's, with rules, special-use and the Gmail policy.
 //!
-//! Contract (DESIGN.md, "Command-line contracts"): one source folder name
+//! Contract (kept exactly; scripts read it): one source folder name
 //! (decoded UTF-8, as the source server shows it) per line on stdin; one
 //! line per folder on stdout, `<source>\t<target>` or `<source>\t[SKIP]`.
 //! Two sources that would land on one target make it exit 2, naming both

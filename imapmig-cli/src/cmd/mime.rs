@@ -1,6 +1,6 @@
 //! `imapmig mime classify|repair`: corrupt-MIME classification and safe repairs.
 //!
-//! Contract (DESIGN.md, "Command-line contracts"):
+//! Contract (kept exactly; scripts read it):
 //! `imapmig mime classify PATH...` — PATH is a message file, a Maildir or an
 //! mbox; one line per message, `<id>\t<ok|repairable|corrupt>\t<codes>`, where
 //! `<id>` is the file path (for mbox `path#N`, N from 1) and `<codes>` the

@@ -1,6 +1,6 @@
 //! `imapmig mutf7 encode|decode`: modified UTF-7 mailbox names, one per line.
 //!
-//! Contract (DESIGN.md, "Command-line contracts"): one name per line on
+//! Contract (kept exactly; scripts read it): one name per line on
 //! stdin, the result per line on stdout; an invalid input line gives
 //! `error: <reason>` on that line, and the command exits 1 at the end.
 //!
