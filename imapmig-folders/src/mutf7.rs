@@ -34,21 +34,41 @@ fn is_direct(c: char) -> bool {
 /// included (as UTF-16 surrogate pairs). `&` becomes `&-`; DEL and control
 /// characters are base64-encoded.
 pub fn encode(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + name.len() / 2);
-    let mut units: Vec<u16> = Vec::new();
-    for c in name.chars() {
-        if is_direct(c) {
-            flush_run(&mut units, &mut out);
-            out.push(c);
-        } else if c == '&' {
-            flush_run(&mut units, &mut out);
-            out.push_str("&-");
-        } else {
-            let mut buf = [0u16; 2];
-            units.extend_from_slice(c.encode_utf16(&mut buf));
+    let bytes = name.as_bytes();
+    let is_direct_byte = |b: u8| (0x20..=0x7e).contains(&b) && b != b'&';
+    // Most names are printable ASCII: their own encoding.
+    if bytes.iter().all(|&b| is_direct_byte(b)) {
+        return name.to_owned();
+    }
+    // Room for the common cases (ASCII, and 2- or 3-byte UTF-8 whose base64
+    // is at most 4/3 of its bytes) in one allocation.
+    let mut out = String::with_capacity(bytes.len() + bytes.len() / 2 + 2);
+    let mut i = 0;
+    while i < bytes.len() {
+        let end = bytes[i..]
+            .iter()
+            .position(|&b| !is_direct_byte(b))
+            .map_or(bytes.len(), |n| i + n);
+        out.push_str(name.get(i..end).unwrap_or_default());
+        i = end;
+        match bytes.get(i) {
+            None => break,
+            Some(b'&') => {
+                out.push_str("&-");
+                i += 1;
+            }
+            Some(_) => {
+                // A run of characters that are not printable ASCII: up to the
+                // next printable ASCII byte (a char boundary).
+                let end = bytes[i..]
+                    .iter()
+                    .position(|&b| (0x20..=0x7e).contains(&b))
+                    .map_or(bytes.len(), |n| i + n);
+                push_run(name.get(i..end).unwrap_or_default(), &mut out);
+                i = end;
+            }
         }
     }
-    flush_run(&mut units, &mut out);
     out
 }
 
@@ -62,27 +82,45 @@ pub fn encode_bytes(name: &[u8]) -> Result<String, Error> {
     }
 }
 
-fn flush_run(units: &mut Vec<u16>, out: &mut String) {
-    if units.is_empty() {
-        return;
-    }
+/// Writes `run` as `&`, its UTF-16 in modified base64, `-`: every three
+/// UTF-16 units (48 bits) become eight base64 characters at once, taken
+/// from the units as they come, without collecting them.
+fn push_run(run: &str, out: &mut String) {
+    let sextet = |acc: u64, shift: u32| char::from(ALPHABET[((acc >> shift) & 0x3f) as usize]);
     out.push('&');
-    let mut acc: u32 = 0;
-    let mut bits: u32 = 0;
-    for &u in units.iter() {
-        acc = (acc << 16) | u32::from(u);
-        bits += 16;
-        while bits >= 6 {
-            bits -= 6;
-            out.push(char::from(ALPHABET[((acc >> bits) & 0x3f) as usize]));
+    let mut acc: u64 = 0;
+    let mut units = 0;
+    let mut buf = [0u16; 2];
+    for c in run.chars() {
+        for &unit in c.encode_utf16(&mut buf).iter() {
+            acc = (acc << 16) | u64::from(unit);
+            units += 1;
+            if units == 3 {
+                for shift in [42, 36, 30, 24, 18, 12, 6, 0] {
+                    out.push(sextet(acc, shift));
+                }
+                (acc, units) = (0, 0);
+            }
         }
-        acc &= (1 << bits) - 1;
     }
-    if bits > 0 {
-        out.push(char::from(ALPHABET[((acc << (6 - bits)) & 0x3f) as usize]));
+    // One unit: 16 bits, three characters; two: 32 bits, six. The last
+    // character's low bits are zero padding.
+    match units {
+        1 => {
+            for shift in [10, 4] {
+                out.push(sextet(acc, shift));
+            }
+            out.push(sextet(acc << 2, 0));
+        }
+        2 => {
+            for shift in [26, 20, 14, 8, 2] {
+                out.push(sextet(acc, shift));
+            }
+            out.push(sextet(acc << 4, 0));
+        }
+        _ => {}
     }
     out.push('-');
-    units.clear();
 }
 
 fn sextet(b: u8) -> Option<u32> {
