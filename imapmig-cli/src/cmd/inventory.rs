@@ -19,7 +19,7 @@ use anyhow::Context;
 use imapmig_core::inventory::{self, FolderSize, InventoryPolicy, MailboxInventory, Quota};
 use imapmig_folders::Listing;
 
-use crate::cmd::migrate::{EXIT_LOGIN, EXIT_QUOTA, EXIT_TLS, EXIT_UNREACHABLE};
+use crate::cmd::migrate::Exit;
 use crate::imap::{Connection, Endpoint, ImapError, SecretSource};
 
 /// Arguments of `imapmig inventory`.
@@ -138,9 +138,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(e) => {
             eprintln!("error: {e}");
             let code = match e {
-                ImapError::Login { .. } => EXIT_LOGIN,
-                ImapError::Tls { .. } => EXIT_TLS,
-                _ => EXIT_UNREACHABLE,
+                ImapError::Login { .. } => Exit::Login.code(),
+                ImapError::Tls { .. } => Exit::Tls.code(),
+                _ => Exit::Unreachable.code(),
             };
             return Ok(ExitCode::from(code));
         }
@@ -161,7 +161,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(if fits {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(EXIT_QUOTA)
+        ExitCode::from(Exit::Quota.code())
     })
 }
 

@@ -37,7 +37,7 @@
 //! | status | meaning |
 //! |---|---|
 //! | 0 | every source message asked for is on the target or in the skip log |
-//! | 1 | the run ended with messages neither copied nor logged (`failed` > 0) |
+//! | 1 | the run ended with messages neither copied nor logged (`failed` > 0, listed in `STATE/not-copied.csv`), copies this migrator made twice (`duplicate:` lines), or a UIDVALIDITY reset that could not be confirmed (see `--accept-reset`) |
 //! | 2 | the bad-item threshold (`--max-bad`, `--max-bad-fraction`) was exceeded; the run stopped |
 //! | 3 | refused: the source does not fit the target's quota (nothing was copied), or the target ran out of quota |
 //! | 4 | a server refused the login |
@@ -45,6 +45,7 @@
 //! | 6 | TLS (or STARTTLS) failed |
 //! | 7 | the state directory or skip log could not be used |
 //! | 8 | the folder map is unusable: two source folders map to one target, or a rule is invalid |
+//! | 9 | a server refused a command for good (a NO that is not throttling), or answered what cannot be used |
 //! | 64 | usage: a malformed URL or option, or a missing password |
 
 use std::io::IsTerminal;
@@ -66,22 +67,52 @@ use crate::imap::pair::{
 };
 use crate::imap::{Connection, Endpoint, ImapError, SecretSource};
 
-/// Exit: some messages neither copied nor logged.
-pub(crate) const EXIT_INCOMPLETE: u8 = 1;
-/// Exit: bad-item threshold exceeded.
-pub(crate) const EXIT_TOO_MANY_BAD: u8 = 2;
-/// Exit: quota (whale) refused.
-pub(crate) const EXIT_QUOTA: u8 = 3;
-/// Exit: login refused.
-pub(crate) const EXIT_LOGIN: u8 = 4;
-/// Exit: server unreachable.
-pub(crate) const EXIT_UNREACHABLE: u8 = 5;
-/// Exit: TLS failure.
-pub(crate) const EXIT_TLS: u8 = 6;
-/// Exit: state directory or skip log unusable.
-pub(crate) const EXIT_STATE: u8 = 7;
-/// Exit: folder map unusable.
-pub(crate) const EXIT_FOLDER_MAP: u8 = 8;
+/// The exit status of `imapmig migrate` (and `imapmig inventory`), one value per outcome as
+/// the table in this module's docs says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Exit {
+    /// Every source message asked for is on the target or in the skip log.
+    Complete = 0,
+    /// Messages neither copied nor logged, copies made twice, or an unconfirmed reset.
+    Incomplete = 1,
+    /// The bad-item threshold was exceeded.
+    TooManyBad = 2,
+    /// Quota: refused before copying, or the target filled up.
+    Quota = 3,
+    /// A server refused the login.
+    Login = 4,
+    /// A server could not be reached, or kept failing after every retry.
+    Unreachable = 5,
+    /// TLS or STARTTLS failed.
+    Tls = 6,
+    /// The state directory or skip log could not be used.
+    State = 7,
+    /// The folder map is unusable.
+    FolderMap = 8,
+    /// A server refused a command for good, or answered what cannot be used.
+    Refused = 9,
+    /// A malformed URL or option, or a missing password.
+    Usage = 64,
+}
+
+impl Exit {
+    /// The process exit status.
+    pub(crate) fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// Which of two failures to report: the more specific one (threshold, quota, state,
+    /// refusal, then connection trouble).
+    fn rank(self) -> u8 {
+        match self {
+            Exit::TooManyBad => 0,
+            Exit::Quota => 1,
+            Exit::State => 2,
+            Exit::Refused => 3,
+            _ => 4,
+        }
+    }
+}
 
 /// Gmail handling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -105,7 +136,8 @@ pub(crate) struct Args {
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Exit status: 0 complete, 1 incomplete (failed > 0), 2 bad-item threshold exceeded, \
-3 quota refused, 4 login refused, 5 unreachable, 6 TLS failure, 7 state unusable, 8 folder map unusable, 64 usage."
+3 quota refused, 4 login refused, 5 unreachable, 6 TLS failure, 7 state unusable, 8 folder map unusable, \
+9 a command refused for good, 64 usage."
 )]
 pub(crate) struct Options {
     /// Source server, `imap://USER@HOST:PORT` or `imaps://…` (`?starttls`, `?auth=xoauth2|oauthbearer|plain|login`).
@@ -182,12 +214,12 @@ pub(crate) struct Options {
 /// A failure that decides the exit status.
 #[derive(Debug)]
 struct Fatal {
-    code: u8,
+    code: Exit,
     message: String,
 }
 
 impl Fatal {
-    fn new(code: u8, message: impl Into<String>) -> Self {
+    fn new(code: Exit, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -195,13 +227,16 @@ impl Fatal {
     }
 }
 
-/// The exit status for a connection-level error.
-fn imap_exit(e: &ImapError) -> u8 {
+/// The exit status for a connection-level error: a refused login, TLS, a server that cannot
+/// be reached or kept failing, or a refusal that will not change (not "unreachable").
+pub(crate) fn imap_exit(e: &ImapError) -> Exit {
     match e {
-        ImapError::Url { .. } | ImapError::Secret { .. } => crate::cmd::EXIT_USAGE,
-        ImapError::Login { .. } => EXIT_LOGIN,
-        ImapError::Tls { .. } => EXIT_TLS,
-        _ => EXIT_UNREACHABLE,
+        ImapError::Url { .. } | ImapError::Secret { .. } => Exit::Usage,
+        ImapError::Login { .. } => Exit::Login,
+        ImapError::Tls { .. } => Exit::Tls,
+        ImapError::No { .. } if !e.is_transient() => Exit::Refused,
+        ImapError::Protocol { .. } => Exit::Refused,
+        _ => Exit::Unreachable,
     }
 }
 
@@ -218,11 +253,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    match runtime.block_on(migrate(*args.options)) {
-        Ok(code) => Ok(ExitCode::from(code)),
+    let mut marks = Marks::default();
+    match runtime.block_on(migrate(*args.options, &mut marks)) {
+        Ok(code) => Ok(ExitCode::from(code.code())),
         Err(fatal) => {
+            if marks.discovered && !marks.totals_printed {
+                // Stopped after discovery and before any copy: nothing was copied, and what
+                // was asked for is not settled.
+                println!(
+                    "copied: 0 present: 0 skipped: 0 failed: {}",
+                    marks.source_messages
+                );
+            }
             eprintln!("error: {}", fatal.message);
-            Ok(ExitCode::from(fatal.code))
+            Ok(ExitCode::from(fatal.code.code()))
         }
     }
 }
@@ -240,7 +284,7 @@ struct Setup {
 fn parse_day(s: &str, what: &str) -> Result<i64, Fatal> {
     let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| {
         Fatal::new(
-            crate::cmd::EXIT_USAGE,
+            Exit::Usage,
             format!("--{what} {s:?}: expected YYYY-MM-DD ({e})"),
         )
     })?;
@@ -252,14 +296,14 @@ fn setup(args: &Options) -> Result<Setup, Fatal> {
     let mut source: Endpoint = args
         .source
         .parse()
-        .map_err(|e: ImapError| Fatal::new(crate::cmd::EXIT_USAGE, format!("--source: {e}")))?;
+        .map_err(|e: ImapError| Fatal::new(Exit::Usage, format!("--source: {e}")))?;
     let mut target: Endpoint = args
         .target
         .parse()
-        .map_err(|e: ImapError| Fatal::new(crate::cmd::EXIT_USAGE, format!("--target: {e}")))?;
+        .map_err(|e: ImapError| Fatal::new(Exit::Usage, format!("--target: {e}")))?;
     if let Some(path) = &args.ca_file {
         let roots = crate::imap::transport::load_ca_file(path)
-            .map_err(|e| Fatal::new(crate::cmd::EXIT_USAGE, format!("--ca-file {e}")))?;
+            .map_err(|e| Fatal::new(Exit::Usage, format!("--ca-file {e}")))?;
         source.extra_roots.clone_from(&roots);
         target.extra_roots = roots;
     }
@@ -268,18 +312,18 @@ fn setup(args: &Options) -> Result<Setup, Fatal> {
         args.source_token_file.clone(),
     )
     .load(source.mechanism.map(|m| m.wants_token()))
-    .map_err(|e| Fatal::new(crate::cmd::EXIT_USAGE, format!("source {e}")))?;
+    .map_err(|e| Fatal::new(Exit::Usage, format!("source {e}")))?;
     let target_cred = SecretSource::target(
         args.target_password_file.clone(),
         args.target_token_file.clone(),
     )
     .load(target.mechanism.map(|m| m.wants_token()))
-    .map_err(|e| Fatal::new(crate::cmd::EXIT_USAGE, format!("target {e}")))?;
+    .map_err(|e| Fatal::new(Exit::Usage, format!("target {e}")))?;
     if let Some(f) = args.max_bad_fraction
         && !(0.0..=1.0).contains(&f)
     {
         return Err(Fatal::new(
-            crate::cmd::EXIT_USAGE,
+            Exit::Usage,
             "--max-bad-fraction must be between 0 and 1",
         ));
     }
@@ -528,27 +572,35 @@ struct Job {
     filter: SourceFilter,
 }
 
-async fn migrate(args: Options) -> Result<u8, Fatal> {
+/// How far a run got, so that the totals line is printed on every path after discovery.
+#[derive(Debug, Default)]
+struct Marks {
+    /// Both servers' folders were listed.
+    discovered: bool,
+    /// Source messages in the folders the map copies, once sized.
+    source_messages: u64,
+    /// The `copied: ...` line is out.
+    totals_printed: bool,
+}
+
+async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
     let s = setup(&args)?;
     std::fs::create_dir_all(&args.state).map_err(|e| {
         Fatal::new(
-            EXIT_STATE,
+            Exit::State,
             format!("state directory {}: {e}", args.state.display()),
         )
     })?;
     let store = Arc::new(FileStore::new(&args.state));
-    let key = fingerprint_key(&args.state).map_err(|e| Fatal::new(EXIT_STATE, format!("{e:#}")))?;
+    let key =
+        fingerprint_key(&args.state).map_err(|e| Fatal::new(Exit::State, format!("{e:#}")))?;
     let rules = match &args.rules {
         None => Rules::new(),
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                Fatal::new(
-                    crate::cmd::EXIT_USAGE,
-                    format!("--rules {}: {e}", p.display()),
-                )
-            })?;
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| Fatal::new(Exit::Usage, format!("--rules {}: {e}", p.display())))?;
             text.parse::<Rules>()
-                .map_err(|e| Fatal::new(EXIT_FOLDER_MAP, format!("--rules {}: {e}", p.display())))?
+                .map_err(|e| Fatal::new(Exit::FolderMap, format!("--rules {}: {e}", p.display())))?
         }
     };
 
@@ -577,12 +629,13 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
         .run("LIST", async |c: &mut Connection| c.listing_raw().await)
         .await?;
     let src_listing = Listing::parse(&raw)
-        .map_err(|e| Fatal::new(EXIT_FOLDER_MAP, format!("source LIST: {e}")))?;
+        .map_err(|e| Fatal::new(Exit::FolderMap, format!("source LIST: {e}")))?;
     let raw = dst
         .run("LIST", async |c: &mut Connection| c.listing_raw().await)
         .await?;
     let dst_listing = Listing::parse(&raw)
-        .map_err(|e| Fatal::new(EXIT_FOLDER_MAP, format!("target LIST: {e}")))?;
+        .map_err(|e| Fatal::new(Exit::FolderMap, format!("target LIST: {e}")))?;
+    marks.discovered = true;
     let gmail = match args.gmail {
         GmailMode::On => true,
         GmailMode::Off => false,
@@ -595,7 +648,7 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
         }
     };
     let mut mapper = Mapper::from_listings(&src_listing, &dst_listing)
-        .map_err(|e| Fatal::new(EXIT_FOLDER_MAP, format!("folder hierarchy: {e}")))?
+        .map_err(|e| Fatal::new(Exit::FolderMap, format!("folder hierarchy: {e}")))?
         .rules(rules)
         .target_listing(&dst_listing);
     if gmail {
@@ -603,9 +656,9 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
     }
     let plan = mapper
         .plan(&src_listing)
-        .map_err(|e| Fatal::new(EXIT_FOLDER_MAP, format!("folder map: {e}")))?;
+        .map_err(|e| Fatal::new(Exit::FolderMap, format!("folder map: {e}")))?;
     plan.check()
-        .map_err(|e| Fatal::new(EXIT_FOLDER_MAP, format!("folder map: {e}")))?;
+        .map_err(|e| Fatal::new(Exit::FolderMap, format!("folder map: {e}")))?;
 
     // Inventory and the quota verdict (imapmig-core), before any copying. What the mapped
     // target folders hold already (an earlier pass) is not needed again.
@@ -621,6 +674,7 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
                 c.folder_size(&wire).await
             })
             .await?;
+        marks.source_messages += u64::from(messages);
         folders.push(FolderSize {
             name: entry.source.as_str().to_owned(),
             messages: u64::from(messages),
@@ -673,7 +727,7 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
                 .map(|m| m.verdict.to_string())
                 .unwrap_or_default();
             return Err(Fatal::new(
-                EXIT_QUOTA,
+                Exit::Quota,
                 format!(
                     "refused before copying: {verdict} (source {source_bytes} bytes, {on_target} already on the target)"
                 ),
@@ -702,7 +756,7 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
                 .unwrap_or_else(|| args.state.join("skipped.csv"));
             Some(Mutex::new(
                 imapmig_core::tolerance::SkipLog::append_to(&path).map_err(|e| {
-                    Fatal::new(EXIT_STATE, format!("skip log {}: {e}", path.display()))
+                    Fatal::new(Exit::State, format!("skip log {}: {e}", path.display()))
                 })?,
             ))
         },
@@ -886,31 +940,25 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
                 total.skipped += stop.skipped;
                 total.failed += unsettled;
                 let fatal = match &stop.error {
-                    PairError::TooManyBad(m) => Fatal::new(EXIT_TOO_MANY_BAD, m.clone()),
+                    PairError::TooManyBad(m) => Fatal::new(Exit::TooManyBad, m.clone()),
                     PairError::OverQuota(m) => {
-                        Fatal::new(EXIT_QUOTA, format!("target over quota: {m}"))
+                        Fatal::new(Exit::Quota, format!("target over quota: {m}"))
                     }
-                    PairError::State(m) => Fatal::new(EXIT_STATE, m.clone()),
+                    PairError::State(m) => Fatal::new(Exit::State, m.clone()),
                     PairError::Imap(i) => Fatal::new(imap_exit(i), i.to_string()),
                     PairError::Throttled(m) => Fatal::new(
-                        EXIT_UNREACHABLE,
+                        Exit::Unreachable,
                         format!("still throttled after every retry: {m}"),
                     ),
                     e @ PairError::ResetUnconfirmed { .. } => {
-                        Fatal::new(EXIT_INCOMPLETE, format!("{}: {e}", job.names.display))
+                        Fatal::new(Exit::Incomplete, format!("{}: {e}", job.names.display))
                     }
-                    e @ PairError::Engine(_) => Fatal::new(EXIT_INCOMPLETE, e.to_string()),
+                    e @ PairError::Engine(_) => Fatal::new(Exit::Incomplete, e.to_string()),
                 };
-                // The more specific failure wins: threshold, quota, state, then connection.
-                let rank = |c: u8| match c {
-                    EXIT_TOO_MANY_BAD => 0,
-                    EXIT_QUOTA => 1,
-                    EXIT_STATE => 2,
-                    _ => 3,
-                };
+                // The more specific failure wins.
                 if worst
                     .as_ref()
-                    .is_none_or(|w| rank(fatal.code) < rank(w.code))
+                    .is_none_or(|w| fatal.code.rank() < w.code.rank())
                 {
                     worst = Some(fatal);
                 }
@@ -921,7 +969,7 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
         println!("dry run: would copy {}", total.would_copy);
     } else if let Err(e) = write_not_copied(&args.state.join("not-copied.csv"), &not_copied) {
         eprintln!("error: not-copied list: {e}");
-        worst.get_or_insert(Fatal::new(EXIT_STATE, format!("not-copied list: {e}")));
+        worst.get_or_insert(Fatal::new(Exit::State, format!("not-copied list: {e}")));
     }
     if duplicates > 0 {
         eprintln!(
@@ -932,13 +980,14 @@ async fn migrate(args: Options) -> Result<u8, Fatal> {
         "copied: {} present: {} skipped: {} failed: {}",
         total.copied, total.present, total.skipped, total.failed
     );
+    marks.totals_printed = true;
     if let Some(w) = worst {
         return Err(w);
     }
     Ok(if total.failed > 0 || duplicates > 0 {
-        EXIT_INCOMPLETE
+        Exit::Incomplete
     } else {
-        0
+        Exit::Complete
     })
 }
 
@@ -1111,22 +1160,32 @@ mod tests {
     }
 
     #[test]
-    fn exit_codes_are_distinct() {
-        let mut codes = vec![
-            EXIT_INCOMPLETE,
-            EXIT_TOO_MANY_BAD,
-            EXIT_QUOTA,
-            EXIT_LOGIN,
-            EXIT_UNREACHABLE,
-            EXIT_TLS,
-            EXIT_STATE,
-            EXIT_FOLDER_MAP,
-            crate::cmd::EXIT_USAGE,
+    fn exit_codes_are_distinct_and_documented() {
+        let all = [
+            Exit::Complete,
+            Exit::Incomplete,
+            Exit::TooManyBad,
+            Exit::Quota,
+            Exit::Login,
+            Exit::Unreachable,
+            Exit::Tls,
+            Exit::State,
+            Exit::FolderMap,
+            Exit::Refused,
+            Exit::Usage,
         ];
-        let n = codes.len();
+        let mut codes: Vec<u8> = all.iter().map(|e| e.code()).collect();
         codes.sort_unstable();
         codes.dedup();
-        assert_eq!(codes.len(), n);
+        assert_eq!(codes.len(), all.len());
+        // Every code is in the table of the module docs, and the --help text.
+        let docs = include_str!("migrate.rs");
+        for e in all {
+            assert!(
+                docs.contains(&format!("| {} |", e.code())),
+                "{e:?} is not in the exit status table"
+            );
+        }
     }
 
     #[test]
@@ -1137,28 +1196,35 @@ mod tests {
                     user: "u".into(),
                     reason: "no".into(),
                 },
-                EXIT_LOGIN,
+                Exit::Login,
             ),
             (
                 ImapError::Tls {
                     addr: "h".into(),
                     reason: "x".into(),
                 },
-                EXIT_TLS,
+                Exit::Tls,
             ),
             (
                 ImapError::Connect {
                     addr: "h".into(),
                     reason: "refused".into(),
                 },
-                EXIT_UNREACHABLE,
+                Exit::Unreachable,
             ),
             (
                 ImapError::Url {
                     url: "x".into(),
                     reason: "y".into(),
                 },
-                crate::cmd::EXIT_USAGE,
+                Exit::Usage,
+            ),
+            (
+                ImapError::Protocol {
+                    command: "LIST".into(),
+                    reason: "unexpected".into(),
+                },
+                Exit::Refused,
             ),
         ];
         for (e, code) in cases {

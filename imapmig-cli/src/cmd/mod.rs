@@ -11,4 +11,4 @@ pub(crate) mod mutf7;
 pub(crate) mod preflight;
 
 /// Exit status for bad usage or an error that stopped the command before it did its job.
-pub(crate) const EXIT_USAGE: u8 = 64;
+pub(crate) const EXIT_USAGE: u8 = migrate::Exit::Usage as u8;

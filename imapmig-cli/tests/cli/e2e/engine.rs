@@ -87,10 +87,11 @@ fn an_unconfirmed_uidvalidity_reset_explains_itself_and_accept_reset_copies_once
     let other = messages("after-reset", 8);
     seed(&src, "Work", &other);
     let out = migrate(&src, &dst, state.path(), &[]);
-    assert_ne!(
-        out.status.code(),
-        Some(0),
-        "an unconfirmed reset is not success"
+    assert_exit(&out, 1);
+    assert_eq!(
+        totals(&out).0,
+        0,
+        "nothing is copied while the reset is unconfirmed"
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -158,4 +159,60 @@ fn not_copied_messages_are_listed_with_folder_uid_message_id_and_reason() {
             && rows[0].contains(&format!("{} messages not settled", 40 - held)),
         "{list}"
     );
+}
+
+#[test]
+fn state_skip_log_and_folder_map_failures_get_their_exit_status_with_the_totals_line() {
+    let (Some(src), Some(dst)) = (server(Layout::Slash), server(Layout::Slash)) else {
+        return;
+    };
+    seed(&src, "INBOX", &messages("exits", 3));
+    seed(&src, "Other", &messages("exits-other", 2));
+    let dir = tempfile::tempdir().unwrap();
+
+    // 7: the state directory is a file.
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let out = migrate(&src, &dst, &file, &[]);
+    assert_exit(&out, 7);
+    assert!(dst.messages("INBOX").is_empty());
+
+    // 7: the skip log cannot be written.
+    let state = dir.path().join("state");
+    let out = migrate(
+        &src,
+        &dst,
+        &state,
+        &["--skip-log", "/nonexistent-dir/imapmig/skips.csv"],
+    );
+    assert_exit(&out, 7);
+    assert!(dst.messages("INBOX").is_empty());
+    assert_eq!(
+        totals(&out),
+        (0, 0, 0, 5),
+        "the totals line after discovery"
+    );
+
+    // 8: a rule that does not parse, and two folders mapped onto one.
+    let rules = dir.path().join("rules");
+    std::fs::write(&rules, "^(unclosed -> X\n").unwrap();
+    let out = migrate(&src, &dst, &state, &["--rules", rules.to_str().unwrap()]);
+    assert_exit(&out, 8);
+    std::fs::write(&rules, "^INBOX$ -> Same\n^Other$ -> Same\n").unwrap();
+    let out = migrate(&src, &dst, &state, &["--rules", rules.to_str().unwrap()]);
+    assert_exit(&out, 8);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Same"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !dst.folders().iter().any(|f| f == "Same"),
+        "nothing created"
+    );
+
+    // And then a clean run: 0.
+    let out = migrate(&src, &dst, &state, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(totals(&out), (5, 0, 0, 0));
 }
