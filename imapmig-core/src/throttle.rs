@@ -425,6 +425,7 @@ pub struct DailyBudget {
     limit: u64,
     window_start: Option<Duration>,
     used: u64,
+    window: Duration,
 }
 
 /// One day.
@@ -433,11 +434,29 @@ pub const DAY: Duration = Duration::from_secs(86_400);
 impl DailyBudget {
     /// A budget of `bytes_per_day`.
     pub fn new(bytes_per_day: u64) -> Self {
+        DailyBudget::with_window(bytes_per_day, DAY)
+    }
+
+    /// A budget of `bytes` per `window` instead of per day (a provider
+    /// with an hourly quota, or a test that cannot wait a day). A zero
+    /// window counts as one second.
+    pub fn with_window(bytes: u64, window: Duration) -> Self {
         DailyBudget {
-            limit: bytes_per_day,
+            limit: bytes,
             window_start: None,
             used: 0,
+            window: window.max(Duration::from_secs(1)),
         }
+    }
+
+    /// The budget in bytes per window.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// The length of the window.
+    pub fn window(&self) -> Duration {
+        self.window
     }
 
     /// Gmail's IMAP download limit, 2,500 MB a day.
@@ -453,7 +472,7 @@ impl DailyBudget {
     /// Bytes still available in the current window at `now`.
     pub fn remaining(&self, now: Duration) -> u64 {
         match self.window_start {
-            Some(start) if now < start + DAY => self.limit.saturating_sub(self.used),
+            Some(start) if now < start + self.window => self.limit.saturating_sub(self.used),
             _ => self.limit,
         }
     }
@@ -464,7 +483,7 @@ impl DailyBudget {
     /// gets a window of its own.
     pub fn take(&mut self, now: Duration, bytes: u64) -> Duration {
         let start = match self.window_start {
-            Some(start) if now < start + DAY => start,
+            Some(start) if now < start + self.window => start,
             _ => {
                 self.window_start = Some(now);
                 self.used = 0;
@@ -475,7 +494,7 @@ impl DailyBudget {
             self.used = self.used.saturating_add(bytes);
             return Duration::ZERO;
         }
-        let next = start + DAY;
+        let next = start + self.window;
         self.window_start = Some(next);
         self.used = bytes;
         next - now
@@ -672,6 +691,11 @@ mod tests {
         let mut small = DailyBudget::new(10);
         assert_eq!(small.take(t(0), 50), Duration::ZERO);
         assert_eq!(small.take(t(1), 1), DAY - t(1));
+        let mut hourly = DailyBudget::with_window(100, Duration::from_secs(3600));
+        assert_eq!(hourly.take(t(10), 80), Duration::ZERO);
+        assert_eq!(hourly.take(t(20), 30), t(3610) - t(20));
+        assert_eq!(hourly.remaining(t(3615)), 70);
+        assert_eq!((hourly.limit(), hourly.window()), (100, t(3600)));
     }
 
     #[test]
