@@ -481,8 +481,6 @@ pub struct Engine {
     unsaved: bool,
     /// The last source observation was made with CHANGEDSINCE.
     changed_since_used: bool,
-    /// Observe every flag from now on (see `flags_unseen_for_new_pairs`).
-    full_flags: bool,
 }
 
 impl Engine {
@@ -520,7 +518,6 @@ impl Engine {
             flags_done: false,
             unsaved: false,
             changed_since_used: false,
-            full_flags: false,
         }
     }
 
@@ -703,7 +700,7 @@ impl Engine {
     }
 
     fn flags_changed_since(&self) -> Option<ModSeq> {
-        if self.config.condstore && !self.full_flags {
+        if self.config.condstore {
             self.state.source_mark().and_then(|m| m.highest_modseq)
         } else {
             None
@@ -753,9 +750,10 @@ impl Engine {
         if self.flags_unseen_for_new_pairs(&plan) {
             // Pairs found by fingerprint this pass (copies made without
             // APPENDUID, identical messages) whose flags CHANGEDSINCE did
-            // not report: observe the source again with every flag. The
-            // pairs are recorded now, so that pass plans them by UID.
-            self.full_flags = true;
+            // not report: forget the mark (saved with the new pairs, so a
+            // crash cannot lose it) and observe the source again with
+            // every flag; that pass plans the pairs by UID.
+            self.state.record_source_modseq(None);
             self.source = None;
             self.phase = Phase::Observe;
             self.wait = Some(Wait::Save(AfterSave::Continue));
