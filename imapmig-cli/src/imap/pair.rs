@@ -41,6 +41,13 @@ const APPEND_PIPELINE: usize = 16;
 const GATHER: Duration = Duration::from_millis(5);
 /// UIDs per metadata FETCH command.
 const META_CHUNK: u32 = 5000;
+/// How long the target folder must stay unchanged before a pass with open intents observes
+/// it (late APPENDs of a killed run or a dropped connection are still landing before that).
+const SETTLE_STABLE: Duration = Duration::from_millis(1500);
+/// How often the target is looked at while settling.
+const SETTLE_STEP: Duration = Duration::from_millis(250);
+/// The longest wait for the target to settle.
+const SETTLE_MAX: Duration = Duration::from_secs(60);
 /// UIDs per body FETCH when computing content fingerprints.
 const CONTENT_CHUNK: usize = 64;
 
@@ -235,6 +242,8 @@ struct Driver<'a, C: Connector> {
     flags_since: Option<ModSeq>,
     /// The progress bar knows the plan's size.
     planned: bool,
+    /// The target was seen to stop growing since the connections were (re)opened.
+    settled: bool,
 }
 
 /// Runs one folder pair to the end: observe, copy, verify. Connections are opened (and
@@ -274,6 +283,7 @@ pub(crate) async fn run_pair<C: Connector>(
         backoffs: 0,
         flags_since: None,
         planned: false,
+        settled: false,
     };
     if ctx.dry_run {
         return d.dry_run(state).await.map_err(|error| Interrupted {
@@ -328,6 +338,7 @@ pub(crate) async fn run_pair<C: Connector>(
                             d.src = None;
                             d.dst = None;
                             d.target_cache = None;
+                            d.settled = false;
                             if let Some(engine) = engine.as_mut() {
                                 engine.reconnected();
                             }
@@ -682,6 +693,9 @@ impl<C: Connector> Driver<'_, C> {
             ),
             None => None,
         };
+        if engine.state().open_intents().next().is_some() && !self.settled {
+            self.settle_target().await?;
+        }
         let target_metas = self.target_metas(false).await?;
         // Header fingerprints that collide on either side, this pass.
         for h in colliding(&self.header_fps(&metas))
@@ -742,6 +756,45 @@ impl<C: Connector> Driver<'_, C> {
 
     fn header_fps(&self, metas: &[MessageMeta]) -> Vec<u128> {
         metas.iter().map(|m| self.header_fp(m)).collect()
+    }
+
+    /// Waits until the target folder stops growing. After a crash or a dropped connection,
+    /// APPENDs that were already on their way (pipelined, or in the server's input buffer)
+    /// are still being stored for a moment; observing before they land would make their
+    /// open intents look lost and copy them again. UIDNEXT and EXISTS must stay the same for
+    /// [`SETTLE_STABLE`] (checked every [`SETTLE_STEP`], for at most [`SETTLE_MAX`]).
+    async fn settle_target(&mut self) -> Result<(), PairError> {
+        let name = self.names.target.clone();
+        let dst = self.dst().await?;
+        let started = tokio::time::Instant::now();
+        let mut last = None;
+        let mut stable_since = started;
+        loop {
+            let now = match dst.select(&name, true).await {
+                Ok(sel) => (sel.uid_next, sel.exists),
+                // Not there yet: nothing can be landing in it.
+                Err(ImapError::No { .. }) => break,
+                Err(e) => return Err(e.into()),
+            };
+            let at = tokio::time::Instant::now();
+            if last != Some(now) {
+                last = Some(now);
+                stable_since = at;
+            } else if at - stable_since >= SETTLE_STABLE {
+                break;
+            }
+            if at - started >= SETTLE_MAX {
+                eprintln!(
+                    "{}: the target folder was still growing after {} s; going on",
+                    self.names.display,
+                    SETTLE_MAX.as_secs()
+                );
+                break;
+            }
+            tokio::time::sleep(SETTLE_STEP).await;
+        }
+        self.settled = true;
+        Ok(())
     }
 
     /// The target folder selected read-write (created when missing) or, for verification,
