@@ -1,12 +1,18 @@
 //! `imapmig preflight`: one offline report on a mailbox before migrating it.
 //!
 //! It reads Maildir trees and mbox files (only through
-//! `imapmig_mime::source`), or, with no path, the sample mailbox shipped in
-//! the repository, and prints one report in sections: the inventory, the
+//! `imapmig_mime::source`), or, with no path, the sample mailbox of the
+//! repository, and prints one report in sections: the inventory, the
 //! folder map (imapmig-folders), duplicates (imapmig-dedupe) and corrupt
 //! items (imapmig-mime, with the skipped-items CSV of imapmig-core) and
 //! the X500 proxy addresses to add (imapmig-mime's Exchange recovery), and
-//! with `--domain` the DNS cutover report (imapmig-dns).
+//! with `--domain` the DNS cutover report (imapmig-dns), DKIM included.
+//!
+//! The sample lives in the checkout (`imapmig-cli/sample`), not in the
+//! published crate: a binary built from a checkout finds it there, through
+//! the manifest directory it was compiled in, and `IMAPMIG_SAMPLE` names
+//! another place. An installed binary, whose build directory is gone, says
+//! so and exits 64 (usage) when given no path.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -24,8 +30,12 @@ mod folder_map;
 mod inventory;
 mod scan;
 
-/// Where the sample mailbox of the repository is (`imapmig-cli/sample`).
+/// Where the sample mailbox is in the checkout this binary was built from
+/// (`imapmig-cli/sample`).
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sample");
+
+/// The environment variable that names another place for the sample.
+const SAMPLE_ENV: &str = "IMAPMIG_SAMPLE";
 
 /// The quota the sample is judged against when no `--quota` is given: a
 /// small seat, so that the report shows what a whale verdict looks like.
@@ -36,7 +46,7 @@ const SAMPLE_QUOTA: u64 = 1 << 20;
 pub(crate) struct Args {
     /// Mailboxes to check: a Maildir tree (fs layout, or Maildir++), a Maildir or an
     /// mbox file; each path is one user's mailbox. Without a path, the sample
-    /// mailbox shipped in the repository.
+    /// mailbox of the checkout the binary was built from (or $IMAPMIG_SAMPLE).
     paths: Vec<PathBuf>,
     /// The domain whose mail moves: adds imapmig-dns's cutover report (MX,
     /// TTL, split-brain, SPF, DKIM, DMARC) and names the new mailboxes in the
@@ -50,6 +60,11 @@ pub(crate) struct Args {
     /// (repeatable); any other MX is reported as a leftover.
     #[arg(long = "expect-mx", value_name = "HOST", requires = "domain")]
     expect_mx: Vec<String>,
+    /// A DKIM selector to check (repeatable): its key must be there. Without
+    /// one, common selectors (default, google, selector1, selector2, k1, k2,
+    /// s1, s2, dkim, mail) are tried and the ones holding a key are checked.
+    #[arg(long = "dkim-selector", value_name = "S", requires = "domain")]
+    dkim_selector: Vec<String>,
     /// The target server's hierarchy delimiter.
     #[arg(long, value_name = "C", default_value_t = '.')]
     target_sep: char,
@@ -85,14 +100,24 @@ pub(crate) struct Args {
 
 pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     let sample = args.paths.is_empty();
+    let mut title = None;
     if sample {
-        let path = PathBuf::from(SAMPLE);
+        let path =
+            std::env::var_os(SAMPLE_ENV).map_or_else(|| PathBuf::from(SAMPLE), PathBuf::from);
         if !path.is_dir() {
             anyhow::bail!(
-                "the sample mailbox is not at {SAMPLE} (it ships in the source tree, \
-                 imapmig-cli/sample); give the path of a Maildir or mbox to check instead"
+                "no sample mailbox here: {} is not a directory (the sample lives in a \
+                 checkout, imapmig-cli/sample, and is not installed with the binary); \
+                 give the PATH of a Maildir tree, Maildir or mbox file to check \
+                 (imapmig preflight PATH...), or run it from a checkout \
+                 (cargo run --release -p imapmig-cli -- preflight)",
+                path.display()
             );
         }
+        title = Some(format!(
+            "imapmig preflight on the sample mailbox of the repository ({})",
+            path.display()
+        ));
         args.paths.push(path);
     }
     let quota = match (args.quota, args.pooled, sample) {
@@ -139,20 +164,21 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
 
     // Ask the DNS before printing, so that a bad domain or resolver stops
     // the command before half a report is out.
-    let dns_report = match &args.domain {
-        Some(domain) => Some(dns::check(domain, args.server, &args.expect_mx)?),
+    let dns_section = match &args.domain {
+        Some(domain) => Some(dns::check(&dns::Query {
+            domain,
+            server: args.server,
+            expect_mx: &args.expect_mx,
+            dkim_selectors: &args.dkim_selector,
+        })?),
         None => None,
     };
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if sample {
-        writeln!(
-            out,
-            "imapmig preflight on the sample mailbox shipped in the repository ({SAMPLE})"
-        )?;
-    } else {
-        writeln!(out, "imapmig preflight on {} mailbox(es)", mailboxes.len())?;
+    match title {
+        Some(title) => writeln!(out, "{title}")?,
+        None => writeln!(out, "imapmig preflight on {} mailbox(es)", mailboxes.len())?,
     }
     writeln!(out)?;
     let whales = inventory::write(&mut out, &mailboxes, &folders, quota)?;
@@ -160,10 +186,10 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     duplicates.write(&mut out, &mailboxes)?;
     corrupt.write(&mut out, &mailboxes, args.skip_csv.as_deref())?;
     exchange.write(&mut out, args.domain.as_deref())?;
-    let dns = match &dns_report {
-        Some(report) => {
-            dns::write(&mut out, report)?;
-            Some(report.verdict)
+    let dns = match &dns_section {
+        Some(section) => {
+            dns::write(&mut out, section)?;
+            Some(section.report.verdict)
         }
         None => None,
     };

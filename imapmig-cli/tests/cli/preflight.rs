@@ -743,13 +743,170 @@ fn domain_adds_the_dns_cutover_report_from_a_real_server() {
         summary[0].ends_with("; the DNS cutover report has blocking findings"),
         "{summary:#?}"
     );
+    // No DKIM key under any common selector: a warning naming the option.
+    assert!(
+        dns.iter().any(|l| l.starts_with("warning  dkim-none-found: no DKIM key for mail.test under the common selectors (default, google, selector1,")
+            && l.ends_with("name the new provider's with --dkim-selector S")),
+        "{dns:#?}"
+    );
+    assert!(
+        dns.iter()
+            .any(|l| l.starts_with("dkim selectors: default, google, ")
+                && l.ends_with(": none holds a key")),
+        "{dns:#?}"
+    );
     drop(knot);
 
+    for args in [
+        &["preflight", "--server", "127.0.0.1:53"][..],
+        &["preflight", "--dkim-selector", "s1"][..],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_imapmig"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?} needs --domain");
+    }
+}
+
+/// A 2048-bit RSA DKIM key (the one of imapmig-dns's Knot test zone).
+const DKIM_KEY: &str = "\"v=DKIM1; k=rsa; \" \
+\"p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAqpCcZYcu14hU9MX0WfAlEQkg3EtZHvELiJyaySwdtJ94ccjEbLfskU1wx2B1vkubirhaw41G35xiXmPoYxFWLc6/r8VtF8lFYR+Ik+CWut\" \
+\"939gW5SkBWHQy1dkH4OxCSwMe/whgz9hRWIUV7eKQbyyH7MLYyo35Alw2RxbG0TlydojQPiS9VbBCccUk0aTHujL3wIcwQrGAGp7rQc+mBdc77M9W1GwAvj1ZZQBdQqmerHCKyYPjOBfzIA/1By0+Z\" \
+\"tM9mK1EBcIhBq/T8uJHc9fdc1Uf2hLx/6ZdiGb7EOSC+YnZr1KVuLHvWWpRSQ31cufmUNSKHKN1K8Ev6W26dfwIDAQAB\"";
+
+#[test]
+fn dkim_is_found_under_a_common_selector_and_a_given_one_must_exist() {
+    // The new provider's MX only, SPF, DMARC and a DKIM key under `s1`.
+    let zone = format!(
+        "$TTL 300
+@           SOA ns hostmaster 1 3600 600 86400 300
+@           NS  ns
+ns          A   127.0.0.1
+@           MX 10 mx.new-provider
+mx.new-provider A 192.0.2.10
+@           TXT \"v=spf1 mx -all\"
+_dmarc      TXT \"v=DMARC1; p=quarantine; rua=mailto:dmarc@mail.test\"
+s1._domainkey TXT ( {DKIM_KEY} )
+"
+    );
+    let Some(knot) = testkit::Knot::start(&[("mail.test", &zone)]) else {
+        return;
+    };
+    let server = knot.addr().to_string();
+    let base = [
+        "--domain",
+        "mail.test",
+        "--server",
+        &server,
+        "--expect-mx",
+        "mx.new-provider.mail.test",
+    ];
+
+    // No selector given: the common ones are tried and `s1` is found.
+    let report = stdout(&preflight(&base));
+    let dns = section(&report, "DNS cutover");
+    assert_eq!(dns[1], "verdict: ready", "{dns:#?}");
+    assert!(
+        dns.contains(&"dkim: s1._domainkey.mail.test rsa 2048 bits"),
+        "{dns:#?}"
+    );
+    assert_eq!(
+        dns.iter().filter(|l| l.starts_with("dkim: ")).count(),
+        1,
+        "only the selector holding a key is reported: {dns:#?}"
+    );
+    assert!(
+        dns.iter().any(
+            |l| l.starts_with("dkim selectors: default, google, ") && l.ends_with(": found s1")
+        ),
+        "{dns:#?}"
+    );
+    // No finding about DKIM: the selectors without a record are not reported.
+    assert!(!dns.iter().any(|l| l.contains(": no DKIM key")), "{dns:#?}");
+
+    // A selector given must hold a key: `other` does not, `s1` does.
+    let mut args = base.to_vec();
+    args.extend(["--dkim-selector", "other", "--dkim-selector", "s1"]);
     let output = Command::new(env!("CARGO_BIN_EXE_imapmig"))
-        .args(["preflight", "--server", "127.0.0.1:53"])
+        .arg("preflight")
+        .args(&args)
+        .arg("--strict")
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(2), "--server needs --domain");
+    let report = stdout(&output);
+    assert_eq!(output.status.code(), Some(2), "{report}");
+    let dns = section(&report, "DNS cutover");
+    assert_eq!(dns[1], "verdict: blocking", "{dns:#?}");
+    assert!(
+        dns.contains(&"dkim: other._domainkey.mail.test unusable"),
+        "{dns:#?}"
+    );
+    assert!(
+        dns.contains(&"dkim: s1._domainkey.mail.test rsa 2048 bits"),
+        "{dns:#?}"
+    );
+    assert!(
+        dns.contains(&"blocking dkim-missing: no DKIM key at other._domainkey.mail.test"),
+        "{dns:#?}"
+    );
+    assert!(
+        dns.contains(&"dkim selectors: other, s1 (as given)"),
+        "{dns:#?}"
+    );
+    let summary = section(&report, "Summary");
+    assert!(
+        summary[0].contains("the DNS cutover report has blocking findings"),
+        "{summary:#?}"
+    );
+}
+
+#[test]
+fn without_a_sample_preflight_says_what_to_do() {
+    // What an installed binary meets: the checkout it was built from is gone.
+    let dir = tempfile::tempdir().unwrap();
+    let gone = dir.path().join("imapmig-cli/sample");
+    let output = Command::new(env!("CARGO_BIN_EXE_imapmig"))
+        .arg("preflight")
+        .env("IMAPMIG_SAMPLE", &gone)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    assert!(output.stdout.is_empty());
+    for words in [
+        "no sample mailbox here: ",
+        &gone.display().to_string(),
+        "give the PATH of a Maildir tree, Maildir or mbox file",
+        "or run it from a checkout (cargo run --release -p imapmig-cli -- preflight)",
+    ] {
+        assert!(stderr.contains(words), "{words:?} not in {stderr}");
+    }
+
+    // IMAPMIG_SAMPLE names the sample: a Maildir with one message.
+    write(
+        &gone.join("cur/1.host:2,S"),
+        b"From: a@example.org\r\nMessage-ID: <1@example.org>\r\n\r\nHello\r\n",
+    );
+    std::fs::create_dir_all(gone.join("new")).unwrap();
+    std::fs::create_dir_all(gone.join("tmp")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_imapmig"))
+        .arg("preflight")
+        .env("IMAPMIG_SAMPLE", &gone)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = stdout(&output);
+    let title = format!(
+        "imapmig preflight on the sample mailbox of the repository ({})",
+        gone.display()
+    );
+    assert_eq!(report.lines().next(), Some(title.as_str()));
+    assert_eq!(folder_row(&section(&report, "Inventory"), "INBOX")[0], "1");
 }
 
 #[test]
