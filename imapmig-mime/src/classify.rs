@@ -957,6 +957,10 @@ fn valid_mime_type(token: &str) -> bool {
 
 /// Whether `=?` occurs (cheaper than a substring search on short values).
 fn has_encoded_word_start(value: &[u8]) -> bool {
+    // Most values are short: a plain loop costs less than a `memchr` call.
+    if value.len() <= 32 {
+        return value.windows(2).any(|w| w == b"=?");
+    }
     memchr::memchr_iter(b'=', value).any(|i| value.get(i + 1) == Some(&b'?'))
 }
 

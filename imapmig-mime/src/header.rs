@@ -19,7 +19,7 @@ pub(crate) struct Line {
 /// The line starting at `start` in `bytes[..limit]`. CRLF, LF and a lone CR
 /// all end a line, so a message with old Mac line endings still has lines.
 pub(crate) fn line_at(bytes: &[u8], start: usize, limit: usize) -> Line {
-    match memchr2(b'\n', b'\r', &bytes[start..limit]) {
+    match line_break(&bytes[start..limit]) {
         Some(i) => {
             let at = start + i;
             let end = if bytes[at] == b'\r' && at + 1 < limit && bytes[at + 1] == b'\n' {
@@ -39,6 +39,31 @@ pub(crate) fn line_at(bytes: &[u8], start: usize, limit: usize) -> Line {
             end: limit,
         },
     }
+}
+
+/// The first CR or LF: eight bytes at a time in a `u64` over the first 64
+/// bytes (header lines are short, and a `memchr2` call costs more than the
+/// search on them), then `memchr2`.
+fn line_break(text: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let mut i = 0;
+    while i < 64 {
+        let Some(chunk) = text.get(i..i + 8) else {
+            break;
+        };
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        // The lowest marked byte is the first CR or LF (marks above it may
+        // be false, never below).
+        let found = zero_byte(word ^ (ONES * u64::from(b'\n')))
+            | zero_byte(word ^ (ONES * u64::from(b'\r')));
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    memchr2(b'\n', b'\r', &text[i.min(text.len())..]).map(|n| i + n)
 }
 
 /// What a header line is.
@@ -73,22 +98,30 @@ pub(crate) fn line_kind(bytes: &[u8], line: Line) -> LineKind {
     if content.starts_with(b"From ") || content.starts_with(b">From ") {
         return LineKind::Envelope;
     }
-    let Some(colon) = memchr::memchr(b':', content) else {
-        return LineKind::NoColon;
-    };
-    let name = &content[..colon];
-    let trimmed_len = name
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
-        .map_or(0, |i| i + 1);
-    let name = &name[..trimmed_len];
-    if name.is_empty() || !name.iter().all(|&b| (33..=126).contains(&b)) {
-        return LineKind::BadName;
+    // One pass up to the colon: `end` is the name without trailing white
+    // space; a byte that cannot be in a name (white space inside it
+    // included) makes the line a bad name if it has a colon at all.
+    let mut end = 0;
+    for (i, &b) in content.iter().enumerate() {
+        match b {
+            b':' if end == 0 => return LineKind::BadName,
+            b':' => {
+                return LineKind::Field {
+                    name_end: line.start + end,
+                    colon: line.start + i,
+                };
+            }
+            b' ' | b'\t' => {}
+            33..=126 if end == i => end = i + 1,
+            _ => {
+                return match memchr::memchr(b':', &content[i..]) {
+                    Some(_) => LineKind::BadName,
+                    None => LineKind::NoColon,
+                };
+            }
+        }
     }
-    LineKind::Field {
-        name_end: line.start + trimmed_len,
-        colon: line.start + colon,
-    }
+    LineKind::NoColon
 }
 
 /// A header field: its name, its raw value (folds included) and its lines.
@@ -319,6 +352,17 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(text)
             );
+        }
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time search finds what `memchr2` finds.
+        #[test]
+        fn line_break_is_memchr2(text in proptest::collection::vec(
+            proptest::sample::select(vec![b'a', b' ', b'\r', b'\n', 0x8d, 0x0a ^ 0x80, 0xff, 0]),
+            0..150,
+        )) {
+            proptest::prop_assert_eq!(line_break(&text), memchr2(b'\n', b'\r', &text));
         }
     }
 
