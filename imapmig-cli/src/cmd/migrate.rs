@@ -58,9 +58,11 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::StreamExt;
 use imapmig_core::inventory::{self, FolderSize, InventoryPolicy, MailboxInventory, Quota};
+use imapmig_core::throttle::Limits;
 use imapmig_core::{FileStore, FolderState, Policy, Stage, StateStore, StoreKey, Tolerance, Uid};
 use imapmig_folders::{Listing, Mapper, Rules};
 
+use crate::imap::pace::{self, PaceLimits, Pacer, Provider};
 use crate::imap::pair::{
     self, Connector, Interrupted, PairContext, PairError, PairNames, PairOutcome, SkipOutcome,
     SkipRow, SkipSink, SourceFilter, StateSlot,
@@ -193,6 +195,27 @@ pub(crate) struct Options {
     /// are skipped with a reason and never block their folder.
     #[arg(long, value_name = "BYTES")]
     max_message_size: Option<u64>,
+    /// Copy at most this many messages per second (imapmig-core's token bucket).
+    #[arg(long, value_name = "MSGS/S")]
+    max_rate: Option<f64>,
+    /// Transfer at most this many bytes per second.
+    #[arg(long, value_name = "BYTES/S")]
+    max_bandwidth: Option<u64>,
+    /// The source's provider: its published limits are kept (gmail: 2,500 MB a day of
+    /// download; office365: about 4 messages a second).
+    #[arg(long, value_enum)]
+    provider: Option<Provider>,
+    /// The target's provider (gmail: 500 MB a day of upload; office365: about 4 messages a
+    /// second).
+    #[arg(long, value_enum)]
+    target_provider: Option<Provider>,
+    /// A transfer budget in bytes per window (a day unless --budget-window says otherwise):
+    /// when it is used up the run waits for the window to reopen, saying until when.
+    #[arg(long, value_name = "BYTES")]
+    daily_budget: Option<u64>,
+    /// The transfer budget's window in seconds (default 86400, a day).
+    #[arg(long, value_name = "SECS", default_value_t = 86_400)]
+    budget_window: u64,
     /// After a UIDVALIDITY change that cannot be confirmed (too few recorded messages found
     /// again), copy by fingerprint anyway: what is on the target is never copied twice.
     #[arg(long)]
@@ -769,7 +792,9 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
     });
     let bar = progress_bar();
     let (b1, b2) = (bar.clone(), bar.clone());
-    let engine_config = imapmig_core::engine::Config {
+    let pacer = Arc::new(Pacer::new(pace_limits(&args)));
+    let eta_pacer = pacer.clone();
+    let mut engine_config = imapmig_core::engine::Config {
         stage: s.stage,
         policy: Policy {
             min_reset_confirmation: if args.accept_reset { 0.0 } else { 0.5 },
@@ -777,13 +802,31 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
         },
         ..imapmig_core::engine::Config::default()
     };
+    // Paced runs take smaller batches, so the pace is kept within about a second.
+    let limits = pacer.limits().limits;
+    if let Some(rate) = limits.messages_per_second {
+        engine_config.batch_messages =
+            (rate.ceil() as usize).clamp(1, engine_config.batch_messages);
+    }
+    if let Some(bw) = limits.bytes_per_second {
+        engine_config.batch_bytes = (bw as u64).clamp(64 << 10, engine_config.batch_bytes);
+    }
+    if let Some(budget) = limits.bytes_per_day {
+        engine_config.batch_bytes = budget.clamp(1, engine_config.batch_bytes);
+    }
     let ctx = Arc::new(PairContext {
         fingerprinter: imapmig_dedupe::Fingerprinter::new(&key),
         engine: engine_config,
         max_message_size: args.max_message_size,
         dry_run: args.dry_run,
         skips: skips.clone(),
-        on_copied: Arc::new(move |n| b1.inc(n)),
+        pacer,
+        on_copied: Arc::new(move |n| {
+            b1.inc(n);
+            if let Some(eta) = eta_pacer.eta() {
+                b1.set_message(format!("ETA {}", pace::human(eta)));
+            }
+        }),
         on_planned: Arc::new(move |n| b2.inc_length(n)),
     });
     let setup = Arc::new(s);
@@ -1122,14 +1165,34 @@ async fn archived_only_job(
     }))
 }
 
-/// A progress bar on stderr with ETA, hidden when stderr is not a terminal.
+/// The run's limits: the operator's options and the providers' published limits, the
+/// tightest of each.
+fn pace_limits(args: &Options) -> PaceLimits {
+    let operator = Limits {
+        messages_per_second: args.max_rate.filter(|r| r.is_finite() && *r > 0.0),
+        bytes_per_second: args.max_bandwidth.filter(|b| *b > 0).map(|b| b as f64),
+        bytes_per_day: args.daily_budget,
+    };
+    let source = args
+        .provider
+        .map_or_else(Limits::default, Provider::as_source);
+    let target = args
+        .target_provider
+        .map_or_else(Limits::default, Provider::as_target);
+    PaceLimits {
+        limits: operator.min(source).min(target),
+        window: Duration::from_secs(args.budget_window.max(1)),
+    }
+}
+
+/// A progress bar on stderr with core's ETA, hidden when stderr is not a terminal.
 fn progress_bar() -> indicatif::ProgressBar {
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(0);
     if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:40}] {pos}/{len} msgs {per_sec} ETA {eta}",
+        "{elapsed_precise} [{bar:40}] {pos}/{len} msgs {per_sec} {msg}",
     ) {
         bar.set_style(style.progress_chars("=> "));
     }

@@ -8,6 +8,7 @@
 //! not.
 
 pub(crate) mod endpoint;
+pub(crate) mod pace;
 pub(crate) mod pair;
 pub(crate) mod secret;
 pub(crate) mod session;

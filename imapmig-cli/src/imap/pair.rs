@@ -30,7 +30,9 @@ use imapmig_core::{
 use tokio::sync::{Semaphore, mpsc};
 
 use super::ImapError;
+use super::pace::{Pacer, human, utc};
 use super::session::{AppendItem, Appended, Connection, MessageMeta};
+use imapmig_core::progress::ProgressEvent;
 
 /// Bytes of message bodies held at once between the source and the target (a larger message
 /// still goes through, alone).
@@ -132,6 +134,8 @@ pub(crate) struct PairContext {
     pub(crate) dry_run: bool,
     /// Sink for skips (CSV) and bad-item accounting.
     pub(crate) skips: Arc<dyn SkipSink>,
+    /// The run's pace (rates, transfer budgets) and progress, shared by the pairs.
+    pub(crate) pacer: Arc<Pacer>,
     /// Progress: messages copied.
     pub(crate) on_copied: Arc<dyn Fn(u64) + Send + Sync>,
     /// Progress: messages planned.
@@ -561,6 +565,11 @@ impl<C: Connector> Driver<'_, C> {
                     {
                         self.planned = true;
                         (self.ctx.on_planned)(plan.copy as u64);
+                        self.ctx.pacer.record(ProgressEvent::FolderPlanned {
+                            folder: &self.names.display,
+                            messages: plan.copy as u64,
+                            bytes: plan.copy_bytes,
+                        });
                     }
                 }
                 Action::Save => {
@@ -584,6 +593,10 @@ impl<C: Connector> Driver<'_, C> {
                 }
                 Action::LogSkip(entry) => {
                     self.log_skip(&entry)?;
+                    self.ctx.pacer.record(ProgressEvent::Skipped {
+                        folder: &self.names.display,
+                        bytes: entry.size,
+                    });
                     self.feed(
                         engine,
                         Event::SkipLogged {
@@ -616,6 +629,10 @@ impl<C: Connector> Driver<'_, C> {
                         .backoff(self.backoffs.min(30), hint)
                         .unwrap_or(Duration::from_secs(30));
                     self.backoffs += 1;
+                    self.ctx.pacer.record(ProgressEvent::Throttled {
+                        class: imapmig_core::throttle::ReplyClass::Throttled { retry_after: hint },
+                        wait,
+                    });
                     eprintln!(
                         "{}: target throttling ({reason}); waiting {:.1} s",
                         self.names.display,
@@ -627,7 +644,12 @@ impl<C: Connector> Driver<'_, C> {
                     let seen = self.observe_target(true).await?;
                     self.feed(engine, Event::TargetObserved(seen.observation))?;
                 }
-                Action::Done => return Ok(engine.report().clone()),
+                Action::Done => {
+                    self.ctx.pacer.record(ProgressEvent::FolderDone {
+                        folder: &self.names.display,
+                    });
+                    return Ok(engine.report().clone());
+                }
                 Action::Stop(reason) => return Err(stop_error(reason)),
                 other => {
                     return Err(PairError::Engine(format!("unknown action {other:?}")));
@@ -921,6 +943,7 @@ impl<C: Connector> Driver<'_, C> {
     /// tells the engine each outcome as it comes. What the source did not return is asked
     /// again while that makes progress, then reported as not fetched.
     async fn copy(&mut self, engine: &mut Engine, items: Vec<CopyItem>) -> Result<(), PairError> {
+        self.pace(&items).await;
         self.src().await?;
         self.dst().await?;
         let by_uid: HashMap<u32, CopyItem> =
@@ -994,6 +1017,12 @@ impl<C: Connector> Driver<'_, C> {
             self.copied_now += copied;
             let returned = events.len();
             for event in events {
+                if let Event::Copied { source, .. } = &event {
+                    self.ctx.pacer.record(ProgressEvent::Copied {
+                        folder: &self.names.display,
+                        bytes: by_uid.get(&source.get()).map_or(0, |i| i.size),
+                    });
+                }
                 self.feed(engine, event)?;
             }
             appended?;
@@ -1032,6 +1061,38 @@ impl<C: Connector> Driver<'_, C> {
             pending = missing;
         }
         Ok(())
+    }
+
+    /// Waits as long as the run's pace asks before this batch is fetched: message and byte
+    /// rates, and the transfer budget (saying until when, with core's ETA).
+    async fn pace(&mut self, items: &[CopyItem]) {
+        let bytes: u64 = items.iter().map(|i| i.size).sum();
+        let pause = self.ctx.pacer.take(items.len() as u64, bytes);
+        if pause.wait.is_zero() {
+            return;
+        }
+        if let Some(until) = pause.budget_until {
+            let limits = self.ctx.pacer.limits();
+            let eta = self
+                .ctx
+                .pacer
+                .eta()
+                .map_or_else(|| "unknown".to_owned(), human);
+            eprintln!(
+                "{}: transfer budget of {} bytes per {} used up; waiting until {} (ETA {eta})",
+                self.names.display,
+                limits.limits.bytes_per_day.unwrap_or(0),
+                human(limits.window),
+                utc(until),
+            );
+        }
+        self.ctx.pacer.record(ProgressEvent::Throttled {
+            class: imapmig_core::throttle::ReplyClass::Throttled {
+                retry_after: Some(pause.wait),
+            },
+            wait: pause.wait,
+        });
+        tokio::time::sleep(pause.wait).await;
     }
 
     /// Dry run: observe both sides and plan without changing anything.

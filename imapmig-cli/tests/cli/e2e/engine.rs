@@ -216,3 +216,58 @@ fn state_skip_log_and_folder_map_failures_get_their_exit_status_with_the_totals_
     assert_exit(&out, 0);
     assert_eq!(totals(&out), (5, 0, 0, 0));
 }
+
+#[test]
+fn max_rate_paces_the_copies_and_a_spent_budget_waits_for_its_window_saying_until_when() {
+    let (Some(src), Some(dst)) = (server(Layout::Slash), server(Layout::Slash)) else {
+        return;
+    };
+    let paced = messages("paced", 60);
+    seed(&src, "INBOX", &paced);
+    let state = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out = migrate(&src, &dst, state.path(), &["--max-rate", "20"]);
+    let took = started.elapsed();
+    assert_exit(&out, 0);
+    assert_holds_exactly(&dst, "INBOX", &paced);
+    // A burst of one second's worth, then 40 more at 20 a second.
+    assert!(
+        took >= std::time::Duration::from_millis(1900),
+        "60 messages at 20/s took {took:?}"
+    );
+
+    // A transfer budget of about a third of the folder per 2-second window: the run waits
+    // for the window to reopen twice, says until when, and gives core's ETA.
+    let (Some(src), Some(dst)) = (server(Layout::Slash), server(Layout::Slash)) else {
+        return;
+    };
+    let budgeted = messages("budget", 24);
+    seed(&src, "INBOX", &budgeted);
+    let total: usize = budgeted.iter().map(Vec::len).sum();
+    let budget = (total / 3 + 1).to_string();
+    let state = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out = migrate(
+        &src,
+        &dst,
+        state.path(),
+        &["--daily-budget", &budget, "--budget-window", "2"],
+    );
+    let took = started.elapsed();
+    assert_exit(&out, 0);
+    assert_holds_exactly(&dst, "INBOX", &budgeted);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let waits: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("transfer budget of") && l.contains("waiting until"))
+        .collect();
+    assert!(waits.len() >= 2, "two windows waited for:\n{stderr}");
+    assert!(
+        waits.iter().all(|l| l.contains(" UTC (ETA ")),
+        "each wait says until when and the ETA:\n{stderr}"
+    );
+    assert!(
+        took >= std::time::Duration::from_secs(3),
+        "three windows of 2 s take at least 4 s minus the first: {took:?}"
+    );
+}
