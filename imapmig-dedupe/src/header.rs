@@ -251,40 +251,51 @@ pub(crate) fn write_normalised(out: &mut Vec<u8>, value: &[u8]) {
     let len_at = out.len();
     out.extend_from_slice(&[0; 8]);
     let start = out.len();
-    let has_encoded_word =
-        memchr::memchr_iter(b'=', value).any(|i| value.get(i + 1) == Some(&b'?'));
-    if !has_encoded_word || std::str::from_utf8(value).is_err() {
-        let first = value.iter().position(|&b| !is_ws(b)).unwrap_or(value.len());
-        let last = value
-            .iter()
-            .rposition(|&b| !is_ws(b))
-            .map_or(first, |i| i + 1);
-        let trimmed = &value[first..last.max(first)];
-        if is_single_spaced(trimmed) {
-            out.extend_from_slice(trimmed);
-        } else {
-            Collapse::new(out).push(out, value);
-        }
-    } else if !decode_simple_words(out, value) {
+    if !collapse_plain(out, value) {
+        // An encoded word starts somewhere in the value.
         out.truncate(start);
-        out.extend_from_slice(&normalise_value(value));
+        if std::str::from_utf8(value).is_err() {
+            Collapse::new(out).push(out, value);
+        } else if !decode_simple_words(out, value) {
+            out.truncate(start);
+            out.extend_from_slice(&normalise_value(value));
+        }
     }
     let len = (out.len() - start) as u64;
     out[len_at..start].copy_from_slice(&len.to_le_bytes());
 }
 
-/// Whether white space in `text` is single spaces only, so that
-/// [`collapse_whitespace`] leaves it as it is once trimmed. Branch-free
-/// folds, which the compiler vectorises.
-fn is_single_spaced(text: &[u8]) -> bool {
-    let controls = text.iter().fold(0u8, |acc, &b| {
-        acc | u8::from(matches!(b, b'\t' | b'\r' | b'\n'))
-    });
-    let doubles = text
-        .iter()
-        .zip(text.iter().skip(1))
-        .fold(0u8, |acc, (&a, &b)| acc | u8::from(a == b' ' && b == b' '));
-    controls | doubles == 0
+/// [`collapse_whitespace`] of `value` appended to `out` in one pass, for a
+/// value without `=?`; returns `false` (with `out` as it was) on the first
+/// `=?`, which only the encoded-word paths may read.
+fn collapse_plain(out: &mut Vec<u8>, value: &[u8]) -> bool {
+    let base = out.len();
+    // At most the value's bytes are written: a space only replaces white space.
+    out.resize(base + value.len(), 0);
+    let mut len = base;
+    let mut pending_space = false;
+    let mut after_equals = false;
+    for &byte in value {
+        if is_ws(byte) {
+            pending_space = len > base;
+            after_equals = false;
+            continue;
+        }
+        if byte == b'?' && after_equals {
+            out.truncate(base);
+            return false;
+        }
+        after_equals = byte == b'=';
+        if pending_space {
+            out[len] = b' ';
+            len += 1;
+            pending_space = false;
+        }
+        out[len] = byte;
+        len += 1;
+    }
+    out.truncate(len);
+    true
 }
 
 /// Writes bytes to a buffer with runs of white space collapsed to one space
@@ -459,32 +470,48 @@ fn decode_b(payload: &[u8], out: &mut [u8; MAX_DECODED_WORD]) -> Option<usize> {
         (0, 0) | (2, 2) | (3, 1) => {}
         _ => return None,
     }
+    if data.len() / 4 * 3 + 2 > MAX_DECODED_WORD {
+        return None;
+    }
     let mut len = 0;
-    for group in data.chunks(4) {
-        let mut bits = 0u32;
-        for &byte in group {
-            bits = (bits << 6) | u32::from(base64_value(byte)?);
+    let (mut bits, mut sextets) = (0u32, 0);
+    for &byte in data {
+        let value = BASE64_VALUE[usize::from(byte)];
+        if value == INVALID {
+            return None;
         }
-        bits <<= 6 * (4 - group.len() as u32);
-        let bytes = bits.to_be_bytes();
-        for &byte in &bytes[1..group.len()] {
-            *out.get_mut(len)? = byte;
-            len += 1;
+        bits = (bits << 6) | u32::from(value);
+        sextets += 1;
+        if sextets == 4 {
+            let [_, a, b, c] = bits.to_be_bytes();
+            out[len..len + 3].copy_from_slice(&[a, b, c]);
+            len += 3;
+            (bits, sextets) = (0, 0);
         }
     }
-    Some(len)
+    // Two sextets leave one byte (and 4 zero bits), three leave two (and 2).
+    let tail: &[u8] = match sextets {
+        2 => &[(bits >> 4) as u8],
+        3 => &[(bits >> 10) as u8, (bits >> 2) as u8],
+        _ => &[],
+    };
+    out[len..len + tail.len()].copy_from_slice(tail);
+    Some(len + tail.len())
 }
 
-fn base64_value(byte: u8) -> Option<u8> {
-    match byte {
-        b'A'..=b'Z' => Some(byte - b'A'),
-        b'a'..=b'z' => Some(byte - b'a' + 26),
-        b'0'..=b'9' => Some(byte - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
+const INVALID: u8 = 0xff;
+
+/// The value of each base64 byte (`+` and `/` alphabet), [`INVALID`] for others.
+static BASE64_VALUE: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut i = 0;
+    while i < 64 {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
     }
-}
+    table
+};
 
 /// The value of a field as text for comparison: unfolded, RFC 2047 encoded
 /// words decoded, runs of white space collapsed to one space, trimmed.
