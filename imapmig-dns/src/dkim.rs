@@ -13,6 +13,7 @@ pub const RECOMMENDED_RSA_BITS: u32 = 2048;
 
 /// The key type (`k=`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum KeyType {
     /// `rsa` (the default).
     Rsa,
@@ -24,6 +25,7 @@ pub enum KeyType {
 
 /// A parsed key record.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DkimKey {
     /// `v=`, when present (must be `DKIM1`).
     pub version: Option<String>,
@@ -190,6 +192,7 @@ fn tag_list(text: &[u8]) -> Vec<(usize, Result<&[u8], Error>, &[u8])> {
 
 /// The result of checking one selector.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DkimCheck {
     /// `selector._domainkey.domain`.
     pub name: String,

@@ -41,6 +41,7 @@ impl fmt::Display for Policy {
 
 /// Identifier alignment mode (`adkim=`, `aspf=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Alignment {
     /// `r`: same organisational domain (the default).
     #[default]
@@ -51,6 +52,7 @@ pub enum Alignment {
 
 /// A reporting URI with its optional size limit (`rua=`, `ruf=`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ReportUri {
     /// The URI, such as `mailto:dmarc@example.com`.
     pub uri: String,
@@ -60,6 +62,7 @@ pub struct ReportUri {
 
 /// A parsed DMARC record.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DmarcRecord {
     /// `p=` (`None` only when absent and a valid `rua` made it `none`, RFC 7489 §6.6.3).
     pub policy: Policy,
@@ -318,6 +321,7 @@ pub fn aligned(a: &DomainName, b: &DomainName, mode: Alignment) -> bool {
 
 /// Where the policy came from and what it says.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DmarcDiscovery {
     /// The names queried, in order.
     pub queried: Vec<DomainName>,

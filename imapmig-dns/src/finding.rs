@@ -67,34 +67,63 @@ impl fmt::Display for Finding {
 mod tests {
     use super::*;
     use crate::ZoneResolver;
-    use crate::report::{AuthoritativeSource, CheckOptions, Verdict, cutover_report};
-    use chrono::{TimeZone, Utc};
+    use crate::report::{CheckOptions, CutoverReport, Verdict, cutover_report_with};
+    use crate::timeline::TimelineStatus;
+    use chrono::{TimeDelta, TimeZone, Utc};
 
-    /// The findings and verdict of a report survive a round trip through
-    /// text that is dropped before they are used: nothing borrows from it.
+    /// A whole report, findings included, survives a round trip through
+    /// text that is dropped before it is used: nothing borrows from it.
     #[test]
-    fn findings_round_trip_from_owned_text() -> Result<(), Box<dyn std::error::Error>> {
+    fn a_report_round_trips_from_owned_text() -> Result<(), Box<dyn std::error::Error>> {
         let zone = ZoneResolver::from_zone_text(
             "old.test",
-            "@ 86400 MX 10 mx.old.test.\nmx 300 A 192.0.2.2\n@ TXT \"v=spf1 -all\"\n@ TXT \"v=spf1 mx -all\"\n",
+            "@ 86400 MX 10 mx.old.test.\n\
+             mx 300 A 192.0.2.2\n\
+             @ TXT \"v=spf1 -all\"\n\
+             @ TXT \"v=spf1 mx -all\"\n\
+             _dmarc TXT \"v=DMARC1; p=none; rua=mailto:d@old.test!10m\"\n\
+             k1._domainkey TXT \"v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"\n",
         )?;
         let now = Utc
             .with_ymd_and_hms(2026, 3, 1, 0, 0, 0)
             .single()
             .ok_or("no such time")?;
         let mut options = CheckOptions::new(now);
-        options.authoritative = AuthoritativeSource::Skip;
         options.expect_mx = vec!["mx.new.test".parse()?];
-        let report = cutover_report(&zone, &"old.test".parse()?, &options);
+        options.dkim_selectors = vec!["k1".to_owned(), "gone".to_owned()];
+        options.cutover = Some(now + TimeDelta::hours(12));
+        let report = cutover_report_with(
+            &zone,
+            &[("auth".to_owned(), &zone)],
+            &"old.test".parse()?,
+            &options,
+        );
         assert_eq!(report.verdict, Verdict::Blocking, "{report}");
-        let saved: (Verdict, Vec<Finding>) = (report.verdict, report.findings.clone());
+        assert!(report.split_brain.is_some() && report.dmarc.record.is_some());
+        assert_eq!(report.dkim.len(), 2);
+        assert_eq!(
+            report.timeline.map(|t| t.status),
+            Some(TimelineStatus::TooLate)
+        );
 
-        let text: String = serde_yaml::to_string(&saved)?;
-        let read: (Verdict, Vec<Finding>) = serde_yaml::from_str(&text)?;
+        let text: String = serde_yaml::to_string(&report)?;
+        let read: CutoverReport = serde_yaml::from_str(&text)?;
         drop(text);
-        assert_eq!(read, saved);
-        assert!(read.1.iter().any(|f| f.code == "mx-leftover"), "{read:?}");
-        assert!(read.1.iter().all(|f| matches!(f.code, Cow::Owned(_))));
+        assert_eq!(read, report);
+        assert_eq!(read.to_string(), report.to_string());
+        assert!(
+            read.findings.iter().any(|f| f.code == "mx-leftover"),
+            "{read}"
+        );
+        assert!(
+            read.findings
+                .iter()
+                .all(|f| matches!(f.code, Cow::Owned(_)))
+        );
+        // A name that does not parse is refused, not taken as is.
+        let bad =
+            serde_yaml::to_string(&report)?.replacen("domain: old.test", "domain: a..test", 1);
+        assert!(serde_yaml::from_str::<CutoverReport>(&bad).is_err());
         Ok(())
     }
 }

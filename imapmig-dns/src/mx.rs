@@ -8,6 +8,7 @@ use crate::{DomainName, Lookup, Outcome, RData, RecordType, Resolver};
 
 /// What an MX target name resolves to.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum MxTarget {
     /// Its addresses (A and AAAA).
     Addresses(Vec<IpAddr>),
@@ -23,6 +24,7 @@ pub enum MxTarget {
 
 /// One MX record with its target checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MxHost {
     /// Lower is preferred.
     pub preference: u16,
@@ -36,6 +38,7 @@ pub struct MxHost {
 
 /// The MX state of a domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MxReport {
     /// The domain.
     pub domain: DomainName,

@@ -26,6 +26,11 @@ pub const MAX_LABEL_LEN: usize = 63;
 /// # Ok::<(), imapmig_dns::Error>(())
 /// ```
 #[derive(Clone)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "String", into = "String")
+)]
 pub struct DomainName(String);
 
 impl DomainName {
@@ -149,6 +154,22 @@ impl PartialOrd for DomainName {
 impl Ord for DomainName {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.to_lowercase().cmp(&other.to_lowercase())
+    }
+}
+
+/// The name's text (`.` for the root), as [`Display`](fmt::Display) writes it.
+impl From<DomainName> for String {
+    fn from(name: DomainName) -> String {
+        name.to_string()
+    }
+}
+
+/// Parses the text, as [`DomainName::parse`] does.
+impl TryFrom<String> for DomainName {
+    type Error = Error;
+
+    fn try_from(text: String) -> Result<Self, Error> {
+        DomainName::parse(&text)
     }
 }
 

@@ -117,6 +117,7 @@ impl CheckOptions {
 
 /// Everything found about one domain.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CutoverReport {
     /// The domain.
     pub domain: DomainName,

@@ -9,6 +9,7 @@ use crate::{DomainName, RecordType, Resolver};
 
 /// One server's answer, reduced to comparable text.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ServerAnswer {
     /// Which server (an address or a label).
     pub server: String,
@@ -20,6 +21,7 @@ pub struct ServerAnswer {
 
 /// The comparison for one name and type.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SplitBrain {
     /// The name compared.
     pub name: DomainName,

@@ -13,6 +13,7 @@ pub const DEFAULT_TARGET_TTL: u32 = 300;
 
 /// The inputs of a timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CutoverPlan {
     /// The current time (an input, so the result is reproducible).
     pub now: DateTime<Utc>,
@@ -26,6 +27,7 @@ pub struct CutoverPlan {
 
 /// Where the plan stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum TimelineStatus {
     /// The TTL is already at or below the target.
     TtlLow,
@@ -40,6 +42,7 @@ pub enum TimelineStatus {
 
 /// The computed timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Timeline {
     /// The plan it was computed from.
     pub plan: CutoverPlan,

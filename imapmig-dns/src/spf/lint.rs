@@ -11,6 +11,7 @@ const MAX_TREE_RECORDS: usize = 64;
 
 /// What [`lint`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SpfLint {
     /// The record text, when there was exactly one.
     pub record: Option<String>,
