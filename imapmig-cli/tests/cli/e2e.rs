@@ -18,6 +18,7 @@ mod faults;
 mod flags;
 mod gmail;
 mod large;
+mod matrix;
 mod oauth;
 mod refusals;
 mod repair;
