@@ -28,6 +28,8 @@ enum Command {
     Inventory(cmd::inventory::Args),
     /// Copy mail from one IMAP server to another, resumably.
     Migrate(cmd::migrate::Args),
+    /// Migrate many mailbox pairs from a CSV, sharded for job engines.
+    Batch(cmd::batch::Args),
     /// Modified UTF-7 (RFC 3501 §5.1.3) mailbox name encoding.
     #[command(subcommand)]
     Mutf7(cmd::mutf7::Command),
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Preflight(args) => cmd::preflight::run(args),
         Command::Inventory(args) => cmd::inventory::run(args),
         Command::Migrate(args) => cmd::migrate::run(args),
+        Command::Batch(args) => cmd::batch::run(args),
         Command::Mutf7(c) => cmd::mutf7::run(c),
         Command::Folders(c) => cmd::folders::run(c),
         Command::Mime(c) => cmd::mime::run(c),

@@ -92,6 +92,9 @@ pub struct DovecotConfig {
     /// [`Dovecot::imaps_port`]. Plain-text login stays allowed on the
     /// plain port. `false`: no TLS at all.
     pub tls: bool,
+    /// More users besides the default one (same password); see
+    /// [`DovecotConfig::with_users`].
+    pub users: Vec<String>,
 }
 
 impl Default for DovecotConfig {
@@ -101,6 +104,7 @@ impl Default for DovecotConfig {
             quota_bytes: None,
             max_connections: None,
             tls: false,
+            users: Vec::new(),
         }
     }
 }
@@ -132,6 +136,27 @@ impl DovecotConfig {
     #[must_use]
     pub fn with_max_connections(mut self, connections: u32) -> DovecotConfig {
         self.max_connections = Some(connections);
+        self
+    }
+
+    /// More users besides [`Dovecot::user`], each with a mailbox of its own and the same
+    /// password: for tests that move many mailboxes between one pair of servers (see
+    /// [`Dovecot::seed_as`], [`Dovecot::messages_as`]).
+    ///
+    /// # Panics
+    /// When a name is not a simple login name.
+    #[must_use]
+    pub fn with_users(mut self, names: &[&str]) -> DovecotConfig {
+        for name in names {
+            assert!(
+                !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)),
+                "testkit: user name {name:?}"
+            );
+            self.users.push((*name).to_owned());
+        }
         self
     }
 
@@ -406,6 +431,34 @@ impl Dovecot {
         messages
     }
 
+    /// [`Dovecot::seed`] into another user's mailbox (see [`DovecotConfig::with_users`]).
+    pub fn seed_as(&self, user: &str, folder: &str, messages: &[&[u8]]) {
+        let mut imap = RawImap::connect(self.addr);
+        imap.login(user, PASSWORD);
+        if folder != "INBOX" {
+            imap.command(&format!("CREATE {}", imap::quote_mailbox(folder)));
+        }
+        for batch in messages.chunks(SEED_BATCH) {
+            let reply = imap.command_bytes(&imap::append_command(folder, batch));
+            assert!(
+                imap::completion_is_ok(&reply),
+                "testkit: seeding {} messages into {user}'s {folder} failed: {}",
+                batch.len(),
+                String::from_utf8_lossy(imap::completion(&reply))
+            );
+        }
+        imap.command("LOGOUT");
+    }
+
+    /// [`Dovecot::messages`] of another user's folder.
+    pub fn messages_as(&self, user: &str, folder: &str) -> Vec<Vec<u8>> {
+        let mut imap = RawImap::connect(self.addr);
+        imap.login(user, PASSWORD);
+        let messages = imap.fetch_all(folder);
+        imap.command("LOGOUT");
+        messages
+    }
+
     /// A new, logged-in IMAP connection.
     pub fn session(&self) -> RawImap {
         let mut imap = RawImap::connect(self.addr);
@@ -539,7 +592,10 @@ fn write_config(dir: &Path, port: u16, config: &DovecotConfig, tls: Option<&Tls>
     let d = dir.display();
     process::write(
         &dir.join("passwd"),
-        format!("{USER}:{{PLAIN}}{PASSWORD}::::::\n"),
+        std::iter::once(USER)
+            .chain(config.users.iter().map(String::as_str))
+            .map(|u| format!("{u}:{{PLAIN}}{PASSWORD}::::::\n"))
+            .collect::<String>(),
     );
     let who = Identity::current();
     let mut owned_dirs = vec![dir.join("mail")];

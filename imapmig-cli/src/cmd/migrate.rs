@@ -220,6 +220,13 @@ pub(crate) struct Options {
     /// again), copy by fingerprint anyway: what is on the target is never copied twice.
     #[arg(long)]
     accept_reset: bool,
+    /// Batch: this mailbox's secrets (from the CSV), instead of the environment and the file
+    /// options.
+    #[arg(skip)]
+    secrets: Option<(SecretSource, SecretSource)>,
+    /// Batch: no per-folder lines and no totals line on stdout (the batch prints its own).
+    #[arg(skip)]
+    quiet: bool,
     /// Read the source password from this file instead of the environment.
     #[arg(long)]
     source_password_file: Option<PathBuf>,
@@ -330,18 +337,25 @@ fn setup(args: &Options) -> Result<Setup, Fatal> {
         source.extra_roots.clone_from(&roots);
         target.extra_roots = roots;
     }
-    let source_cred = SecretSource::source(
-        args.source_password_file.clone(),
-        args.source_token_file.clone(),
-    )
-    .load(source.mechanism.map(|m| m.wants_token()))
-    .map_err(|e| Fatal::new(Exit::Usage, format!("source {e}")))?;
-    let target_cred = SecretSource::target(
-        args.target_password_file.clone(),
-        args.target_token_file.clone(),
-    )
-    .load(target.mechanism.map(|m| m.wants_token()))
-    .map_err(|e| Fatal::new(Exit::Usage, format!("target {e}")))?;
+    let (source_secret, target_secret) = match &args.secrets {
+        Some((s, t)) => (s.clone(), t.clone()),
+        None => (
+            SecretSource::source(
+                args.source_password_file.clone(),
+                args.source_token_file.clone(),
+            ),
+            SecretSource::target(
+                args.target_password_file.clone(),
+                args.target_token_file.clone(),
+            ),
+        ),
+    };
+    let source_cred = source_secret
+        .load(source.mechanism.map(|m| m.wants_token()))
+        .map_err(|e| Fatal::new(Exit::Usage, format!("source {e}")))?;
+    let target_cred = target_secret
+        .load(target.mechanism.map(|m| m.wants_token()))
+        .map_err(|e| Fatal::new(Exit::Usage, format!("target {e}")))?;
     if let Some(f) = args.max_bad_fraction
         && !(0.0..=1.0).contains(&f)
     {
@@ -604,6 +618,66 @@ struct Marks {
     source_messages: u64,
     /// The `copied: ...` line is out.
     totals_printed: bool,
+    /// (copied, present, skipped, failed) of a run that got to its report.
+    totals: Option<(u64, u64, u64, u64)>,
+    /// Bytes copied.
+    bytes: u64,
+}
+
+/// One mailbox's migration as a batch sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct MailboxOutcome {
+    /// The exit status `imapmig migrate` would have.
+    pub(crate) exit: Exit,
+    /// (copied, present, skipped, failed).
+    pub(crate) totals: (u64, u64, u64, u64),
+    /// Bytes copied.
+    pub(crate) bytes: u64,
+    /// Why it stopped, when it did.
+    pub(crate) reason: Option<String>,
+}
+
+/// `imapmig migrate`'s options parsed from words, for one batch row.
+#[derive(Debug, clap::Parser)]
+#[command(name = "migrate")]
+struct OptionWords {
+    #[command(flatten)]
+    options: Options,
+}
+
+/// The options of one batch row: `words` are `migrate` options (`--source`, `--target`,
+/// `--state`, `--rules`, and whatever the batch passes on); the secrets come from the CSV.
+pub(crate) fn options_for_batch(
+    words: &[String],
+    secrets: (SecretSource, SecretSource),
+) -> Result<Options, clap::Error> {
+    use clap::Parser;
+    let mut options = OptionWords::try_parse_from(
+        std::iter::once("migrate".to_owned()).chain(words.iter().cloned()),
+    )?
+    .options;
+    options.secrets = Some(secrets);
+    Ok(options)
+}
+
+/// Runs one mailbox's migration with these options (a batch row's), quietly.
+pub(crate) async fn run_mailbox(mut args: Options) -> MailboxOutcome {
+    args.quiet = true;
+    let mut marks = Marks::default();
+    match migrate(args, &mut marks).await {
+        Ok(exit) => MailboxOutcome {
+            exit,
+            totals: marks.totals.unwrap_or_default(),
+            bytes: marks.bytes,
+            reason: None,
+        },
+        Err(fatal) => MailboxOutcome {
+            exit: fatal.code,
+            totals: marks.totals.unwrap_or((0, 0, 0, marks.source_messages)),
+            bytes: marks.bytes,
+            reason: Some(fatal.message),
+        },
+    }
 }
 
 async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
@@ -794,6 +868,7 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
     let (b1, b2) = (bar.clone(), bar.clone());
     let pacer = Arc::new(Pacer::new(pace_limits(&args)));
     let eta_pacer = pacer.clone();
+    let pacer_for_totals = pacer.clone();
     let mut engine_config = imapmig_core::engine::Config {
         stage: s.stage,
         policy: Policy {
@@ -880,13 +955,22 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
     let mut worst: Option<Fatal> = None;
     let mut not_copied: Vec<NotCopiedRow> = Vec::new();
     let mut duplicates = 0u64;
+    let quiet = args.quiet;
+    // Per-folder lines and the totals line, unless a batch runs this mailbox.
+    macro_rules! say {
+        ($($arg:tt)*) => {
+            if !quiet {
+                println!($($arg)*);
+            }
+        };
+    }
     reports.sort_by(|a, b| a.0.names.display.cmp(&b.0.names.display));
     for (job, r) in &reports {
         match r {
             Ok(out) => {
                 let rep = &out.report;
                 if args.dry_run {
-                    println!(
+                    say!(
                         "folder {} -> {}: would copy {} present {} skipped {}",
                         job.names.display,
                         job.names.target_display,
@@ -899,7 +983,7 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
                 }
                 let (copied, present) = (rep.copied, rep.present);
                 let ok = rep.failed == 0 && rep.duplicates.is_empty();
-                println!(
+                say!(
                     "folder {} -> {}: source {} target {} asked {} copied {} present {} skipped {} failed {}{}",
                     job.names.display,
                     job.names.target_display,
@@ -912,7 +996,7 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
                     rep.failed,
                     if ok { " ok" } else { " INCOMPLETE" }
                 );
-                println!(
+                say!(
                     "folder {} -> {}: flags compared {} synced {} ({})",
                     job.names.display,
                     job.names.target_display,
@@ -935,7 +1019,7 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
                                 .unwrap_or_else(|| "-".to_owned())
                         })
                         .collect();
-                    println!(
+                    say!(
                         "duplicate: {} target uids {} (source uids {}; Message-ID {})",
                         job.names.target_display,
                         join(&dup.target_uids),
@@ -962,7 +1046,7 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
                 let unsettled = job
                     .source_messages
                     .saturating_sub(stop.recorded + stop.skipped);
-                println!(
+                say!(
                     "folder {} -> {}: stopped: {} (copied {} present {} skipped {} failed {}, from the state, unverified)",
                     job.names.display,
                     job.names.target_display,
@@ -1009,7 +1093,7 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
         }
     }
     if args.dry_run {
-        println!("dry run: would copy {}", total.would_copy);
+        say!("dry run: would copy {}", total.would_copy);
     } else if let Err(e) = write_not_copied(&args.state.join("not-copied.csv"), &not_copied) {
         eprintln!("error: not-copied list: {e}");
         worst.get_or_insert(Fatal::new(Exit::State, format!("not-copied list: {e}")));
@@ -1019,11 +1103,16 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
             "error: {duplicates} messages were copied twice by this migrator (listed above as `duplicate:`)"
         );
     }
-    println!(
+    say!(
         "copied: {} present: {} skipped: {} failed: {}",
-        total.copied, total.present, total.skipped, total.failed
+        total.copied,
+        total.present,
+        total.skipped,
+        total.failed
     );
     marks.totals_printed = true;
+    marks.totals = Some((total.copied, total.present, total.skipped, total.failed));
+    marks.bytes = pacer_for_totals.counts().2;
     if let Some(w) = worst {
         return Err(w);
     }

@@ -1,5 +1,6 @@
 //! One module per subcommand; each exposes `Args` or `Command` and `run`.
 
+pub(crate) mod batch;
 pub(crate) mod dedupe;
 pub(crate) mod dns;
 pub(crate) mod exchange;

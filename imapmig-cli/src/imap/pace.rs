@@ -163,7 +163,6 @@ impl Pacer {
     }
 
     /// Messages and bytes planned and done so far.
-    #[cfg(test)]
     pub(crate) fn counts(&self) -> (u64, u64, u64, u64) {
         self.state.lock().map_or((0, 0, 0, 0), |s| {
             let c = s.progress.overall();

@@ -55,9 +55,9 @@ pub(crate) enum Credential {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SecretSource {
     /// Name of the password variable, e.g. `IMAPMIG_SOURCE_PASSWORD`.
-    pub(crate) password_env: &'static str,
+    pub(crate) password_env: std::borrow::Cow<'static, str>,
     /// Name of the token variable, e.g. `IMAPMIG_SOURCE_TOKEN`.
-    pub(crate) token_env: &'static str,
+    pub(crate) token_env: std::borrow::Cow<'static, str>,
     /// `--*-password-file`.
     pub(crate) password_file: Option<PathBuf>,
     /// `--*-token-file`.
@@ -68,8 +68,8 @@ impl SecretSource {
     /// The source side: `IMAPMIG_SOURCE_PASSWORD` / `IMAPMIG_SOURCE_TOKEN`.
     pub(crate) fn source(password_file: Option<PathBuf>, token_file: Option<PathBuf>) -> Self {
         Self {
-            password_env: "IMAPMIG_SOURCE_PASSWORD",
-            token_env: "IMAPMIG_SOURCE_TOKEN",
+            password_env: "IMAPMIG_SOURCE_PASSWORD".into(),
+            token_env: "IMAPMIG_SOURCE_TOKEN".into(),
             password_file,
             token_file,
         }
@@ -78,11 +78,32 @@ impl SecretSource {
     /// The target side: `IMAPMIG_TARGET_PASSWORD` / `IMAPMIG_TARGET_TOKEN`.
     pub(crate) fn target(password_file: Option<PathBuf>, token_file: Option<PathBuf>) -> Self {
         Self {
-            password_env: "IMAPMIG_TARGET_PASSWORD",
-            token_env: "IMAPMIG_TARGET_TOKEN",
+            password_env: "IMAPMIG_TARGET_PASSWORD".into(),
+            token_env: "IMAPMIG_TARGET_TOKEN".into(),
             password_file,
             token_file,
         }
+    }
+
+    /// A secret named in a batch CSV: `env:VAR` (the password, or the token for XOAUTH2 and
+    /// OAUTHBEARER, in the variable VAR) or `file:PATH` (in that file). `None` for any other
+    /// form: the CSV never holds the secret itself.
+    pub(crate) fn from_spec(spec: &str) -> Option<Self> {
+        if let Some(var) = spec.strip_prefix("env:").filter(|v| !v.is_empty()) {
+            return Some(Self {
+                password_env: var.to_owned().into(),
+                token_env: var.to_owned().into(),
+                password_file: None,
+                token_file: None,
+            });
+        }
+        let path = spec.strip_prefix("file:").filter(|p| !p.is_empty())?;
+        Some(Self {
+            password_env: String::new().into(),
+            token_env: String::new().into(),
+            password_file: Some(PathBuf::from(path)),
+            token_file: Some(PathBuf::from(path)),
+        })
     }
 
     /// Finds the credential: a file given on the command line wins over the environment; a
@@ -91,22 +112,22 @@ impl SecretSource {
         let token = || -> Result<Option<Secret>, ImapError> {
             match &self.token_file {
                 Some(p) => read_secret_file(p).map(Some),
-                None => Ok(env_secret(self.token_env)),
+                None => Ok(env_secret(&self.token_env)),
             }
         };
         let password = || -> Result<Option<Secret>, ImapError> {
             match &self.password_file {
                 Some(p) => read_secret_file(p).map(Some),
-                None => Ok(env_secret(self.password_env)),
+                None => Ok(env_secret(&self.password_env)),
             }
         };
         let missing = |what: &str| ImapError::Secret {
             reason: format!(
                 "no {what}: set {} or pass a file option",
                 if what == "token" {
-                    self.token_env
+                    &self.token_env
                 } else {
-                    self.password_env
+                    &self.password_env
                 }
             ),
         };
@@ -179,8 +200,8 @@ mod tests {
             let p = dir.path().join("pw");
             std::fs::write(&p, content).unwrap();
             let src = SecretSource {
-                password_env: "IMAPMIG_TEST_UNSET_PW",
-                token_env: "IMAPMIG_TEST_UNSET_TOKEN",
+                password_env: "IMAPMIG_TEST_UNSET_PW".into(),
+                token_env: "IMAPMIG_TEST_UNSET_TOKEN".into(),
                 password_file: Some(p),
                 token_file: None,
             };

@@ -12,6 +12,7 @@
 )]
 
 mod basic;
+mod batch;
 mod crash;
 mod engine;
 mod faults;
