@@ -32,7 +32,10 @@ use super::ReplyCode;
 const LINE_CHUNK: usize = 64 * 1024;
 
 /// Room left after a large literal for the rest of its response (`)` CRLF, usually).
-const CLOSING_ROOM: usize = 4096;
+const CLOSING_ROOM: usize = LINE_CHUNK;
+
+/// A line-mode read into less room than this grows the buffer first.
+const MIN_READ: usize = 4096;
 
 /// Bounds on what one response may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,7 +238,10 @@ impl FrameReader {
         most: usize,
     ) -> Result<(), ReadFailure> {
         let most = most.max(1);
-        if self.buf.capacity() - self.buf.len() < most.min(LINE_CHUNK) {
+        // Grow only when little room is left: after a large literal the room reserved behind
+        // it takes the rest of the response, and a buffer holding 100 MB is never grown (its
+        // growth policy would double it).
+        if self.buf.capacity() - self.buf.len() < MIN_READ.min(most) {
             self.buf.reserve(most.min(LINE_CHUNK));
         }
         let mut limited = (&mut self.buf).limit(most);
