@@ -1074,11 +1074,39 @@ impl Engine {
         report.failed = 0;
         report.not_copied.clear();
         report.duplicates.clear();
+        // A copy recorded with its target UID is verified by that UID while the target's
+        // UIDVALIDITY stands, whatever its fingerprint now: a repaired copy, or one a server
+        // rewrote on APPEND (Cyrus replaces raw 8-bit header bytes), is the same message.
+        // It then counts under its source's fingerprint.
+        let uids_valid = self
+            .state
+            .target_mark()
+            .is_some_and(|m| m.uid_validity == target.status().uid_validity);
+        let mut by_uid: HashMap<Uid, Option<Fingerprint>> = HashMap::new();
+        if uids_valid {
+            for m in source.messages() {
+                if let Some(t) = self.state.copied_message(m.uid).and_then(|c| c.target)
+                    && target.message(t).is_some()
+                    && !by_uid.contains_key(&t)
+                {
+                    by_uid.insert(t, m.fingerprint);
+                }
+            }
+        }
+        let mut paired: BTreeSet<Uid> = BTreeSet::new();
         let mut on_target: HashMap<Fingerprint, u64> = HashMap::new();
         let mut target_uids: HashMap<Fingerprint, Vec<Uid>> = HashMap::new();
         for m in target.messages() {
-            if let Some(f) = m.fingerprint {
-                *on_target.entry(f).or_default() += 1;
+            let f = match by_uid.get(&m.uid) {
+                Some(source_fp) => source_fp.or(m.fingerprint),
+                None => {
+                    if let Some(f) = m.fingerprint {
+                        *on_target.entry(f).or_default() += 1;
+                    }
+                    m.fingerprint
+                }
+            };
+            if let Some(f) = f {
                 target_uids.entry(f).or_default().push(m.uid);
             }
         }
@@ -1105,6 +1133,13 @@ impl Engine {
             report.asked += 1;
             if skipped.contains(&m.uid) {
                 report.skipped += 1;
+                continue;
+            }
+            if let Some(t) = self.state.copied_message(m.uid).and_then(|c| c.target)
+                && by_uid.contains_key(&t)
+                && paired.insert(t)
+            {
+                found += 1;
                 continue;
             }
             let hit = m

@@ -1306,3 +1306,68 @@ fn a_target_folder_deleted_midway_is_filled_again() {
     };
     assert!(matches!(reason, StopReason::TargetMissing(ref r) if r.contains("TRYCREATE")));
 }
+
+/// A target that rewrites what it stores (Cyrus replaces raw 8-bit header bytes with `X`;
+/// a repaired copy differs from its source too): with APPENDUID, the copy is verified by
+/// its UID, so it is neither missing nor a duplicate, and a second pass copies nothing.
+#[test]
+fn copies_the_target_rewrote_are_verified_by_their_uid() {
+    let source: Vec<ObservedMessage> = (1..=4u32)
+        .map(|n| {
+            ObservedMessage::new(Uid::try_from(n).unwrap(), 100).with_fingerprint(u128::from(n))
+        })
+        .collect();
+    let observe = |messages: &[ObservedMessage], validity: u32| {
+        Observation::new(
+            FolderStatus::new(
+                UidValidity::try_from(validity).unwrap(),
+                messages.len() as u32,
+            ),
+            messages.to_vec(),
+        )
+    };
+    let mut target: Vec<ObservedMessage> = Vec::new();
+    let mut saved = FolderState::new();
+    for pass in 0..2 {
+        let mut engine = Engine::new(saved.clone(), Config::default());
+        loop {
+            match engine.next_action() {
+                Action::ObserveSource { .. } => engine
+                    .handle(Event::SourceObserved(observe(&source, 1)))
+                    .unwrap(),
+                Action::ObserveTarget | Action::Verify => engine
+                    .handle(Event::TargetObserved(observe(&target, 9)))
+                    .unwrap(),
+                Action::Save => {
+                    saved = engine.state().clone();
+                    engine.handle(Event::Saved).unwrap();
+                }
+                Action::Copy(items) => {
+                    for item in items {
+                        let uid = Uid::try_from(target.len() as u32 + 1).unwrap();
+                        // Stored altered: another fingerprint than the source's.
+                        let rewritten = item.fingerprint.map(|f| f.get() ^ (0xff << 64));
+                        let mut copy = ObservedMessage::new(uid, item.size);
+                        copy.fingerprint = rewritten.map(Into::into);
+                        target.push(copy);
+                        engine
+                            .handle(Event::Copied {
+                                source: item.source,
+                                target: Some(uid),
+                            })
+                            .unwrap();
+                    }
+                }
+                Action::Done => break,
+                other => panic!("not in this test: {other:?}"),
+            }
+        }
+        let r = engine.report();
+        assert_eq!(target.len(), 4, "pass {pass}: nothing copied twice");
+        assert_eq!((r.failed, r.skipped), (0, 0), "pass {pass}: {r:?}");
+        assert!(r.duplicates.is_empty(), "pass {pass}: {:?}", r.duplicates);
+        assert!(r.not_copied.is_empty(), "pass {pass}: {:?}", r.not_copied);
+        let want = if pass == 0 { (4, 0) } else { (0, 4) };
+        assert_eq!((r.copied, r.present), want, "pass {pass}");
+    }
+}
