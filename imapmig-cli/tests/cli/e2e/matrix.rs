@@ -174,7 +174,13 @@ struct Seeded {
     date: i64,
 }
 
-const FLAG_SETS: [&str; 5] = ["", "\\Seen", "\\Seen \\Flagged", "\\Answered", "\\Seen $Work"];
+const FLAG_SETS: [&str; 5] = [
+    "",
+    "\\Seen",
+    "\\Seen \\Flagged",
+    "\\Answered",
+    "\\Seen $Work",
+];
 
 /// `n` messages tagged `tag`, with flags and INTERNALDATEs out of UID order.
 fn corpus(tag: &str, n: usize) -> Vec<Seeded> {
@@ -421,10 +427,8 @@ fn stored_in(session: &mut RawImap, folders: &[String]) -> u64 {
     folders
         .iter()
         .map(|f| {
-            let reply = session.command(&format!(
-                "STATUS {} (MESSAGES)",
-                testkit::quote_mailbox(f)
-            ));
+            let reply =
+                session.command(&format!("STATUS {} (MESSAGES)", testkit::quote_mailbox(f)));
             let text = String::from_utf8_lossy(&reply);
             text.find("MESSAGES ")
                 .and_then(|at| {
@@ -440,13 +444,7 @@ fn stored_in(session: &mut RawImap, folders: &[String]) -> u64 {
 
 /// Starts a run and kills it with SIGKILL as soon as the target's folders (slash paths)
 /// hold `mark` messages in all; true when it was killed, false when it ended first.
-fn kill_at(
-    src: &dyn Server,
-    dst: &dyn Server,
-    state: &Path,
-    paths: &[&str],
-    mark: u64,
-) -> bool {
+fn kill_at(src: &dyn Server, dst: &dyn Server, state: &Path, paths: &[&str], mark: u64) -> bool {
     use std::process::Stdio;
     let folders: Vec<String> = paths.iter().map(|p| name_on(dst, p)).collect();
     let mut poll = dst.session();
@@ -548,7 +546,12 @@ fn uidvalidity_change(
     exit_is(
         &out,
         0,
-        &format!("{} -> {}: after a new UIDVALIDITY of {path} on {}", src.name(), dst.name(), side.name()),
+        &format!(
+            "{} -> {}: after a new UIDVALIDITY of {path} on {}",
+            src.name(),
+            dst.name(),
+            side.name()
+        ),
     );
     assert_eq!(totals(&out).0, 0, "nothing copied again");
     assert_all_landed(dst, folders, false);
@@ -646,7 +649,7 @@ fn dovecot_dot_to_cyrus_with_a_kill() {
 }
 
 #[test]
-fn courier_to_cyrus_and_a_bare_lf_refused() {
+fn courier_to_cyrus() {
     let (Some(src), Some(dst)) = (Courier::start(), Cyrus::start()) else {
         return;
     };
@@ -657,4 +660,125 @@ fn courier_to_cyrus_and_a_bare_lf_refused() {
     seed_all(&src, &folders);
     let state = tempfile::tempdir().unwrap();
     first_pass_and_rerun(&src, &dst, state.path(), &folders, None);
+}
+
+/// A target whose quota fills up mid-run: with the server's own quota the plan refuses
+/// before copying (exit 3, nothing copied); with an operator's `--quota` that lets the plan
+/// through, the target refuses an APPEND (exit 3), what it holds is what was copied, each
+/// message once, the rest counted as failed and listed; a rerun doubles nothing.
+fn over_quota(src: &dyn Server, dst: &dyn Server) {
+    let row = format!("{} -> {}", src.name(), dst.name());
+    let msgs = corpus(&format!("quota-{}", dst.name()), 40);
+    seed_on(src, "INBOX", &msgs);
+    let state = tempfile::tempdir().unwrap();
+    let out = run(src, dst, state.path(), &[]);
+    exit_is(&out, 3, &format!("{row}: refused before copying"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refused before copying"),
+        "{row}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dst.messages("INBOX").is_empty(), "{row}: nothing copied");
+
+    for pass in ["first", "second"] {
+        let out = run(src, dst, state.path(), &["--quota", "100000000"]);
+        exit_is(&out, 3, &format!("{row}: {pass} pass into a full target"));
+        let held = dst.messages("INBOX");
+        let (copied, present, _, failed) = totals(&out);
+        assert!(
+            !held.is_empty() && held.len() < msgs.len(),
+            "{row}: {} held",
+            held.len()
+        );
+        assert_eq!(copied + present, held.len() as u64, "{row}: {pass} pass");
+        assert_eq!(
+            failed,
+            (msgs.len() - held.len()) as u64,
+            "{row}: {pass} pass"
+        );
+        let sent: Vec<Vec<u8>> = msgs.iter().map(|m| m.bytes.clone()).collect();
+        let (h, s) = (multiset(&held), multiset(&sent));
+        assert!(
+            h.iter().all(|(k, n)| s.get(*k) == Some(n)),
+            "{row}: the target holds only source messages, each once"
+        );
+        let list = std::fs::read_to_string(state.path().join("not-copied.csv")).unwrap();
+        assert!(
+            list.lines().skip(1).any(|l| l.starts_with("INBOX,")),
+            "{row}: {list}"
+        );
+    }
+}
+
+#[test]
+fn dovecot_to_cyrus_over_quota() {
+    let Some(src) = server(Layout::Slash) else {
+        return;
+    };
+    let Some(dst) = Cyrus::start_with(CyrusConfig::default().with_quota_kib(6)) else {
+        return;
+    };
+    over_quota(&src, &dst);
+}
+
+#[test]
+fn dovecot_to_courier_over_quota() {
+    let Some(src) = server(Layout::Slash) else {
+        return;
+    };
+    let Some(dst) = Courier::start_with(CourierConfig::default().with_quota_kib(6)) else {
+        return;
+    };
+    over_quota(&src, &dst);
+}
+
+/// A slash-side folder whose name holds a dot reaches a dotted target as one folder (the dot
+/// must not split it into a hierarchy), holding its messages.
+fn assert_dotted_name_kept(dst: &dyn Server, msgs: &[Seeded]) {
+    let folders = dst.folders();
+    let escaped: Vec<&String> = folders.iter().filter(|f| f.contains("notes")).collect();
+    assert_eq!(escaped.len(), 1, "{}: {folders:?}", dst.name());
+    assert!(
+        !folders.iter().any(|f| f == "INBOX.v1"),
+        "{}: the dot split the name: {folders:?}",
+        dst.name()
+    );
+    let mut want: Vec<Vec<u8>> = msgs.iter().map(|m| dst.stored_form(&m.bytes)).collect();
+    want.sort();
+    let mut got = dst.messages(escaped[0]);
+    got.sort();
+    assert_eq!(got, want, "{} on {}", escaped[0], dst.name());
+}
+
+#[test]
+fn a_dotted_folder_name_and_refused_logins_on_cyrus_and_courier() {
+    let (Some(src), Some(cyrus), Some(courier)) =
+        (server(Layout::Slash), Cyrus::start(), Courier::start())
+    else {
+        return;
+    };
+    let notes = corpus("notes", 4);
+    seed_on(&src, "v1.2 notes", &notes);
+    for dst in [&cyrus as &dyn Server, &courier] {
+        let state = tempfile::tempdir().unwrap();
+        let out = run(&src, dst, state.path(), &["--quota", "1000000000"]);
+        exit_is(&out, 0, &format!("v1.2 notes onto {}", dst.name()));
+        assert_dotted_name_kept(dst, &notes);
+
+        // A wrong password on either side: exit 4, the password not shown.
+        let refused = |src: &dyn Server, dst: &dyn Server, side: &str| {
+            let mut cmd = migrate_command_urls(&url_of(src), &url_of(dst), state.path(), &[]);
+            cmd.env(format!("IMAPMIG_{side}_PASSWORD"), "wrong-pw");
+            let out = output_within(cmd, RUN_LIMIT);
+            let what = format!("{} -> {}, {side} password wrong", src.name(), dst.name());
+            exit_is(&out, 4, &what);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains("login refused") && !stderr.contains("wrong-pw"),
+                "{what}: {stderr}"
+            );
+        };
+        refused(&src, dst, "TARGET");
+        refused(dst, &src, "SOURCE");
+    }
 }
