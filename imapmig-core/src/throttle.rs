@@ -180,6 +180,7 @@ const QUOTA_TEXTS: &[&str] = &[
     "mailbox is full",
     "mailbox full",
     "exceeds quota",
+    "exceeded your mail quota",
 ];
 
 const AUTH_TEXTS: &[&str] = &[
