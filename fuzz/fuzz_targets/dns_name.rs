@@ -18,5 +18,8 @@ fuzz_target!(|data: &[u8]| {
     let again = DomainName::parse(&printed).expect("a printed name re-parses");
     assert_eq!(again, name);
     assert_eq!(again.labels().count(), name.labels().count());
-    assert!(name.labels().all(|l| !l.is_empty() && l.len() <= MAX_LABEL_LEN));
+    assert!(
+        name.labels()
+            .all(|l| !l.is_empty() && l.len() <= MAX_LABEL_LEN)
+    );
 });
