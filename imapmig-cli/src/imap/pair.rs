@@ -11,10 +11,12 @@
 //! # Identity
 //!
 //! A message is known by a keyed fingerprint of its identifying header fields
-//! (`Message-ID`, `Date`, `From`, `To`, `Cc`, `Subject`) plus its RFC822.SIZE. Where two
-//! messages of either folder share that fingerprint (mail without Message-ID, sent twice
-//! with the same headers), both sides use the fingerprint of the whole content instead, so
-//! two different messages are never one identity and two identical ones stay two.
+//! (`Message-ID`, `Date`, `From`, `To`, `Cc`, `Subject`) plus its RFC822.SIZE. Where that
+//! fingerprint repeats in either folder, the bodies are compared: if they differ (mail
+//! without Message-ID sent twice with the same headers), every message of that group, on
+//! both sides, is known by the fingerprint of its whole content instead, so two different
+//! messages are never one identity; if they are identical, the group keeps the header
+//! fingerprint, and two identical messages stay two copies of one identity.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -230,8 +232,11 @@ struct Driver<'a, C: Connector> {
     filter: &'a SourceFilter,
     src: Option<Connection>,
     dst: Option<Connection>,
-    /// Header fingerprints that collide on either side: those messages are known by content.
+    /// Header fingerprints that repeat on either side: their bodies are compared.
     colliding: HashSet<u128>,
+    /// Header fingerprints shared by messages with different bodies: those messages are
+    /// known by content.
+    mixed: HashSet<u128>,
     /// The target observed together with the source, handed to the engine on ObserveTarget.
     target_cache: Option<Seen>,
     /// Source messages as last observed.
@@ -279,6 +284,7 @@ pub(crate) async fn run_pair<C: Connector>(
         src: None,
         dst: None,
         colliding: HashSet::new(),
+        mixed: HashSet::new(),
         target_cache: None,
         source_known: HashMap::new(),
         budget: Arc::new(Semaphore::new(BODY_BUDGET)),
@@ -726,9 +732,33 @@ impl<C: Connector> Driver<'_, C> {
         {
             self.colliding.insert(h);
         }
+        // Where a header fingerprint repeats, the bodies decide: a group whose bodies differ
+        // (mail without Message-ID sent twice with the same headers) is known by content on
+        // both sides; a group of identical messages keeps the header fingerprint, so its
+        // copies keep their identity however many of them have landed.
+        let colliding = self.colliding.clone();
+        let content = self.content_fps(true, &metas, &colliding).await?;
+        let target_content = self.content_fps(false, &target_metas.1, &colliding).await?;
+        let mut bodies: HashMap<u128, HashSet<u128>> = HashMap::new();
+        for (m, c) in metas
+            .iter()
+            .filter_map(|m| Some((m, content.get(&m.uid)?)))
+            .chain(
+                target_metas
+                    .1
+                    .iter()
+                    .filter_map(|m| Some((m, target_content.get(&m.uid)?))),
+            )
+        {
+            bodies.entry(self.header_fp(m)).or_default().insert(*c);
+        }
+        for (h, set) in bodies {
+            if set.len() > 1 {
+                self.mixed.insert(h);
+            }
+        }
         let mut known = HashMap::with_capacity(metas.len());
         let mut messages = Vec::with_capacity(metas.len());
-        let content = self.content_fps(true, &metas).await?;
         for m in &metas {
             let header = self.header_fp(m);
             if let Some(keep) = self.filter.as_ref()
@@ -739,7 +769,10 @@ impl<C: Connector> Driver<'_, C> {
             let Ok(uid) = Uid::try_from(m.uid) else {
                 continue;
             };
-            let fp = content.get(&m.uid).copied().unwrap_or(header);
+            let fp = match content.get(&m.uid) {
+                Some(c) if self.mixed.contains(&header) => *c,
+                _ => header,
+            };
             let mut o = ObservedMessage::new(uid, u64::from(m.size)).with_fingerprint(fp);
             if let Some(d) = m.internal_date {
                 o = o.with_internal_date(d.timestamp());
@@ -764,7 +797,7 @@ impl<C: Connector> Driver<'_, C> {
         let mut status = status;
         status.messages = u32::try_from(messages.len()).unwrap_or(u32::MAX);
         self.source_known = known;
-        let target = self.target_seen(target_metas.0, &target_metas.1).await?;
+        let target = self.seen(target_metas.0, &target_metas.1, &target_content);
         self.target_cache = Some(target);
         Ok(Observation::new(status, messages))
     }
@@ -851,20 +884,35 @@ impl<C: Connector> Driver<'_, C> {
         self.target_seen(status, &metas).await
     }
 
-    /// The target's observation with the current collision set.
+    /// The target's observation: messages whose header fingerprint is in a group with
+    /// different bodies are known by content.
     async fn target_seen(
         &mut self,
         status: FolderStatus,
         metas: &[MessageMeta],
     ) -> Result<Seen, PairError> {
-        let content = self.content_fps(false, metas).await?;
+        let mixed = self.mixed.clone();
+        let content = self.content_fps(false, metas, &mixed).await?;
+        Ok(self.seen(status, metas, &content))
+    }
+
+    /// The target's observation from its metadata and the content fingerprints fetched.
+    fn seen(
+        &self,
+        status: FolderStatus,
+        metas: &[MessageMeta],
+        content: &HashMap<u32, u128>,
+    ) -> Seen {
         let mut messages = Vec::with_capacity(metas.len());
         for m in metas {
             let Ok(uid) = Uid::try_from(m.uid) else {
                 continue;
             };
             let header = self.header_fp(m);
-            let fp = content.get(&m.uid).copied().unwrap_or(header);
+            let fp = match content.get(&m.uid) {
+                Some(c) if self.mixed.contains(&header) => *c,
+                _ => header,
+            };
             let mut o = ObservedMessage::new(uid, u64::from(m.size))
                 .with_fingerprint(fp)
                 .with_flags(m.flags.iter().filter_map(|f| f.parse().ok()).collect());
@@ -873,9 +921,9 @@ impl<C: Connector> Driver<'_, C> {
             }
             messages.push(o);
         }
-        Ok(Seen {
+        Seen {
             observation: Observation::new(status, messages),
-        })
+        }
     }
 
     /// Content fingerprints of the messages (of the selected folder on one side) whose header
@@ -884,10 +932,11 @@ impl<C: Connector> Driver<'_, C> {
         &mut self,
         source: bool,
         metas: &[MessageMeta],
+        headers: &HashSet<u128>,
     ) -> Result<HashMap<u32, u128>, PairError> {
         let uids: Vec<u32> = metas
             .iter()
-            .filter(|m| self.colliding.contains(&self.header_fp(m)))
+            .filter(|m| headers.contains(&self.header_fp(m)))
             .map(|m| m.uid)
             .collect();
         let mut out = HashMap::with_capacity(uids.len());

@@ -68,7 +68,7 @@ fn last_line(out: &Output) -> String {
         .to_owned()
 }
 
-fn assert_fleet_copied_once(dst: &Dovecot, users: &[(String, Vec<Vec<u8>>, Vec<Vec<u8>>)]) {
+fn assert_fleet_copied_once(dst: &Dovecot, users: &[Mailbox]) {
     for (user, inbox, work) in users {
         for (folder, want) in [("INBOX", inbox), ("Work", work)] {
             let mut got = dst.messages_as(user, folder);
