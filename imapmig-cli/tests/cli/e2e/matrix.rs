@@ -448,17 +448,12 @@ fn kill_at(src: &dyn Server, dst: &dyn Server, state: &Path, paths: &[&str], mar
     use std::process::Stdio;
     let folders: Vec<String> = paths.iter().map(|p| name_on(dst, p)).collect();
     let mut poll = dst.session();
-    let mut child = migrate_command_urls(
-        &url_of(src),
-        &url_of(dst),
-        state,
-        &["--quota", "1000000000"],
-    )
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
+    let mut child = migrate_command_urls(&url_of(src), &url_of(dst), state, &[])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let started = Instant::now();
     loop {
         if child.try_wait().unwrap().is_some() {
