@@ -216,6 +216,10 @@ pub(crate) struct Options {
     /// The transfer budget's window in seconds (default 86400, a day).
     #[arg(long, value_name = "SECS", default_value_t = 86_400)]
     budget_window: u64,
+    /// Delete extra copies of a message that this run appended itself (known by APPENDUID)
+    /// when they are byte for byte the same as the copy kept (needs UIDPLUS on the target).
+    #[arg(long)]
+    remove_own_duplicates: bool,
     /// After a UIDVALIDITY change that cannot be confirmed (too few recorded messages found
     /// again), copy by fingerprint anyway: what is on the target is never copied twice.
     #[arg(long)]
@@ -894,6 +898,7 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
         engine: engine_config,
         max_message_size: args.max_message_size,
         dry_run: args.dry_run,
+        remove_own_duplicates: args.remove_own_duplicates,
         skips: skips.clone(),
         pacer,
         on_copied: Arc::new(move |n| {
@@ -1007,6 +1012,12 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
                         None => "full compare".to_owned(),
                     }
                 );
+                for uid in &out.removed {
+                    say!(
+                        "removed duplicate: {} target uid {uid} (a byte-identical extra copy this run made)",
+                        job.names.target_display
+                    );
+                }
                 for dup in &rep.duplicates {
                     duplicates += dup.target_uids.len() as u64;
                     let ids: Vec<String> = dup

@@ -134,6 +134,8 @@ pub(crate) struct PairContext {
     pub(crate) max_message_size: Option<u64>,
     /// Plan and report only.
     pub(crate) dry_run: bool,
+    /// Delete extra copies this run appended, when byte-identical to the copy kept.
+    pub(crate) remove_own_duplicates: bool,
     /// Sink for skips (CSV) and bad-item accounting.
     pub(crate) skips: Arc<dyn SkipSink>,
     /// The run's pace (rates, transfer budgets) and progress, shared by the pairs.
@@ -160,6 +162,8 @@ pub(crate) struct PairOutcome {
     /// The saved source HIGHESTMODSEQ the last observation compared flags from (CONDSTORE);
     /// `None` for a full compare.
     pub(crate) flags_since: Option<u64>,
+    /// Extra copies removed with `--remove-own-duplicates` (target UIDs).
+    pub(crate) removed: Vec<u32>,
 }
 
 /// Why a pair stopped.
@@ -253,6 +257,8 @@ struct Driver<'a, C: Connector> {
     planned: bool,
     /// The target was seen to stop growing since the connections were (re)opened.
     settled: bool,
+    /// The target as the verification saw it.
+    last_verified: Option<Observation>,
 }
 
 /// Runs one folder pair to the end: observe, copy, verify. Connections are opened (and
@@ -294,6 +300,7 @@ pub(crate) async fn run_pair<C: Connector>(
         flags_since: None,
         planned: false,
         settled: false,
+        last_verified: None,
     };
     if ctx.dry_run {
         return d.dry_run(state).await.map_err(|error| Interrupted {
@@ -312,7 +319,23 @@ pub(crate) async fn run_pair<C: Connector>(
         let engine_ref = engine.as_ref();
         let progress = engine_ref.map_or(0, Engine::progress);
         match result {
-            Ok(report) => {
+            Ok(mut report) => {
+                let mut removed = Vec::new();
+                if ctx.remove_own_duplicates
+                    && !report.duplicates.is_empty()
+                    && let (Some(dst), Some(seen)) = (d.dst.as_mut(), d.last_verified.as_ref())
+                {
+                    match remove_own_duplicates(dst, &names.target, seen, &report.duplicates).await
+                    {
+                        Ok(gone) => removed = gone,
+                        Err(e) => eprintln!("{}: removing duplicates: {e}", names.display),
+                    }
+                    report
+                        .duplicates
+                        .retain(|dup| dup.target_uids.iter().any(|u| !removed.contains(&u.get())));
+                    report.target_messages =
+                        report.target_messages.saturating_sub(removed.len() as u64);
+                }
                 d.logout().await;
                 let message_ids = d.message_ids(&report);
                 return Ok(PairOutcome {
@@ -320,6 +343,7 @@ pub(crate) async fn run_pair<C: Connector>(
                     message_ids,
                     would_copy: 0,
                     flags_since: d.flags_since.map(ModSeq::get),
+                    removed,
                 });
             }
             Err(e) if is_transient(&e) => {
@@ -648,6 +672,7 @@ impl<C: Connector> Driver<'_, C> {
                 }
                 Action::Verify => {
                     let seen = self.observe_target(true).await?;
+                    self.last_verified = Some(seen.observation.clone());
                     self.feed(engine, Event::TargetObserved(seen.observation))?;
                 }
                 Action::Done => {
@@ -802,10 +827,12 @@ impl<C: Connector> Driver<'_, C> {
         Ok(Observation::new(status, messages))
     }
 
+    /// The header fingerprint, taken over the fields as Cyrus would store them (see
+    /// [`eight_bit_as_x`]), so that its copy of a message keeps the source's fingerprint.
     fn header_fp(&self, m: &MessageMeta) -> u128 {
         self.ctx
             .fingerprinter
-            .headers_with_size(&m.header, u64::from(m.size))
+            .headers_with_size(&eight_bit_as_x(&m.header), u64::from(m.size))
             .as_u128()
     }
 
@@ -1173,8 +1200,54 @@ impl<C: Connector> Driver<'_, C> {
             message_ids: HashMap::new(),
             would_copy: plan.copy.len() as u64,
             flags_since: None,
+            removed: Vec::new(),
         })
     }
+}
+
+/// Deletes the extra copies of `duplicates` (which this run appended, as the engine's
+/// verification found them) from `folder` on the target, each only when it is byte for byte
+/// the same as a copy that stays. Returns the target UIDs removed.
+pub(crate) async fn remove_own_duplicates(
+    dst: &mut Connection,
+    folder: &str,
+    target: &Observation,
+    duplicates: &[imapmig_core::engine::Duplicate],
+) -> Result<Vec<u32>, ImapError> {
+    dst.select(folder, false).await?;
+    let budget = Arc::new(Semaphore::new(BODY_BUDGET));
+    let mut remove = Vec::new();
+    for dup in duplicates {
+        let extra: HashSet<Uid> = dup.target_uids.iter().copied().collect();
+        let Some(kept) = target
+            .messages()
+            .iter()
+            .find(|m| m.fingerprint == Some(dup.fingerprint) && !extra.contains(&m.uid))
+        else {
+            continue;
+        };
+        let mut uids: Vec<u32> = vec![kept.uid.get()];
+        uids.extend(dup.target_uids.iter().map(|u| u.get()));
+        let mut bodies: HashMap<u32, bytes::Bytes> = HashMap::new();
+        let mut fetch = dst.fetch_bodies(&uids).await?;
+        while let Some(item) = fetch.next(&budget).await {
+            let b = item?;
+            bodies.insert(b.uid, b.body);
+        }
+        drop(fetch);
+        let Some(keep) = bodies.get(&kept.uid.get()) else {
+            continue;
+        };
+        for u in &dup.target_uids {
+            if bodies.get(&u.get()) == Some(keep) {
+                remove.push(u.get());
+            }
+        }
+    }
+    remove.sort_unstable();
+    remove.dedup();
+    dst.uid_expunge(&remove).await?;
+    Ok(remove)
 }
 
 /// One pipelined round of APPENDs; outcomes become engine events.
@@ -1255,6 +1328,22 @@ fn repaired(body: &[u8]) -> Option<Vec<u8>> {
     r.changed().then(|| r.bytes.into_owned())
 }
 
+/// Header bytes with every raw 8-bit byte as `X`: what Cyrus stores by default (`munge8bit`)
+/// for a header carrying raw UTF-8. Identifying fields compared in this form find a message
+/// and its Cyrus copy alike, also when the copy's recorded UID is gone (a target UIDVALIDITY
+/// reset); the size is kept, one `X` per byte. Mail with only ASCII headers is untouched.
+fn eight_bit_as_x(header: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if header.is_ascii() {
+        return std::borrow::Cow::Borrowed(header);
+    }
+    std::borrow::Cow::Owned(
+        header
+            .iter()
+            .map(|&b| if b.is_ascii() { b } else { b'X' })
+            .collect(),
+    )
+}
+
 /// Header fingerprints that occur more than once.
 fn colliding(fps: &[u128]) -> Vec<u128> {
     let mut sorted = fps.to_vec();
@@ -1286,6 +1375,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn eight_bit_header_bytes_read_as_cyrus_stores_them() {
+        let raw = "Subject: Grüße\r\nMessage-ID: <größe@exämple.com>\r\n".as_bytes();
+        let munged = eight_bit_as_x(raw);
+        assert_eq!(
+            &*munged,
+            b"Subject: GrXXXXe\r\nMessage-ID: <grXXXXe@exXXmple.com>\r\n"
+        );
+        assert_eq!(munged.len(), raw.len());
+        assert_eq!(eight_bit_as_x(&munged), munged, "a Cyrus copy reads the same");
+        let ascii = b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n";
+        assert!(matches!(eight_bit_as_x(ascii), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
     fn message_id_table() {
         let cases: &[(&[u8], Option<&str>)] = &[
             (b"Message-ID: <a@b>\r\nSubject: x\r\n\r\n", Some("<a@b>")),
@@ -1303,6 +1406,54 @@ mod tests {
                 String::from_utf8_lossy(header)
             );
         }
+    }
+
+    /// Only the listed extra copies that are byte-identical to a copy that stays are
+    /// deleted; a listed copy with other bytes, and every other message, stays.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn own_duplicates_are_removed_only_when_byte_identical() {
+        let Some(d) = testkit::Dovecot::start(testkit::Layout::Slash) else {
+            return;
+        };
+        let a = b"From: a@example.com\r\nSubject: twice\r\n\r\nsame body\r\n".to_vec();
+        let a_other = b"From: a@example.com\r\nSubject: twice\r\n\r\nother body\r\n".to_vec();
+        let b = b"From: b@example.com\r\nSubject: once\r\n\r\nbody\r\n".to_vec();
+        d.seed("INBOX", &[&a, &a, &a_other, &b]);
+        let ep: super::super::Endpoint = format!("imap://test@127.0.0.1:{}", d.port())
+            .parse()
+            .unwrap();
+        let cred = super::super::Credential::Password(super::super::secret::Secret::new(
+            d.password().to_owned(),
+        ));
+        let mut conn = Connection::open(&ep, &cred, Duration::from_secs(10))
+            .await
+            .unwrap();
+        let uid = |n: u32| Uid::try_from(n).unwrap();
+        let status = FolderStatus::new(UidValidity::try_from(1).unwrap(), 4);
+        // uids 1-3 share a fingerprint (as header fingerprints would); 4 is another message.
+        let observed = Observation::new(
+            status,
+            (1..=4)
+                .map(|n| {
+                    ObservedMessage::new(uid(n), 10).with_fingerprint(if n < 4 { 7u128 } else { 9 })
+                })
+                .collect(),
+        );
+        let dups = vec![imapmig_core::engine::Duplicate {
+            fingerprint: 7u128.into(),
+            target_uids: vec![uid(2), uid(3)],
+            source_uids: vec![uid(11)],
+        }];
+        let removed = remove_own_duplicates(&mut conn, "INBOX", &observed, &dups)
+            .await
+            .unwrap();
+        assert_eq!(removed, vec![2]);
+        conn.logout().await;
+        let mut left = d.messages("INBOX");
+        left.sort();
+        let mut want = vec![a, a_other, b];
+        want.sort();
+        assert_eq!(left, want);
     }
 
     #[test]

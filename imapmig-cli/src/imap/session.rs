@@ -1169,6 +1169,32 @@ impl Connection {
         Ok(())
     }
 
+    /// Removes exactly these messages of the selected folder (selected read-write):
+    /// `UID STORE +FLAGS.SILENT (\Deleted)`, then `UID EXPUNGE` (RFC 4315), which leaves
+    /// every other message alone, even one another client marked `\Deleted`. Refused
+    /// without UIDPLUS: a plain EXPUNGE could remove mail that is not ours.
+    pub(crate) async fn uid_expunge(&mut self, uids: &[u32]) -> Result<(), ImapError> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        if !self.caps.uidplus {
+            return Err(ImapError::Protocol {
+                command: "UID EXPUNGE".into(),
+                reason: "the server has no UIDPLUS".into(),
+            });
+        }
+        let set = uid_set(uids);
+        let line = format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)");
+        let done = self.run("UID STORE", line.as_bytes(), |_, _| false).await?;
+        self.check("UID STORE", done)?;
+        let line = format!("UID EXPUNGE {set}");
+        let done = self
+            .run("UID EXPUNGE", line.as_bytes(), |_, _| false)
+            .await?;
+        self.check("UID EXPUNGE", done)?;
+        Ok(())
+    }
+
     /// LOGOUT, ignoring errors (the connection is going away anyway).
     pub(crate) async fn logout(mut self) {
         if self.broken.is_some() {
