@@ -32,6 +32,14 @@
 //!   `target/servers`), where testkit finds them. Courier needs root: each
 //!   instance runs in a private mount namespace.
 //! - [`Knot`] serving zone texts over UDP and TCP.
+//! - [`Postgres`] (Debian's `postgresql`, any installed major version):
+//!   a fresh cluster with trust authentication for the superuser
+//!   `postgres`, its URL ([`Postgres::url`]), a database per test
+//!   ([`Postgres::create_database`]) and `psql` to look inside. `initdb`
+//!   runs once per version and user into a template kept under
+//!   `target/testkit-postgres` (about 1.6 s); each server copies it and
+//!   accepts connections some 0.4 s after `start`. As root it runs as
+//!   Debian's `postgres` user.
 //! - [`FaultProxy`] in front of any TCP server: delays, bandwidth caps,
 //!   cuts, injected `* BYE` and `NO [THROTTLED]`/`[LIMIT]`/`[UNAVAILABLE]`,
 //!   `APPEND`s refused as Cyrus/Exchange/Gmail do ([`Fault::RejectAppend`]);
@@ -72,6 +80,7 @@ mod internal_date;
 mod knot;
 mod mutf7;
 mod packaged;
+mod postgres;
 mod process;
 
 pub use courier::{Courier, CourierConfig};
@@ -80,6 +89,7 @@ pub use dovecot::{Dovecot, DovecotConfig, Layout};
 pub use fault_proxy::{AppendRule, Fault, FaultCounts, FaultProxy, RejectCode};
 pub use imap::{Closed, RawImap, quote_mailbox};
 pub use knot::Knot;
+pub use postgres::Postgres;
 pub use process::group_alive;
 
 #[cfg(doctest)]

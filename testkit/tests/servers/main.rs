@@ -12,3 +12,4 @@ mod dovecot;
 mod fault_proxy;
 mod knot;
 mod missing;
+mod postgres;
