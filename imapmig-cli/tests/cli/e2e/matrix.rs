@@ -5,16 +5,20 @@
 //! bytes as `X`, so what it holds is compared with what it makes of the source), and the
 //! flags and INTERNALDATEs from `UID FETCH`.
 //!
-//! Rows (source → target) and scenarios:
+//! Rows (source → target) and scenarios. "First pass" lands every message once with its
+//! flags (`\Seen`, `\Flagged`, `\Answered`, a keyword) and INTERNALDATE; "rerun" copies
+//! nothing; "UIDVALIDITY" changes it on one side between runs and the next run copies
+//! nothing; "SIGKILL" kills the first pass mid-copy and the rerun completes it exactly.
 //!
-//! | row | first pass, flags, dates | rerun | UIDVALIDITY | SIGKILL | quota | refusals |
-//! |---|---|---|---|---|---|---|
-//! | Courier → Dovecot slash | yes (`\Noselect` parent) | yes | source (RENAME) | | | |
-//! | Cyrus → Dovecot slash | yes | yes | source (DELETE+CREATE) | yes | | |
-//! | Dovecot slash → Courier | yes (`TRYCREATE` into a `\Noselect` parent) | yes | target | yes | `[ALERT]` + stray `* NO` | |
-//! | Dovecot slash → Cyrus | yes (15 raw UTF-8 headers munged) | yes | target | | `NO Over quota` | bare LF |
-//! | Dovecot dot → Cyrus | yes | yes | | yes | | |
-//! | Cyrus → Courier | yes | yes | | | | |
+//! | row | first pass, rerun | UIDVALIDITY | SIGKILL | other |
+//! |---|---|---|---|---|
+//! | Courier → Dovecot slash | yes, from a `\Noselect` parent's child | source (RENAME, renumbered) | | |
+//! | Cyrus → Dovecot slash | yes | source (DELETE, CREATE, appended anew) | yes | |
+//! | Dovecot slash → Courier | yes, into a `\Noselect` parent | target (RENAME) | yes | |
+//! | Dovecot slash → Cyrus | yes, 15 raw UTF-8 headers stored as `X` | target, plain and rewritten folders | | |
+//! | Dovecot dot → Cyrus | yes | source | yes | |
+//! | Courier → Cyrus, Cyrus → Courier | yes | | | |
+//! | Dovecot slash → Cyrus, → Courier | | | | over quota: refused before copying, then full mid-run (exit 3, nothing doubled); a folder name with a dot; wrong password on either side (exit 4) |
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -661,6 +665,21 @@ fn courier_to_cyrus() {
     let folders: Corpus = vec![
         ("INBOX", corpus("c2y-inbox", 6)),
         ("Work/2024", corpus("c2y-2024", 5)),
+    ];
+    seed_all(&src, &folders);
+    let state = tempfile::tempdir().unwrap();
+    first_pass_and_rerun(&src, &dst, state.path(), &folders, None);
+}
+
+#[test]
+fn cyrus_to_courier() {
+    let (Some(src), Some(dst)) = (Cyrus::start(), Courier::start()) else {
+        return;
+    };
+    let folders: Corpus = vec![
+        ("INBOX", corpus("y2c-inbox", 6)),
+        ("Work", corpus("y2c-work", 4)),
+        ("Work/2024", corpus("y2c-2024", 5)),
     ];
     seed_all(&src, &folders);
     let state = tempfile::tempdir().unwrap();
