@@ -216,6 +216,11 @@ pub(crate) struct Options {
     /// The transfer budget's window in seconds (default 86400, a day).
     #[arg(long, value_name = "SECS", default_value_t = 86_400)]
     budget_window: u64,
+    /// Allow a password or token to cross a plain `imap://` connection (no TLS, no STARTTLS)
+    /// to a host that is not this machine. Without it such a URL is refused before anything
+    /// is sent.
+    #[arg(long)]
+    allow_plaintext: bool,
     /// Delete extra copies of a message that this run appended itself (known by APPENDUID)
     /// when they are byte for byte the same as the copy kept (needs UIDPLUS on the target).
     #[arg(long)]
@@ -326,6 +331,17 @@ fn parse_day(s: &str, what: &str) -> Result<i64, Fatal> {
         .map_or(0, |t| t.and_utc().timestamp()))
 }
 
+/// Whether `host` is this machine (a loopback address or `localhost`), decided from the
+/// name alone, before anything is resolved or sent.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn setup(args: &Options) -> Result<Setup, Fatal> {
     let mut source: Endpoint = args
         .source
@@ -335,6 +351,21 @@ fn setup(args: &Options) -> Result<Setup, Fatal> {
         .target
         .parse()
         .map_err(|e: ImapError| Fatal::new(Exit::Usage, format!("--target: {e}")))?;
+    for (side, ep) in [("--source", &source), ("--target", &target)] {
+        if ep.security == crate::imap::endpoint::Security::Plain
+            && !is_loopback(&ep.host)
+            && !args.allow_plaintext
+        {
+            return Err(Fatal::new(
+                Exit::Usage,
+                format!(
+                    "{side}: refusing to send credentials to {} without TLS; use imaps:// or \
+                     ?starttls, or --allow-plaintext if the link is protected another way",
+                    ep.host
+                ),
+            ));
+        }
+    }
     if let Some(path) = &args.ca_file {
         let roots = crate::imap::transport::load_ca_file(path)
             .map_err(|e| Fatal::new(Exit::Usage, format!("--ca-file {e}")))?;
@@ -1308,6 +1339,46 @@ mod tests {
         assert_eq!(parse_day("1970-01-02", "before").unwrap(), 86_400);
         assert!(parse_day("2024-13-01", "before").is_err());
         assert!(parse_day("yesterday", "since").is_err());
+    }
+
+    #[test]
+    fn only_this_machine_gets_credentials_in_clear() {
+        for host in [
+            "127.0.0.1",
+            "127.0.0.2",
+            "::1",
+            "[::1]",
+            "localhost",
+            "LOCALHOST",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "192.0.2.1",
+            "10.0.0.1",
+            "mail.example.com",
+            "localhost.example",
+            "::2",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn the_fingerprint_key_is_private_and_kept() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = fingerprint_key(dir.path()).unwrap();
+        let path = dir.path().join("fingerprint.key");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        assert!(!dir.path().join("fingerprint.key.new").exists());
+        let again = fingerprint_key(dir.path()).unwrap();
+        assert_eq!(
+            key.as_bytes(),
+            again.as_bytes(),
+            "the key is kept across runs"
+        );
     }
 
     #[test]

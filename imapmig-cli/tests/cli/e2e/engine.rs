@@ -271,3 +271,28 @@ fn max_rate_paces_the_copies_and_a_spent_budget_waits_for_its_window_saying_unti
         "three windows of 2 s take at least 4 s minus the first: {took:?}"
     );
 }
+
+#[test]
+fn credentials_are_never_sent_in_clear_to_another_machine() {
+    let Some(dst) = server(Layout::Slash) else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    // Refused from the URL alone, before any name is resolved or any byte is sent.
+    let out = migrate_command_urls(
+        "imap://test@mail.example.invalid:143",
+        &url(&dst),
+        state.path(),
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert_exit(&out, 64);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refusing to send credentials to mail.example.invalid without TLS")
+            && stderr.contains("--allow-plaintext"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret"), "{stderr}");
+}
