@@ -221,6 +221,10 @@ pub(crate) struct Options {
     /// is sent.
     #[arg(long)]
     allow_plaintext: bool,
+    /// Try the messages that earlier runs skipped again (they stay in the skip log; a
+    /// message copied now is no longer skipped).
+    #[arg(long)]
+    retry_skipped: bool,
     /// Delete extra copies of a message that this run appended itself (known by APPENDUID)
     /// when they are byte for byte the same as the copy kept (needs UIDPLUS on the target).
     #[arg(long)]
@@ -908,6 +912,7 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
         stage: s.stage,
         policy: Policy {
             min_reset_confirmation: if args.accept_reset { 0.0 } else { 0.5 },
+            retry_skipped: args.retry_skipped,
             ..Policy::default()
         },
         ..imapmig_core::engine::Config::default()
@@ -959,6 +964,17 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
                     .map_or(0, |f| f.messages),
             });
         }
+    }
+
+    // The bad-item threshold counts across runs: what earlier runs skipped, from the state.
+    if !args.retry_skipped {
+        let earlier: u64 = jobs
+            .iter()
+            .filter_map(|job| store.load(&pair_key(&setup, job)).ok().flatten())
+            .map(|state| state.skipped().count() as u64)
+            .sum();
+        skips.bad.fetch_add(earlier, Ordering::SeqCst);
+        skips.asked.fetch_add(earlier, Ordering::SeqCst);
     }
 
     let mut reports: Vec<(Job, Result<PairOutcome, Interrupted>)> = Vec::new();

@@ -898,7 +898,7 @@ impl Connection {
         }
     }
 
-    /// [`Connection::fetch_meta`], keeping what arrived before a tagged NO or BAD (Gmail's
+    /// Metadata like `fetch_meta`, keeping what arrived before a tagged NO or BAD (Gmail's
     /// `Some messages could not be FETCHed`): the metadata received, and the refusal.
     pub(crate) async fn fetch_meta_partial(
         &mut self,

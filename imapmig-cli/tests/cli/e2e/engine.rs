@@ -296,3 +296,43 @@ fn credentials_are_never_sent_in_clear_to_another_machine() {
     );
     assert!(!stderr.contains("secret"), "{stderr}");
 }
+
+#[test]
+fn retry_skipped_tries_earlier_skips_again_and_max_bad_counts_across_runs() {
+    let (Some(src), Some(dst)) = (server(Layout::Slash), server(Layout::Slash)) else {
+        return;
+    };
+    let small = messages("retry", 4);
+    let big = big_message("retry-big", 50_000);
+    let mut all = small.clone();
+    all.push(big.clone());
+    seed(&src, "INBOX", &all);
+    let state = tempfile::tempdir().unwrap();
+    let out = migrate(&src, &dst, state.path(), &["--max-message-size", "20000"]);
+    assert_exit(&out, 0);
+    assert_eq!(totals(&out), (4, 0, 1, 0));
+
+    // The earlier skip counts against --max-bad in a later run.
+    seed(&src, "Other", &[big_message("other-big", 50_000)]);
+    let out = migrate(
+        &src,
+        &dst,
+        state.path(),
+        &["--max-message-size", "20000", "--max-bad", "1"],
+    );
+    assert_exit(&out, 2);
+
+    // Without the limit, the skip stays a skip unless it is retried.
+    let out = migrate(&src, &dst, state.path(), &["--max-bad", "5"]);
+    assert_exit(&out, 0);
+    assert!(
+        !dst.messages("INBOX").contains(&big),
+        "a skip is not retried by default"
+    );
+    let out = migrate(&src, &dst, state.path(), &["--retry-skipped"]);
+    assert_exit(&out, 0);
+    let mut want = small.clone();
+    want.push(big);
+    assert_holds_exactly(&dst, "INBOX", &want);
+    assert_eq!(dst.messages("Other").len(), 1);
+}
