@@ -1,8 +1,11 @@
 //! [`Database`]: one connection to the PostgreSQL database holding the
-//! migration state, and how its URL is shown (never with the password).
+//! migration state, served by a thread of its own, and how its URL is shown
+//! (never with the password).
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread;
 use std::time::Duration;
 
 use postgres::{Client, NoTls};
@@ -13,23 +16,78 @@ use crate::Error;
 /// (`connect_timeout=SECONDS`).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One connection to the database that holds the queue, the leases and
-/// the folder states. Cheap to share between the [`PgStore`](crate::PgStore)s
-/// it hands out (they use the same connection, one statement at a time);
-/// open one `Database` per worker thread that should work in parallel.
-///
-/// The API is blocking (the `postgres` crate runs its own small runtime):
-/// call it from a plain thread, or from async code through
-/// `tokio::task::spawn_blocking`, never directly on an async task.
-pub struct Database {
-    client: Arc<Mutex<Client>>,
+/// One job for the connection's thread.
+type Job = Box<dyn FnOnce(&mut Client, &Session) + Send>;
+
+/// What a job knows besides the client: the URL to name in errors.
+#[derive(Debug)]
+pub(crate) struct Session {
     url: Arc<str>,
+}
+
+impl Session {
+    /// A mapper from the driver's error to [`Error::Database`] for `step`.
+    pub(crate) fn failed(&self, step: &'static str) -> impl Fn(postgres::Error) -> Error + '_ {
+        move |source| Error::Database {
+            url: self.url.to_string(),
+            step,
+            source,
+        }
+    }
+}
+
+/// The handle of a connection's thread: jobs go in, each caller waits for
+/// its own answer. Clones share the connection.
+#[derive(Clone)]
+pub(crate) struct Connection {
+    jobs: mpsc::Sender<Job>,
+    url: Arc<str>,
+}
+
+impl Connection {
+    /// The URL, its password replaced.
+    pub(crate) fn url(&self) -> &Arc<str> {
+        &self.url
+    }
+
+    /// Runs `op` on the connection's thread and waits for its result.
+    pub(crate) fn call<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&mut Client, &Session) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let (answer, answered) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |client, session| {
+            // The caller may be gone (it cannot be: it waits below).
+            let _ = answer.send(op(client, session));
+        });
+        let gone = || Error::ConnectionGone {
+            url: self.url.to_string(),
+        };
+        self.jobs.send(job).map_err(|_| gone())?;
+        answered.recv().map_err(|_| gone())?
+    }
+}
+
+/// One connection to the database that holds the queue, the leases and
+/// the folder states.
+///
+/// The `postgres` crate blocks on a runtime of its own, which panics when
+/// it runs (or is dropped) on a thread that drives async tasks. So the
+/// connection lives on a thread of its own, and every call here sends its
+/// statements there and waits for the answer: the API blocks, like a file
+/// system call, and may be used from any thread, async tasks included.
+/// The [`PgStore`](crate::PgStore)s it hands out share the connection,
+/// one call at a time; open one `Database` per worker that should run
+/// statements in parallel. The thread ends, closing the connection, when
+/// the `Database` and its stores are dropped.
+pub struct Database {
+    connection: Connection,
 }
 
 impl fmt::Debug for Database {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Database")
-            .field("url", &self.url)
+            .field("url", &self.connection.url)
             .finish_non_exhaustive()
     }
 }
@@ -46,13 +104,14 @@ impl Database {
     ///
     /// # Errors
     /// [`Error::InvalidUrl`], or [`Error::Connect`] when the server cannot be
-    /// reached or refuses the login.
+    /// reached or refuses the login; [`Error::ConnectionGone`] when no
+    /// thread can be started for the connection.
     pub fn connect(url: &str) -> Result<Database, Error> {
-        let shown = redact_url(url);
+        let shown: Arc<str> = redact_url(url).into();
         let mut config: postgres::Config =
             url.parse()
                 .map_err(|e: postgres::Error| Error::InvalidUrl {
-                    url: shown.clone(),
+                    url: shown.to_string(),
                     reason: e.to_string(),
                 })?;
         if config.get_connect_timeout().is_none() {
@@ -61,42 +120,50 @@ impl Database {
         if config.get_application_name().is_none() {
             config.application_name("imapmig");
         }
-        let client = config.connect(NoTls).map_err(|source| Error::Connect {
-            url: shown.clone(),
-            source,
-        })?;
+        let (jobs, queued) = mpsc::channel::<Job>();
+        let (connected, outcome) = mpsc::sync_channel::<Result<(), Error>>(1);
+        let session = Session {
+            url: Arc::clone(&shown),
+        };
+        thread::Builder::new()
+            .name("imapmig-pg".to_owned())
+            .spawn(move || {
+                let mut client = match config.connect(NoTls) {
+                    Ok(client) => client,
+                    Err(source) => {
+                        let _ = connected.send(Err(Error::Connect {
+                            url: session.url.to_string(),
+                            source,
+                        }));
+                        return;
+                    }
+                };
+                let _ = connected.send(Ok(()));
+                // Until every handle is dropped; the client closes here,
+                // on a thread without an async runtime.
+                while let Ok(job) = queued.recv() {
+                    job(&mut client, &session);
+                }
+            })
+            .map_err(|_| Error::ConnectionGone {
+                url: shown.to_string(),
+            })?;
+        outcome.recv().map_err(|_| Error::ConnectionGone {
+            url: shown.to_string(),
+        })??;
         Ok(Database {
-            client: Arc::new(Mutex::new(client)),
-            url: shown.into(),
+            connection: Connection { jobs, url: shown },
         })
     }
 
     /// The URL connected to, its password replaced by `***`.
     pub fn url(&self) -> &str {
-        &self.url
+        &self.connection.url
     }
 
-    /// The connection, for one operation. A panic while it was held cannot
-    /// leave a transaction open: a dropped `Transaction` rolls back.
-    pub(crate) fn client(&self) -> MutexGuard<'_, Client> {
-        self.client.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn shared_client(&self) -> Arc<Mutex<Client>> {
-        Arc::clone(&self.client)
-    }
-
-    pub(crate) fn shared_url(&self) -> Arc<str> {
-        Arc::clone(&self.url)
-    }
-
-    /// A mapper from the driver's error to [`Error::Database`] for `step`.
-    pub(crate) fn failed(&self, step: &'static str) -> impl Fn(postgres::Error) -> Error + '_ {
-        move |source| Error::Database {
-            url: self.url.to_string(),
-            step,
-            source,
-        }
+    /// The connection, to run statements on.
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.connection
     }
 }
 

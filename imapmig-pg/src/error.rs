@@ -38,6 +38,13 @@ pub enum Error {
         #[source]
         source: postgres::Error,
     },
+    /// The connection's thread is gone: it could not be started, or a
+    /// statement's handling panicked there. Connect again.
+    #[error("{url}: the connection's thread is gone")]
+    ConnectionGone {
+        /// The URL, its password replaced by `***`.
+        url: String,
+    },
     /// The database was migrated by a newer build: its schema is not one
     /// this build knows.
     #[error("database schema version {found} is newer than this build's {supported}")]

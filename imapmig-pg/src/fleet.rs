@@ -57,16 +57,16 @@ impl Database {
     /// # Errors
     /// [`Error::Database`].
     pub fn fleet_summary(&self) -> Result<FleetSummary, Error> {
-        let mut client = self.client();
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(self.failed("fleet summary: begin"))?;
-        let totals = tx
-            .query_one(
-                "SELECT
+        self.connection().call(|client, s| {
+            let mut tx = client
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .map_err(s.failed("fleet summary: begin"))?;
+            let totals = tx
+                .query_one(
+                    "SELECT
                      count(*)::int8,
                      count(*) FILTER (WHERE m.status = 'queued')::int8,
                      count(*) FILTER (WHERE m.status = 'running' AND l.expires_at > now())::int8,
@@ -81,36 +81,37 @@ impl Database {
                      coalesce(sum(m.bytes), 0)::int8
                  FROM imapmig_mailboxes m
                  LEFT JOIN imapmig_leases l ON l.mailbox_id = m.id",
-                &[],
-            )
-            .map_err(self.failed("fleet summary"))?;
-        let workers = tx
-            .query(
-                "SELECT DISTINCT l.worker FROM imapmig_leases l
+                    &[],
+                )
+                .map_err(s.failed("fleet summary"))?;
+            let workers = tx
+                .query(
+                    "SELECT DISTINCT l.worker FROM imapmig_leases l
                  JOIN imapmig_mailboxes m ON m.id = l.mailbox_id
                  WHERE m.status = 'running' AND l.expires_at > now()
                  ORDER BY l.worker",
-                &[],
-            )
-            .map_err(self.failed("fleet summary: workers"))?
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
-        tx.commit().map_err(self.failed("fleet summary: commit"))?;
-        let n = |i: usize| count(totals.get(i));
-        Ok(FleetSummary {
-            mailboxes: n(0),
-            queued: n(1),
-            running: n(2),
-            stalled: n(3),
-            done: n(4),
-            failed: n(5),
-            messages_total: n(6),
-            messages_done: n(7),
-            bytes_total: n(8),
-            bytes_done: n(9),
-            bytes_copied: n(10),
-            workers,
+                    &[],
+                )
+                .map_err(s.failed("fleet summary: workers"))?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            tx.commit().map_err(s.failed("fleet summary: commit"))?;
+            let n = |i: usize| count(totals.get(i));
+            Ok(FleetSummary {
+                mailboxes: n(0),
+                queued: n(1),
+                running: n(2),
+                stalled: n(3),
+                done: n(4),
+                failed: n(5),
+                messages_total: n(6),
+                messages_done: n(7),
+                bytes_total: n(8),
+                bytes_done: n(9),
+                bytes_copied: n(10),
+                workers,
+            })
         })
     }
 }

@@ -75,12 +75,16 @@
 //!   `***` ([`redact_url`]) in errors and `Debug`; [`Database::enqueue`]
 //!   refuses mailbox URLs that hold a password.
 //!
-//! # Blocking, no TLS
+//! # Blocking, from any thread; no TLS
 //!
-//! The API is blocking (the `postgres` crate). From async code, call it in
-//! `spawn_blocking`; calling it on an async task panics (it starts a
-//! runtime of its own). Connections are made without TLS: use a local
-//! server, a socket, or a TLS tunnel.
+//! The API blocks, like a file system call. Each [`Database`] keeps its
+//! connection on a thread of its own (the `postgres` crate runs a runtime
+//! of its own, which must not run or be dropped on a thread that drives
+//! async tasks), so it may be called, and dropped, anywhere: a plain
+//! thread, or an async task driving imapmig-core's engine. Calls on one
+//! `Database` and its stores run one at a time; open one per worker that
+//! should run in parallel. Connections are made without TLS: use a local
+//! server, a Unix socket, or a TLS tunnel.
 //!
 //! # Tests
 //!

@@ -17,8 +17,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
-use postgres::Row;
+use postgres::{Client, Row};
 
+use crate::database::Session;
 use crate::{Database, Error};
 
 /// The longest worker name.
@@ -394,39 +395,38 @@ impl Database {
     /// a password, or a size over `i64::MAX` (nothing is enqueued then);
     /// [`Error::Database`].
     pub fn enqueue(&self, rows: &[MailboxRow]) -> Result<Enqueued, Error> {
-        let checked = rows
+        let rows = rows
             .iter()
-            .map(MailboxRow::check)
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut client = self.client();
-        let mut tx = client
-            .transaction()
-            .map_err(self.failed("enqueue: begin"))?;
-        let insert = tx
-            .prepare(
-                "INSERT INTO imapmig_mailboxes (source_url, target_url, size_bytes, messages)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (source_url, target_url) DO UPDATE SET
-                     size_bytes = CASE WHEN imapmig_mailboxes.status = 'queued'
-                                  THEN EXCLUDED.size_bytes ELSE imapmig_mailboxes.size_bytes END,
-                     messages = CASE WHEN imapmig_mailboxes.status = 'queued'
-                                THEN EXCLUDED.messages ELSE imapmig_mailboxes.messages END
-                 RETURNING id, (xmax = 0) AS inserted",
-            )
-            .map_err(self.failed("enqueue: prepare"))?;
-        let mut ids = Vec::with_capacity(rows.len());
-        let mut added = 0;
-        for (row, (size, messages)) in rows.iter().zip(checked) {
-            let out = tx
-                .query_one(&insert, &[&row.source, &row.target, &size, &messages])
-                .map_err(self.failed("enqueue"))?;
-            ids.push(MailboxId(out.get(0)));
-            if out.get::<_, bool>(1) {
-                added += 1;
+            .map(|row| Ok((row.source.clone(), row.target.clone(), row.check()?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        self.connection().call(move |client, s| {
+            let mut tx = client.transaction().map_err(s.failed("enqueue: begin"))?;
+            let insert = tx
+                .prepare(
+                    "INSERT INTO imapmig_mailboxes (source_url, target_url, size_bytes, messages)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (source_url, target_url) DO UPDATE SET
+                         size_bytes = CASE WHEN imapmig_mailboxes.status = 'queued'
+                                      THEN EXCLUDED.size_bytes ELSE imapmig_mailboxes.size_bytes END,
+                         messages = CASE WHEN imapmig_mailboxes.status = 'queued'
+                                    THEN EXCLUDED.messages ELSE imapmig_mailboxes.messages END
+                     RETURNING id, (xmax = 0) AS inserted",
+                )
+                .map_err(s.failed("enqueue: prepare"))?;
+            let mut ids = Vec::with_capacity(rows.len());
+            let mut added = 0;
+            for (source, target, (size, messages)) in &rows {
+                let out = tx
+                    .query_one(&insert, &[source, target, size, messages])
+                    .map_err(s.failed("enqueue"))?;
+                ids.push(MailboxId(out.get(0)));
+                if out.get::<_, bool>(1) {
+                    added += 1;
+                }
             }
-        }
-        tx.commit().map_err(self.failed("enqueue: commit"))?;
-        Ok(Enqueued { ids, added })
+            tx.commit().map_err(s.failed("enqueue: commit"))?;
+            Ok(Enqueued { ids, added })
+        })
     }
 
     /// Claims the largest free mailbox for `worker`, under a lease of
@@ -443,89 +443,9 @@ impl Database {
     pub fn claim_next(&self, worker: &str, ttl: Duration) -> Result<Option<Claim>, Error> {
         check_worker(worker)?;
         check_ttl(ttl)?;
-        let mut client = self.client();
-        let mut passed: Vec<i64> = Vec::new();
-        while passed.len() < CLAIM_CANDIDATES {
-            let mut tx = client.transaction().map_err(self.failed("claim: begin"))?;
-            let candidate = tx
-                .query_opt(
-                    "SELECT m.id FROM imapmig_mailboxes m
-                     WHERE (m.status = 'queued'
-                            OR (m.status = 'running' AND NOT EXISTS (
-                                SELECT 1 FROM imapmig_leases l
-                                WHERE l.mailbox_id = m.id AND l.expires_at > now())))
-                       AND m.id <> ALL($1)
-                     ORDER BY m.size_bytes DESC, m.id
-                     LIMIT 1
-                     FOR UPDATE OF m SKIP LOCKED",
-                    &[&passed],
-                )
-                .map_err(self.failed("claim: pick"))?;
-            let Some(candidate) = candidate else {
-                tx.commit().map_err(self.failed("claim: commit"))?;
-                return Ok(None);
-            };
-            let id: i64 = candidate.get(0);
-            // A fresh snapshot under the row lock: the owner may have
-            // renewed or finished after the pick's snapshot was taken.
-            let now = tx
-                .query_one(
-                    "SELECT m.status, l.worker, coalesce(l.expires_at > now(), false)
-                     FROM imapmig_mailboxes m
-                     LEFT JOIN imapmig_leases l ON l.mailbox_id = m.id
-                     WHERE m.id = $1",
-                    &[&id],
-                )
-                .map_err(self.failed("claim: recheck"))?;
-            let status: Status = now.get::<_, &str>(0).parse()?;
-            let previous: Option<String> = now.get(1);
-            let live: bool = now.get(2);
-            let free = status == Status::Queued || (status == Status::Running && !live);
-            if !free {
-                tx.rollback().map_err(self.failed("claim: rollback"))?;
-                passed.push(id);
-                continue;
-            }
-            let lease = tx
-                .query_one(
-                    "INSERT INTO imapmig_leases (mailbox_id, worker, token, acquired_at, expires_at)
-                     VALUES ($1, $2, nextval('imapmig_lease_token'), now(),
-                             now() + $3::float8 * interval '1 second')
-                     ON CONFLICT (mailbox_id) DO UPDATE SET
-                         worker = EXCLUDED.worker, token = EXCLUDED.token,
-                         acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at
-                     RETURNING token, expires_at",
-                    &[&id, &worker, &ttl.as_secs_f64()],
-                )
-                .map_err(self.failed("claim: take the lease"))?;
-            let row = tx
-                .query_one(
-                    &format!(
-                        "UPDATE imapmig_mailboxes
-                         SET status = 'running', attempts = attempts + 1, worker = $2,
-                             updated_at = now()
-                         WHERE id = $1
-                         RETURNING {MAILBOX_COLUMNS}"
-                    ),
-                    &[&id, &worker],
-                )
-                .map_err(self.failed("claim: mark running"))?;
-            let mailbox = mailbox_from_row(&row)?;
-            tx.commit().map_err(self.failed("claim: commit"))?;
-            return Ok(Some(Claim {
-                mailbox,
-                worker: worker.to_owned(),
-                token: LeaseToken(lease.get(0)),
-                ttl,
-                expires_at: lease.get(1),
-                taken_over_from: if status == Status::Running {
-                    previous
-                } else {
-                    None
-                },
-            }));
-        }
-        Ok(None)
+        let worker = worker.to_owned();
+        self.connection()
+            .call(move |client, s| claim(client, s, worker, ttl))
     }
 
     /// Extends the claim's lease by its `ttl` from now (the database's
@@ -536,25 +456,25 @@ impl Database {
     /// [`Error::LeaseLost`] when another worker took the mailbox over or it
     /// was finished or released: stop working on it. [`Error::Database`].
     pub fn renew(&self, claim: &mut Claim) -> Result<(), Error> {
-        let mut client = self.client();
-        let mut tx = client.transaction().map_err(self.failed("renew: begin"))?;
-        lock_mailbox(self, &mut tx, claim.id(), "renew: lock")?;
-        let renewed = tx
-            .query_opt(
-                "UPDATE imapmig_leases SET expires_at = now() + $3::float8 * interval '1 second'
-                 WHERE mailbox_id = $1 AND token = $2
-                 RETURNING expires_at",
-                &[&claim.id().0, &claim.token.0, &claim.ttl.as_secs_f64()],
-            )
-            .map_err(self.failed("renew"))?;
-        let Some(renewed) = renewed else {
-            return Err(Error::LeaseLost {
-                mailbox: claim.id(),
-                token: claim.token,
-            });
-        };
-        tx.commit().map_err(self.failed("renew: commit"))?;
-        claim.expires_at = renewed.get(0);
+        let (id, token, ttl) = (claim.id(), claim.token, claim.ttl);
+        claim.expires_at = self.connection().call(move |client, s| {
+            let mut tx = client.transaction().map_err(s.failed("renew: begin"))?;
+            lock_mailbox(s, &mut tx, id, "renew: lock")?;
+            let renewed = tx
+                .query_opt(
+                    "UPDATE imapmig_leases
+                     SET expires_at = now() + $3::float8 * interval '1 second'
+                     WHERE mailbox_id = $1 AND token = $2
+                     RETURNING expires_at",
+                    &[&id.0, &token.0, &ttl.as_secs_f64()],
+                )
+                .map_err(s.failed("renew"))?;
+            let Some(renewed) = renewed else {
+                return Err(Error::LeaseLost { mailbox: id, token });
+            };
+            tx.commit().map_err(s.failed("renew: commit"))?;
+            Ok(renewed.get::<_, SystemTime>(0))
+        })?;
         Ok(())
     }
 
@@ -581,32 +501,36 @@ impl Database {
             Outcome::Done => Status::Done,
             Outcome::Failed => Status::Failed,
         };
-        let mut client = self.client();
-        let mut tx = client.transaction().map_err(self.failed("finish: begin"))?;
-        end_lease(self, &mut tx, claim)?;
-        tx.execute(
-            "UPDATE imapmig_mailboxes SET
-                 status = $2, exit_class = $3, exit_code = $4, copied = $5, present = $6,
-                 skipped = $7, failed = $8, bytes = $9, duration_ms = $10, reason = $11,
-                 updated_at = now()
-             WHERE id = $1",
-            &[
-                &claim.id().0,
-                &status.as_str(),
-                &result.exit_class,
-                &i16::from(result.exit_code),
-                &counts[0],
-                &counts[1],
-                &counts[2],
-                &counts[3],
-                &counts[4],
-                &counts[5],
-                &result.reason,
-            ],
-        )
-        .map_err(self.failed("finish"))?;
-        tx.commit().map_err(self.failed("finish: commit"))?;
-        Ok(())
+        let (id, token) = (claim.id(), claim.token);
+        let exit_class = result.exit_class.clone();
+        let exit_code = i16::from(result.exit_code);
+        let reason = result.reason.clone();
+        self.connection().call(move |client, s| {
+            let mut tx = client.transaction().map_err(s.failed("finish: begin"))?;
+            end_lease(s, &mut tx, id, token)?;
+            tx.execute(
+                "UPDATE imapmig_mailboxes SET
+                     status = $2, exit_class = $3, exit_code = $4, copied = $5, present = $6,
+                     skipped = $7, failed = $8, bytes = $9, duration_ms = $10, reason = $11,
+                     updated_at = now()
+                 WHERE id = $1",
+                &[
+                    &id.0,
+                    &status.as_str(),
+                    &exit_class,
+                    &exit_code,
+                    &counts[0],
+                    &counts[1],
+                    &counts[2],
+                    &counts[3],
+                    &counts[4],
+                    &counts[5],
+                    &reason,
+                ],
+            )
+            .map_err(s.failed("finish"))?;
+            tx.commit().map_err(s.failed("finish: commit"))
+        })
     }
 
     /// Gives the mailbox back unfinished (a worker shutting down): it is
@@ -615,18 +539,17 @@ impl Database {
     /// # Errors
     /// [`Error::LeaseLost`]; [`Error::Database`].
     pub fn release(&self, claim: &Claim) -> Result<(), Error> {
-        let mut client = self.client();
-        let mut tx = client
-            .transaction()
-            .map_err(self.failed("release: begin"))?;
-        end_lease(self, &mut tx, claim)?;
-        tx.execute(
-            "UPDATE imapmig_mailboxes SET status = 'queued', updated_at = now() WHERE id = $1",
-            &[&claim.id().0],
-        )
-        .map_err(self.failed("release"))?;
-        tx.commit().map_err(self.failed("release: commit"))?;
-        Ok(())
+        let (id, token) = (claim.id(), claim.token);
+        self.connection().call(move |client, s| {
+            let mut tx = client.transaction().map_err(s.failed("release: begin"))?;
+            end_lease(s, &mut tx, id, token)?;
+            tx.execute(
+                "UPDATE imapmig_mailboxes SET status = 'queued', updated_at = now() WHERE id = $1",
+                &[&id.0],
+            )
+            .map_err(s.failed("release"))?;
+            tx.commit().map_err(s.failed("release: commit"))
+        })
     }
 
     /// Queues every `failed` mailbox again (their last results stay until
@@ -635,13 +558,15 @@ impl Database {
     /// # Errors
     /// [`Error::Database`].
     pub fn requeue_failed(&self) -> Result<u64, Error> {
-        self.client()
-            .execute(
-                "UPDATE imapmig_mailboxes SET status = 'queued', updated_at = now()
-                 WHERE status = 'failed'",
-                &[],
-            )
-            .map_err(self.failed("requeue failed mailboxes"))
+        self.connection().call(|client, s| {
+            client
+                .execute(
+                    "UPDATE imapmig_mailboxes SET status = 'queued', updated_at = now()
+                     WHERE status = 'failed'",
+                    &[],
+                )
+                .map_err(s.failed("requeue failed mailboxes"))
+        })
     }
 
     /// One mailbox, `None` when no mailbox has this id.
@@ -649,14 +574,15 @@ impl Database {
     /// # Errors
     /// [`Error::Database`]; [`Error::UnexpectedValue`].
     pub fn mailbox(&self, id: MailboxId) -> Result<Option<Mailbox>, Error> {
-        let row = self
-            .client()
-            .query_opt(
-                &format!("SELECT {MAILBOX_COLUMNS} FROM imapmig_mailboxes WHERE id = $1"),
-                &[&id.0],
-            )
-            .map_err(self.failed("read a mailbox"))?;
-        row.as_ref().map(mailbox_from_row).transpose()
+        self.connection().call(move |client, s| {
+            let row = client
+                .query_opt(
+                    &format!("SELECT {MAILBOX_COLUMNS} FROM imapmig_mailboxes WHERE id = $1"),
+                    &[&id.0],
+                )
+                .map_err(s.failed("read a mailbox"))?;
+            row.as_ref().map(mailbox_from_row).transpose()
+        })
     }
 
     /// Every mailbox, by id (for a status table).
@@ -664,20 +590,112 @@ impl Database {
     /// # Errors
     /// [`Error::Database`]; [`Error::UnexpectedValue`].
     pub fn mailboxes(&self) -> Result<Vec<Mailbox>, Error> {
-        let rows = self
-            .client()
-            .query(
-                &format!("SELECT {MAILBOX_COLUMNS} FROM imapmig_mailboxes ORDER BY id"),
-                &[],
-            )
-            .map_err(self.failed("read the mailboxes"))?;
-        rows.iter().map(mailbox_from_row).collect()
+        self.connection().call(|client, s| {
+            let rows = client
+                .query(
+                    &format!("SELECT {MAILBOX_COLUMNS} FROM imapmig_mailboxes ORDER BY id"),
+                    &[],
+                )
+                .map_err(s.failed("read the mailboxes"))?;
+            rows.iter().map(mailbox_from_row).collect()
+        })
     }
+}
+
+/// [`Database::claim_next`] on the connection's thread.
+fn claim(
+    client: &mut Client,
+    s: &Session,
+    worker: String,
+    ttl: Duration,
+) -> Result<Option<Claim>, Error> {
+    let mut passed: Vec<i64> = Vec::new();
+    while passed.len() < CLAIM_CANDIDATES {
+        let mut tx = client.transaction().map_err(s.failed("claim: begin"))?;
+        let candidate = tx
+            .query_opt(
+                "SELECT m.id FROM imapmig_mailboxes m
+                 WHERE (m.status = 'queued'
+                        OR (m.status = 'running' AND NOT EXISTS (
+                            SELECT 1 FROM imapmig_leases l
+                            WHERE l.mailbox_id = m.id AND l.expires_at > now())))
+                   AND m.id <> ALL($1)
+                 ORDER BY m.size_bytes DESC, m.id
+                 LIMIT 1
+                 FOR UPDATE OF m SKIP LOCKED",
+                &[&passed],
+            )
+            .map_err(s.failed("claim: pick"))?;
+        let Some(candidate) = candidate else {
+            tx.commit().map_err(s.failed("claim: commit"))?;
+            return Ok(None);
+        };
+        let id: i64 = candidate.get(0);
+        // A fresh snapshot under the row lock: the owner may have renewed
+        // or finished after the pick's snapshot was taken.
+        let now = tx
+            .query_one(
+                "SELECT m.status, l.worker, coalesce(l.expires_at > now(), false)
+                 FROM imapmig_mailboxes m
+                 LEFT JOIN imapmig_leases l ON l.mailbox_id = m.id
+                 WHERE m.id = $1",
+                &[&id],
+            )
+            .map_err(s.failed("claim: recheck"))?;
+        let status: Status = now.get::<_, &str>(0).parse()?;
+        let previous: Option<String> = now.get(1);
+        let live: bool = now.get(2);
+        let free = status == Status::Queued || (status == Status::Running && !live);
+        if !free {
+            tx.rollback().map_err(s.failed("claim: rollback"))?;
+            passed.push(id);
+            continue;
+        }
+        let lease = tx
+            .query_one(
+                "INSERT INTO imapmig_leases (mailbox_id, worker, token, acquired_at, expires_at)
+                 VALUES ($1, $2, nextval('imapmig_lease_token'), now(),
+                         now() + $3::float8 * interval '1 second')
+                 ON CONFLICT (mailbox_id) DO UPDATE SET
+                     worker = EXCLUDED.worker, token = EXCLUDED.token,
+                     acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at
+                 RETURNING token, expires_at",
+                &[&id, &worker, &ttl.as_secs_f64()],
+            )
+            .map_err(s.failed("claim: take the lease"))?;
+        let row = tx
+            .query_one(
+                &format!(
+                    "UPDATE imapmig_mailboxes
+                     SET status = 'running', attempts = attempts + 1, worker = $2,
+                         updated_at = now()
+                     WHERE id = $1
+                     RETURNING {MAILBOX_COLUMNS}"
+                ),
+                &[&id, &worker],
+            )
+            .map_err(s.failed("claim: mark running"))?;
+        let mailbox = mailbox_from_row(&row)?;
+        tx.commit().map_err(s.failed("claim: commit"))?;
+        return Ok(Some(Claim {
+            mailbox,
+            worker,
+            token: LeaseToken(lease.get(0)),
+            ttl,
+            expires_at: lease.get(1),
+            taken_over_from: if status == Status::Running {
+                previous
+            } else {
+                None
+            },
+        }));
+    }
+    Ok(None)
 }
 
 /// Locks a mailbox row for an update of its lease.
 fn lock_mailbox(
-    db: &Database,
+    s: &Session,
     tx: &mut postgres::Transaction<'_>,
     id: MailboxId,
     step: &'static str,
@@ -686,29 +704,27 @@ fn lock_mailbox(
         "SELECT 1 FROM imapmig_mailboxes WHERE id = $1 FOR UPDATE",
         &[&id.0],
     )
-    .map_err(db.failed(step))?
+    .map_err(s.failed(step))?
     .map(|_| ())
     .ok_or(Error::UnknownMailbox { mailbox: id })
 }
 
-/// Deletes the claim's lease if it is still current.
+/// Deletes the lease if it is still current.
 fn end_lease(
-    db: &Database,
+    s: &Session,
     tx: &mut postgres::Transaction<'_>,
-    claim: &Claim,
+    id: MailboxId,
+    token: LeaseToken,
 ) -> Result<(), Error> {
-    lock_mailbox(db, tx, claim.id(), "end the lease: lock")?;
+    lock_mailbox(s, tx, id, "end the lease: lock")?;
     let deleted = tx
         .execute(
             "DELETE FROM imapmig_leases WHERE mailbox_id = $1 AND token = $2",
-            &[&claim.id().0, &claim.token.0],
+            &[&id.0, &token.0],
         )
-        .map_err(db.failed("end the lease"))?;
+        .map_err(s.failed("end the lease"))?;
     if deleted == 0 {
-        return Err(Error::LeaseLost {
-            mailbox: claim.id(),
-            token: claim.token,
-        });
+        return Err(Error::LeaseLost { mailbox: id, token });
     }
     Ok(())
 }

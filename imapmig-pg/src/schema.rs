@@ -94,49 +94,48 @@ impl Database {
     /// [`Error::FutureSchema`] when a newer build migrated the database
     /// further; [`Error::Database`] when a statement fails.
     pub fn migrate(&self) -> Result<Migrated, Error> {
-        let mut client = self.client();
-        let mut from = None;
-        let mut applied = 0;
-        loop {
-            let mut tx = client
-                .transaction()
-                .map_err(self.failed("migrate: begin"))?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-                .map_err(self.failed("migrate: lock"))?;
-            tx.batch_execute(CREATE_SCHEMA_TABLE)
-                .map_err(self.failed("migrate: create imapmig_schema"))?;
-            let current: i32 = tx
-                .query_one("SELECT coalesce(max(version), 0) FROM imapmig_schema", &[])
-                .map_err(self.failed("migrate: read version"))?
-                .get(0);
-            from.get_or_insert(current);
-            if current > SCHEMA_VERSION {
-                return Err(Error::FutureSchema {
-                    found: current,
-                    supported: SCHEMA_VERSION,
-                });
+        self.connection().call(|client, s| {
+            let mut from = None;
+            let mut applied = 0;
+            loop {
+                let mut tx = client.transaction().map_err(s.failed("migrate: begin"))?;
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                    .map_err(s.failed("migrate: lock"))?;
+                tx.batch_execute(CREATE_SCHEMA_TABLE)
+                    .map_err(s.failed("migrate: create imapmig_schema"))?;
+                let current: i32 = tx
+                    .query_one("SELECT coalesce(max(version), 0) FROM imapmig_schema", &[])
+                    .map_err(s.failed("migrate: read version"))?
+                    .get(0);
+                from.get_or_insert(current);
+                if current > SCHEMA_VERSION {
+                    return Err(Error::FutureSchema {
+                        found: current,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+                let Some(sql) = usize::try_from(current)
+                    .ok()
+                    .and_then(|i| MIGRATIONS.get(i))
+                else {
+                    tx.commit().map_err(s.failed("migrate: commit"))?;
+                    return Ok(Migrated {
+                        from: from.unwrap_or(current),
+                        to: current,
+                        applied,
+                    });
+                };
+                tx.batch_execute(sql)
+                    .map_err(s.failed("migrate: apply a migration"))?;
+                tx.execute(
+                    "INSERT INTO imapmig_schema (version) VALUES ($1)",
+                    &[&(current + 1)],
+                )
+                .map_err(s.failed("migrate: record the version"))?;
+                tx.commit().map_err(s.failed("migrate: commit"))?;
+                applied += 1;
             }
-            let Some(sql) = usize::try_from(current)
-                .ok()
-                .and_then(|i| MIGRATIONS.get(i))
-            else {
-                tx.commit().map_err(self.failed("migrate: commit"))?;
-                return Ok(Migrated {
-                    from: from.unwrap_or(current),
-                    to: current,
-                    applied,
-                });
-            };
-            tx.batch_execute(sql)
-                .map_err(self.failed("migrate: apply a migration"))?;
-            tx.execute(
-                "INSERT INTO imapmig_schema (version) VALUES ($1)",
-                &[&(current + 1)],
-            )
-            .map_err(self.failed("migrate: record the version"))?;
-            tx.commit().map_err(self.failed("migrate: commit"))?;
-            applied += 1;
-        }
+        })
     }
 
     /// The schema version of the database: 0 when it was never migrated.
@@ -144,17 +143,18 @@ impl Database {
     /// # Errors
     /// [`Error::Database`] when the query fails.
     pub fn schema_version(&self) -> Result<i32, Error> {
-        let mut client = self.client();
-        let exists: bool = client
-            .query_one("SELECT to_regclass('imapmig_schema') IS NOT NULL", &[])
-            .map_err(self.failed("read the schema version"))?
-            .get(0);
-        if !exists {
-            return Ok(0);
-        }
-        let row = client
-            .query_one("SELECT coalesce(max(version), 0) FROM imapmig_schema", &[])
-            .map_err(self.failed("read the schema version"))?;
-        Ok(row.get(0))
+        self.connection().call(|client, s| {
+            let exists: bool = client
+                .query_one("SELECT to_regclass('imapmig_schema') IS NOT NULL", &[])
+                .map_err(s.failed("read the schema version"))?
+                .get(0);
+            if !exists {
+                return Ok(0);
+            }
+            let row = client
+                .query_one("SELECT coalesce(max(version), 0) FROM imapmig_schema", &[])
+                .map_err(s.failed("read the schema version"))?;
+            Ok(row.get(0))
+        })
     }
 }

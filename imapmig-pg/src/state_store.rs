@@ -3,14 +3,12 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
 
-use imapmig_core::FolderState;
-use imapmig_core::store::{self, StateStore, StoreKey};
-use postgres::Client;
-
+use crate::database::Connection;
 use crate::queue::{Claim, LeaseToken, MailboxId};
 use crate::{Database, Error};
+use imapmig_core::FolderState;
+use imapmig_core::store::{self, StateStore, StoreKey};
 
 /// The largest state read back by default, as for imapmig-core's
 /// `FileStore` (PostgreSQL's own limit for a `bytea` is 1 GiB too).
@@ -28,10 +26,10 @@ pub const DEFAULT_MAX_STATE_BYTES: u64 = 1 << 30;
 /// (inside [`imapmig_core::Error::Io`]; see [`Error::from_core`]) and
 /// writes nothing.
 ///
-/// It shares its [`Database`]'s connection: like it, it blocks.
+/// It shares its [`Database`]'s connection: like it, it blocks, and may
+/// be called from any thread.
 pub struct PgStore {
-    client: Arc<Mutex<Client>>,
-    url: Arc<str>,
+    connection: Connection,
     mailbox: MailboxId,
     fence: Option<LeaseToken>,
     max_state_bytes: u64,
@@ -40,7 +38,7 @@ pub struct PgStore {
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore")
-            .field("url", &self.url)
+            .field("url", self.connection.url())
             .field("mailbox", &self.mailbox)
             .field("fence", &self.fence)
             .field("max_state_bytes", &self.max_state_bytes)
@@ -53,8 +51,7 @@ impl Database {
     /// report) or for a single worker without leases.
     pub fn state_store(&self, mailbox: MailboxId) -> PgStore {
         PgStore {
-            client: self.shared_client(),
-            url: self.shared_url(),
+            connection: self.connection().clone(),
             mailbox,
             fence: None,
             max_state_bytes: DEFAULT_MAX_STATE_BYTES,
@@ -96,40 +93,34 @@ impl PgStore {
     /// [`Error::Database`]; [`Error::UnexpectedValue`] for a key that is
     /// not a valid [`StoreKey`].
     pub fn keys(&self) -> Result<Vec<StoreKey>, Error> {
-        let rows = self
-            .client()
-            .query(
-                "SELECT store_key FROM imapmig_folder_states WHERE mailbox_id = $1
-                 ORDER BY store_key",
-                &[&self.mailbox.get()],
-            )
-            .map_err(self.failed("list state keys"))?;
-        rows.iter()
-            .map(|row| {
-                let key: &str = row.get(0);
-                StoreKey::new(key).map_err(|_| Error::UnexpectedValue {
-                    column: "store_key",
-                    value: key.chars().take(64).collect(),
+        let mailbox = self.mailbox;
+        self.connection.call(move |client, s| {
+            let rows = client
+                .query(
+                    "SELECT store_key FROM imapmig_folder_states WHERE mailbox_id = $1
+                     ORDER BY store_key",
+                    &[&mailbox.get()],
+                )
+                .map_err(s.failed("list state keys"))?;
+            rows.iter()
+                .map(|row| {
+                    let key: &str = row.get(0);
+                    StoreKey::new(key).map_err(|_| Error::UnexpectedValue {
+                        column: "store_key",
+                        value: key.chars().take(64).collect(),
+                    })
                 })
-            })
-            .collect()
-    }
-
-    fn client(&self) -> MutexGuard<'_, Client> {
-        self.client.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn failed(&self, step: &'static str) -> impl Fn(postgres::Error) -> Error + '_ {
-        move |source| Error::Database {
-            url: self.url.to_string(),
-            step,
-            source,
-        }
+                .collect()
+        })
     }
 
     /// Where errors say the state is: the URL and the mailbox.
     fn location(&self) -> PathBuf {
-        PathBuf::from(format!("{}#mailbox={}", self.url, self.mailbox))
+        PathBuf::from(format!(
+            "{}#mailbox={}",
+            self.connection.url(),
+            self.mailbox
+        ))
     }
 
     fn core_error(&self, step: &'static str, error: Error) -> imapmig_core::Error {
@@ -142,69 +133,77 @@ impl PgStore {
 
     /// The stored bytes of a key, `None` when never saved.
     fn load_bytes(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, Error> {
-        let limit = i64::try_from(self.max_state_bytes).unwrap_or(i64::MAX);
-        let row = self
-            .client()
-            .query_opt(
-                "SELECT octet_length(state)::int8,
-                        CASE WHEN octet_length(state) <= $3::int8 THEN state END
-                 FROM imapmig_folder_states WHERE mailbox_id = $1 AND store_key = $2",
-                &[&self.mailbox.get(), &key.as_str(), &limit],
-            )
-            .map_err(self.failed("load state"))?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let bytes: Option<Vec<u8>> = row.get(1);
-        match bytes {
-            Some(bytes) => Ok(Some(bytes)),
-            None => Err(Error::StateTooLarge {
-                mailbox: self.mailbox,
-                key: key.to_string(),
-                bytes: u64::try_from(row.get::<_, i64>(0)).unwrap_or_default(),
-                limit: self.max_state_bytes,
-            }),
-        }
+        let limit = self.max_state_bytes;
+        let mailbox = self.mailbox;
+        let key = key.clone();
+        self.connection.call(move |client, s| {
+            let row = client
+                .query_opt(
+                    "SELECT octet_length(state)::int8,
+                            CASE WHEN octet_length(state) <= $3::int8 THEN state END
+                     FROM imapmig_folder_states WHERE mailbox_id = $1 AND store_key = $2",
+                    &[
+                        &mailbox.get(),
+                        &key.as_str(),
+                        &i64::try_from(limit).unwrap_or(i64::MAX),
+                    ],
+                )
+                .map_err(s.failed("load state"))?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let bytes: Option<Vec<u8>> = row.get(1);
+            match bytes {
+                Some(bytes) => Ok(Some(bytes)),
+                None => Err(Error::StateTooLarge {
+                    mailbox,
+                    key: key.to_string(),
+                    bytes: u64::try_from(row.get::<_, i64>(0)).unwrap_or_default(),
+                    limit,
+                }),
+            }
+        })
     }
 
     /// The UPSERT, after checking the mailbox exists and, when fenced,
     /// that the lease is current (the mailbox row is locked `FOR SHARE`
     /// meanwhile, so no claim can take it over between check and write).
-    fn save_bytes(&self, key: &StoreKey, bytes: &[u8]) -> Result<(), Error> {
-        let mut client = self.client();
-        let mut tx = client
-            .transaction()
-            .map_err(self.failed("save state: begin"))?;
-        let lease = tx
-            .query_opt(
-                "SELECT l.token FROM imapmig_mailboxes m
-                 LEFT JOIN imapmig_leases l ON l.mailbox_id = m.id
-                 WHERE m.id = $1
-                 FOR SHARE OF m",
-                &[&self.mailbox.get()],
-            )
-            .map_err(self.failed("save state: check the lease"))?
-            .ok_or(Error::UnknownMailbox {
-                mailbox: self.mailbox,
-            })?;
-        if let Some(fence) = self.fence {
-            let current: Option<i64> = lease.get(0);
-            if current != Some(fence.get()) {
-                return Err(Error::LeaseLost {
-                    mailbox: self.mailbox,
-                    token: fence,
-                });
+    fn save_bytes(&self, key: &StoreKey, bytes: Vec<u8>) -> Result<(), Error> {
+        let (mailbox, fence) = (self.mailbox, self.fence);
+        let key = key.clone();
+        self.connection.call(move |client, s| {
+            let mut tx = client
+                .transaction()
+                .map_err(s.failed("save state: begin"))?;
+            let lease = tx
+                .query_opt(
+                    "SELECT l.token FROM imapmig_mailboxes m
+                     LEFT JOIN imapmig_leases l ON l.mailbox_id = m.id
+                     WHERE m.id = $1
+                     FOR SHARE OF m",
+                    &[&mailbox.get()],
+                )
+                .map_err(s.failed("save state: check the lease"))?
+                .ok_or(Error::UnknownMailbox { mailbox })?;
+            if let Some(fence) = fence {
+                let current: Option<i64> = lease.get(0);
+                if current != Some(fence.get()) {
+                    return Err(Error::LeaseLost {
+                        mailbox,
+                        token: fence,
+                    });
+                }
             }
-        }
-        tx.execute(
-            "INSERT INTO imapmig_folder_states (mailbox_id, store_key, state, updated_at)
-             VALUES ($1, $2, $3, now())
-             ON CONFLICT (mailbox_id, store_key)
-             DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at",
-            &[&self.mailbox.get(), &key.as_str(), &bytes],
-        )
-        .map_err(self.failed("save state"))?;
-        tx.commit().map_err(self.failed("save state: commit"))
+            tx.execute(
+                "INSERT INTO imapmig_folder_states (mailbox_id, store_key, state, updated_at)
+                 VALUES ($1, $2, $3, now())
+                 ON CONFLICT (mailbox_id, store_key)
+                 DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at",
+                &[&mailbox.get(), &key.as_str(), &bytes],
+            )
+            .map_err(s.failed("save state"))?;
+            tx.commit().map_err(s.failed("save state: commit"))
+        })
     }
 }
 
@@ -246,7 +245,7 @@ impl StateStore for PgStore {
     /// [`imapmig_core::Error::Io`] otherwise).
     fn save(&self, key: &StoreKey, state: &FolderState) -> Result<(), imapmig_core::Error> {
         let bytes = store::encode(key, state);
-        self.save_bytes(key, &bytes)
+        self.save_bytes(key, bytes)
             .map_err(|e| self.core_error("save", e))
     }
 }

@@ -195,3 +195,43 @@ fn a_stale_lease_cannot_overwrite_the_new_owners_state() {
         Some(sample_state(20))
     );
 }
+
+/// imapmig-core's engine runs inside async tasks: the store must work, and
+/// be dropped, there (the `postgres` crate alone would panic: its runtime
+/// cannot start inside another).
+#[test]
+fn works_and_drops_inside_an_async_runtime() {
+    let Some(server) = testkit::Postgres::start() else {
+        return;
+    };
+    let url = server.url();
+    for flavor in ["current_thread", "multi_thread"] {
+        let runtime = match flavor {
+            "current_thread" => tokio::runtime::Builder::new_current_thread().build(),
+            _ => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .build(),
+        }
+        .expect("runtime");
+        let url = url.clone();
+        let loaded = runtime.block_on(async move {
+            let db = imapmig_pg::Database::connect(&url).expect("connect");
+            db.migrate().expect("migrate");
+            let source = format!("imap://{flavor}@old.test");
+            db.enqueue(&[MailboxRow::new(source, "imap://x@new.test")])
+                .expect("enqueue");
+            let claim = db
+                .claim_next(flavor, Duration::from_secs(60))
+                .expect("claim")
+                .expect("mailbox");
+            let store = db.fenced_store(&claim);
+            let key = StoreKey::new("INBOX").expect("key");
+            store.save(&key, &sample_state(3)).expect("save");
+            let loaded = store.load(&key).expect("load");
+            drop(store);
+            drop(db);
+            loaded
+        });
+        assert_eq!(loaded, Some(sample_state(3)), "{flavor}");
+    }
+}
