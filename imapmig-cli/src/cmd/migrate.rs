@@ -917,6 +917,9 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
         },
         ..imapmig_core::engine::Config::default()
     };
+    // Large batches: one state save (with fsync) per batch, and each batch is one pipelined
+    // stream of FETCH and APPEND.
+    engine_config.batch_messages = 256;
     // Paced runs take smaller batches, so the pace is kept within about a second.
     let limits = pacer.limits().limits;
     if let Some(rate) = limits.messages_per_second {

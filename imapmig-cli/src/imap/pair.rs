@@ -40,7 +40,7 @@ use imapmig_core::progress::ProgressEvent;
 /// still goes through, alone).
 pub(crate) const BODY_BUDGET: usize = 64 << 20;
 /// APPENDs pipelined in one round trip.
-const APPEND_PIPELINE: usize = 16;
+const APPEND_PIPELINE: usize = 32;
 /// How long the target side waits for more bodies to fill a pipelined round.
 const GATHER: Duration = Duration::from_millis(5);
 /// UIDs per metadata FETCH command.
