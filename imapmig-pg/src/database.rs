@@ -81,7 +81,7 @@ impl Connection {
 /// statements in parallel. The thread ends, closing the connection, when
 /// the `Database` and its stores are dropped.
 pub struct Database {
-    connection: Connection,
+    pub(crate) connection: Connection,
 }
 
 impl fmt::Debug for Database {
@@ -104,8 +104,8 @@ impl Database {
     ///
     /// # Errors
     /// [`Error::InvalidUrl`], or [`Error::Connect`] when the server cannot be
-    /// reached or refuses the login; [`Error::ConnectionGone`] when no
-    /// thread can be started for the connection.
+    /// reached or refuses the login; [`Error::Thread`] when no thread can
+    /// be started for the connection.
     pub fn connect(url: &str) -> Result<Database, Error> {
         let shown: Arc<str> = redact_url(url).into();
         let mut config: postgres::Config =
@@ -145,9 +145,7 @@ impl Database {
                     job(&mut client, &session);
                 }
             })
-            .map_err(|_| Error::ConnectionGone {
-                url: shown.to_string(),
-            })?;
+            .map_err(|source| Error::Thread { source })?;
         outcome.recv().map_err(|_| Error::ConnectionGone {
             url: shown.to_string(),
         })??;

@@ -38,12 +38,20 @@ pub enum Error {
         #[source]
         source: postgres::Error,
     },
-    /// The connection's thread is gone: it could not be started, or a
-    /// statement's handling panicked there. Connect again.
+    /// The connection's thread is gone: a statement's handling panicked
+    /// there. Connect again.
     #[error("{url}: the connection's thread is gone")]
     ConnectionGone {
         /// The URL, its password replaced by `***`.
         url: String,
+    },
+    /// A thread (for the connection, or to keep a lease renewed) could
+    /// not be started.
+    #[error("cannot start a thread")]
+    Thread {
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
     },
     /// The database was migrated by a newer build: its schema is not one
     /// this build knows.

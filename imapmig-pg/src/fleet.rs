@@ -28,7 +28,8 @@ pub struct FleetSummary {
     pub bytes_total: u64,
     /// Bytes of the done mailboxes, as enqueued.
     pub bytes_done: u64,
-    /// Bytes copied, by the results of finished mailboxes.
+    /// Bytes copied, by the last result of every mailbox that has one
+    /// (done or failed).
     pub bytes_copied: u64,
     /// The workers holding a live lease, by name.
     pub workers: Vec<String>,

@@ -19,15 +19,19 @@
 //!     MailboxRow::new("imaps://bob@old.example", "imaps://bob@new.example"),
 //! ])?; // idempotent by (source, target): every worker may enqueue the CSV
 //!
-//! while let Some(mut claim) = db.claim_next("node-3", Duration::from_secs(60))? {
+//! while let Some(claim) = db.claim_next("node-3", Duration::from_secs(60))? {
 //!     // The largest free mailbox, or one whose worker's lease expired.
 //!     let started = Instant::now();
+//!     let keeper = db.keep_renewed(&claim)?; // renews every 20 s meanwhile
 //!     let store = db.fenced_store(&claim);
 //!     let key = StoreKey::new("INBOX")?;
 //!     let mut state = store.load(&key)?.unwrap_or_else(FolderState::new);
 //!     // ... migrate, saving the state as imapmig-core's engine asks:
 //!     store.save(&key, &state)?; // refused once another worker took over
-//!     db.renew(&mut claim)?; // well within the ttl, e.g. every 20 s
+//!     if keeper.is_lost() {
+//!         continue; // another worker has it now
+//!     }
+//!     keeper.stop()?;
 //!     db.finish(&claim, &MailboxResult {
 //!         outcome: Outcome::Done,
 //!         exit_class: "complete".into(),
@@ -60,7 +64,8 @@
 //!   `running` mailbox whose lease expired (by the database's clock) is
 //!   taken over by the next claim, with a new, larger token. Two workers
 //!   never hold the same mailbox: see [`queue`] for how.
-//! - **Fencing**: [`Database::renew`], [`Database::finish`],
+//! - **Fencing**: [`Database::renew`] (or a [`LeaseKeeper`] doing it in
+//!   the background), [`Database::finish`],
 //!   [`Database::release`] and saves through [`Database::fenced_store`]
 //!   succeed only with the mailbox's current token, else
 //!   [`Error::LeaseLost`] and nothing is written. A worker that stalled
@@ -94,6 +99,7 @@
 mod database;
 mod error;
 mod fleet;
+mod lease_keeper;
 pub mod queue;
 mod schema;
 mod state_store;
@@ -101,6 +107,7 @@ mod state_store;
 pub use database::{DEFAULT_CONNECT_TIMEOUT, Database, redact_url};
 pub use error::Error;
 pub use fleet::FleetSummary;
+pub use lease_keeper::LeaseKeeper;
 pub use queue::{
     Claim, Enqueued, LeaseToken, Mailbox, MailboxId, MailboxResult, MailboxRow, Outcome, Status,
 };

@@ -37,8 +37,8 @@
 //!   `postgres`, its URL ([`Postgres::url`]), a database per test
 //!   ([`Postgres::create_database`]) and `psql` to look inside. `initdb`
 //!   runs once per version and user into a template kept under
-//!   `target/testkit-postgres` (about 1.6 s); each server copies it and
-//!   accepts connections some 0.4 s after `start`. As root it runs as
+//!   `target/testkit-postgres` (2 to 3 s); each server copies it and
+//!   accepts connections 0.5 to 0.8 s after `start`. As root it runs as
 //!   Debian's `postgres` user.
 //! - [`FaultProxy`] in front of any TCP server: delays, bandwidth caps,
 //!   cuts, injected `* BYE` and `NO [THROTTLED]`/`[LIMIT]`/`[UNAVAILABLE]`,

@@ -167,7 +167,7 @@ fn an_expired_lease_is_taken_over_and_a_released_mailbox_requeued() {
     let other = Database::connect(&server.url()).expect("connect");
     db.enqueue(&[row(1, 10), row(2, 5)]).expect("enqueue");
     let dead = db
-        .claim_next("dead-worker", Duration::from_millis(200))
+        .claim_next("dead-worker", Duration::from_secs(1))
         .expect("claim")
         .expect("mailbox");
     // The live worker gets the next one while the lease holds.
@@ -177,7 +177,7 @@ fn an_expired_lease_is_taken_over_and_a_released_mailbox_requeued() {
         .expect("mailbox");
     assert_ne!(live.id(), dead.id());
     assert!(other.claim_next("live", MINUTE).expect("claim").is_none());
-    thread::sleep(Duration::from_millis(400));
+    thread::sleep(Duration::from_millis(1500));
     let resumed = other
         .claim_next("live", MINUTE)
         .expect("claim")
@@ -270,4 +270,43 @@ fn bad_arguments_are_refused() {
         Err(Error::InvalidValue { what: "size", .. })
     ));
     assert_eq!(db.mailbox(MailboxId::new(42)).expect("read"), None);
+}
+
+#[test]
+fn a_lease_keeper_holds_the_lease_and_notices_its_loss() {
+    let Some((server, db)) = super::migrated() else {
+        return;
+    };
+    let other = Database::connect(&server.url()).expect("connect");
+    db.enqueue(&[row(1, 10)]).expect("enqueue");
+    // Long enough that a loaded machine still renews in time.
+    let ttl = Duration::from_secs(1);
+    let claim = db.claim_next("kept", ttl).expect("claim").expect("mailbox");
+    let keeper = db.keep_renewed(&claim).expect("keeper");
+    // Three ttls later the lease still holds.
+    thread::sleep(ttl * 3);
+    assert!(!keeper.is_lost());
+    assert!(other.claim_next("thief", MINUTE).expect("claim").is_none());
+    keeper.stop().expect("renewed throughout");
+
+    // Unrenewed, it expires and is taken over; a keeper started for the
+    // old claim finds the lease lost at its first renewal.
+    thread::sleep(ttl * 2);
+    let taken = other
+        .claim_next("thief", MINUTE)
+        .expect("claim")
+        .expect("taken over");
+    assert_eq!(taken.id(), claim.id());
+    let late = db.keep_renewed(&claim).expect("keeper");
+    thread::sleep(ttl);
+    assert!(late.is_lost());
+    let err = late.stop().expect_err("lost");
+    assert!(err.is_lease_lost(), "{err:?}");
+    // The new owner's keeper is unaffected and stops cleanly on drop.
+    let theirs = other.keep_renewed(&taken).expect("keeper");
+    assert!(!theirs.is_lost());
+    drop(theirs);
+    other
+        .finish(&taken, &super::result(Outcome::Done, 1, 1))
+        .expect("finish");
 }

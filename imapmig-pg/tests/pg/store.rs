@@ -131,7 +131,7 @@ fn a_stale_lease_cannot_overwrite_the_new_owners_state() {
     let key = StoreKey::new("INBOX").expect("key");
 
     let mut a = db
-        .claim_next("worker-a", Duration::from_millis(300))
+        .claim_next("worker-a", Duration::from_secs(1))
         .expect("claim")
         .expect("a mailbox");
     let a_store = db.fenced_store(&a);
@@ -149,7 +149,7 @@ fn a_stale_lease_cannot_overwrite_the_new_owners_state() {
     );
 
     // a stalls past its lease; b takes the mailbox over and resumes.
-    thread::sleep(Duration::from_millis(600));
+    thread::sleep(Duration::from_millis(1500));
     let b = b_db
         .claim_next("worker-b", Duration::from_secs(60))
         .expect("claim")
