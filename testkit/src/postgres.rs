@@ -331,7 +331,8 @@ fn template(initdb: &Path, owner: &Owner) -> &'static Path {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
-        let path = root.join(format!("template{bin}-{}", owner.tag()));
+        // "v1": the initdb options below; change it when they change.
+        let path = root.join(format!("template-v1{bin}-{}", owner.tag()));
         if path.join("PG_VERSION").is_file() {
             return path;
         }

@@ -109,3 +109,35 @@ fn a_panicking_test_leaves_nothing_behind() {
     );
     assert!(!std::path::Path::new(dir).exists(), "{dir} left behind");
 }
+
+/// Without the binaries: a loud skip, or a failure under `CI=true`. The
+/// test runs itself as a child whose `TESTKIT_PATH` is an empty directory.
+#[test]
+fn a_missing_postgres_fails_under_ci_and_skips_otherwise() {
+    const NAME: &str = "postgres::a_missing_postgres_fails_under_ci_and_skips_otherwise";
+    if std::env::var("TESTKIT_TEST_CHILD").as_deref() == Ok("postgres-missing") {
+        assert!(Postgres::start().is_none());
+        return;
+    }
+    let empty = tempfile::tempdir().expect("temp dir");
+    for ci in [true, false] {
+        let mut child = Command::new(std::env::current_exe().expect("test binary"));
+        child
+            .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+            .env("TESTKIT_TEST_CHILD", "postgres-missing")
+            .env("TESTKIT_PATH", empty.path());
+        if ci {
+            child.env("CI", "true");
+        } else {
+            child.env_remove("CI");
+        }
+        let output = child.output().expect("run the test binary");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("PostgreSQL is not installed: missing initdb, postgres, psql"),
+            "ci={ci}: {stderr}"
+        );
+        assert!(stderr.contains("apt-get install"), "ci={ci}: {stderr}");
+        assert_eq!(output.status.success(), !ci, "ci={ci}: {stderr}");
+    }
+}
