@@ -1383,9 +1383,16 @@ mod tests {
             b"Subject: GrXXXXe\r\nMessage-ID: <grXXXXe@exXXmple.com>\r\n"
         );
         assert_eq!(munged.len(), raw.len());
-        assert_eq!(eight_bit_as_x(&munged), munged, "a Cyrus copy reads the same");
+        assert_eq!(
+            eight_bit_as_x(&munged),
+            munged,
+            "a Cyrus copy reads the same"
+        );
         let ascii = b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n";
-        assert!(matches!(eight_bit_as_x(ascii), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(
+            eight_bit_as_x(ascii),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]
