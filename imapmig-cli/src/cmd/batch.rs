@@ -611,9 +611,10 @@ mod tests {
             .iter()
             .map(|r| r.line)
             .collect();
-        // 100 alone on one side with 10s; 60+40+... on the other: loads 120 and 110.
-        assert_eq!(a, vec![2, 4, 5]);
-        assert_eq!(b, vec![6, 7, 3]);
+        // Largest first to the lighter shard: 100 | 60, 40 | 10 (tie: shard 0) | 10 | 10.
+        // Loads end at 120 and 110.
+        assert_eq!(a, vec![2, 3, 5]);
+        assert_eq!(b, vec![6, 7, 4]);
     }
 
     #[test]
