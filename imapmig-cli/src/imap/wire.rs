@@ -16,9 +16,10 @@
 //!
 //! [`classify`] then sorts a frame: continuation request, tagged completion (its status, typed
 //! response code and text, parsed by imapmig-core's reply splitter), an untagged response
-//! imap-proto 0.17 parses (it takes Courier's empty `* QUOTA "ROOT" ()` too), or one of the
+//! imap-proto 0.17 parses (it takes an empty `* QUOTA "ROOT" ()` too), or one of the
 //! untagged responses it cannot (`* NAMESPACE`, `* STATUS` with `SIZE`, LIST/LSUB whose raw
-//! bytes the folder parser wants anyway). Anything else is [`Classified::Unparseable`].
+//! bytes the folder parser wants anyway, Courier's `* QUOTA "ROOT"` without any list).
+//! Anything else is [`Classified::Unparseable`].
 
 use std::time::Duration;
 
@@ -378,6 +379,11 @@ pub(crate) fn classify(frame: &[u8]) -> Classified<'_> {
     let word = &rest[..word_end];
     if let Some((_, kind)) = RAW_WORDS.iter().find(|(w, _)| w.eq_ignore_ascii_case(word)) {
         return Classified::Raw(*kind);
+    }
+    // Courier 5 answers GETQUOTAROOT without a quota with `* QUOTA "ROOT"` and no resource
+    // list at all: no quota, as an empty list would say.
+    if word.eq_ignore_ascii_case(b"QUOTA") && !rest.contains(&b'(') {
+        return Classified::Raw(RawKind::Ignored);
     }
     // Status responses with codes or texts imap-proto does not take.
     if untagged_status(frame).is_some() {

@@ -521,8 +521,13 @@ async fn login_refusals_and_quota_forms() {
         other => panic!("{other:?}"),
     }
     assert!(!format!("{e} {e:?}").contains("wrong"));
-    // Courier's empty QUOTA list is no quota; a STORAGE resource is read in KiB.
+    // An empty QUOTA list, or none at all (Courier 5), is no quota; a STORAGE resource is
+    // read in KiB.
     for (reply, want) in [
+        (
+            "* QUOTAROOT INBOX \"ROOT\"\r\n* QUOTA \"ROOT\"\r\n{tag} OK\r\n",
+            None,
+        ),
         (
             "* QUOTAROOT INBOX \"ROOT\"\r\n* QUOTA \"ROOT\" ()\r\n{tag} OK\r\n",
             None,

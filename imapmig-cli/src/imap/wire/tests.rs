@@ -232,10 +232,15 @@ fn classification_table() {
         classify(b"* QUOTA \"\" (STORAGE 10 512)\r\n"),
         Classified::Untagged(Response::Quota(q)) if q.resources.len() == 1
     ));
-    // Courier's empty list: no quota, not an error.
+    // An empty list: no quota, not an error.
     assert!(matches!(
         classify(b"* QUOTA \"ROOT\" ()\r\n"),
         Classified::Untagged(Response::Quota(q)) if q.resources.is_empty()
+    ));
+    // Courier 5 sends no list at all: no quota either.
+    assert!(matches!(
+        classify(b"* QUOTA \"ROOT\"\r\n"),
+        Classified::Raw(RawKind::Ignored)
     ));
     assert!(matches!(
         classify(b"* 4 EXISTS\r\n"),
