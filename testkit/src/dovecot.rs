@@ -363,21 +363,7 @@ impl Dovecot {
     /// # Panics
     /// When the server refuses a message (over quota, empty message...).
     pub fn seed(&self, folder: &str, messages: &[&[u8]]) {
-        let mut imap = self.session();
-        if folder != "INBOX" {
-            // Fails harmlessly when the folder exists.
-            imap.command(&format!("CREATE {}", imap::quote_mailbox(folder)));
-        }
-        for batch in messages.chunks(SEED_BATCH) {
-            let reply = imap.command_bytes(&imap::append_command(folder, batch));
-            assert!(
-                imap::completion_is_ok(&reply),
-                "testkit: seeding {} messages into {folder} failed: {}",
-                batch.len(),
-                String::from_utf8_lossy(imap::completion(&reply))
-            );
-        }
-        imap.command("LOGOUT");
+        self.seed_as(USER, folder, messages);
     }
 
     /// [`Layout::Gmail`] only: adds messages that appear in
@@ -425,10 +411,7 @@ impl Dovecot {
     /// `BODY.PEEK[]` serves them (Dovecot serves bare LF as CRLF). Flags are
     /// left unchanged.
     pub fn messages(&self, folder: &str) -> Vec<Vec<u8>> {
-        let mut imap = self.session();
-        let messages = imap.fetch_all(folder);
-        imap.command("LOGOUT");
-        messages
+        self.messages_as(USER, folder)
     }
 
     /// [`Dovecot::seed`] into another user's mailbox (see [`DovecotConfig::with_users`]).
