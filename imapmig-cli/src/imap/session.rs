@@ -1038,10 +1038,24 @@ impl Connection {
                 self.write_idle(command, b"\r\n").await?;
             }
             self.flush_idle(command).await?;
-            for tag in &tags {
-                let done = self.until_done(command, tag, |_, _| false).await?;
-                out.push(appended(done));
+            // Completions are matched by tag, in whatever order they come.
+            let mut done: Vec<Option<Done>> = vec![None; tags.len()];
+            while done.iter().any(Option::is_none) {
+                let frame = self.read_frame(command).await?;
+                let parsed = wire::classify(&frame);
+                if let Classified::Done(d) = &parsed
+                    && let Some(i) = tags.iter().position(|t| *t == d.tag)
+                    && done.get(i).is_some_and(Option::is_none)
+                {
+                    self.note_throttled(d.code.as_ref(), &d.text);
+                    if let Some(slot) = done.get_mut(i) {
+                        *slot = Some(d.clone());
+                    }
+                    continue;
+                }
+                self.untagged(command, &frame, &parsed)?;
             }
+            out.extend(done.into_iter().flatten().map(appended));
         } else {
             for item in items {
                 let line = format!("APPEND {mbox}{} {{{}}}", append_args(item), item.body.len());
