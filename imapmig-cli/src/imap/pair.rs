@@ -1104,7 +1104,11 @@ impl<C: Connector> Driver<'_, C> {
             appended?;
             let (fetch_outcome, missing) = fetched?;
             match fetch_outcome {
-                Ok(()) | Err(ImapError::No { .. }) => {}
+                Ok(()) => {}
+                // Throttled: the same batch is asked again after the backoff (the engine
+                // lists what still has no outcome); never "not fetched".
+                Err(e @ ImapError::No { .. }) if e.is_transient() => return Err(e.into()),
+                Err(ImapError::No { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
             // Gmail's `OK [THROTTLED]`: the server asks for a slower pace.
