@@ -573,6 +573,14 @@ async fn connect(
                 match backoff(attempt, retries, e.reply_class().retry_after()) {
                     Some(wait) => {
                         attempt += 1;
+                        // Said like every other retry: a throttled LOGIN or a refused
+                        // connection is not waited out in silence.
+                        eprintln!(
+                            "{}:{} connect: {e}; retry {attempt} in {:.1} s",
+                            ep.host,
+                            ep.port,
+                            wait.as_secs_f64()
+                        );
                         tokio::time::sleep(wait).await;
                     }
                     None => return Err(e),
