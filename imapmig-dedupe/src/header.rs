@@ -155,19 +155,33 @@ pub(crate) fn select<'a, S: AsRef<str>>(message: &'a [u8], names: &[S]) -> Optio
     let mut in_field = false;
     // The selected field being collected: (name index, value start).
     let mut current: Option<(usize, usize)> = None;
-    while pos < message.len() {
-        let line_end = next_line_swar(message, pos);
-        let content = strip_eol(&message[pos..line_end]);
-        match content.first() {
-            None => break,
-            Some(b' ' | b'\t') => {
+    while let Some(&first) = message.get(pos) {
+        let line_end = match first {
+            // An empty line, or a line starting with CR, which is either empty
+            // or not a field: the block ends.
+            b'\r' | b'\n' => break,
+            b' ' | b'\t' => {
                 if !in_field {
                     break;
                 }
+                next_line_swar(message, pos + 1)
             }
-            Some(_) => {
-                let Some((name, colon)) = field_name_of(content) else {
-                    break;
+            _ => {
+                let (name, colon) = match name_end_swar(message, pos) {
+                    Some(stop) if message[stop] == b':' && stop > pos => {
+                        (&message[pos..stop], stop)
+                    }
+                    // White space after the name: the general reading.
+                    Some(stop) if matches!(message[stop], b' ' | b'\t') => {
+                        let line_end = next_line_swar(message, stop);
+                        let Some((name, colon)) = field_name_of(strip_eol(&message[pos..line_end]))
+                        else {
+                            break;
+                        };
+                        (name, pos + colon)
+                    }
+                    // A control, non-ASCII byte or the end before any colon.
+                    _ => break,
                 };
                 if let Some((index, start)) = current.take() {
                     selected.push(index, &message[start..pos])?;
@@ -179,15 +193,45 @@ pub(crate) fn select<'a, S: AsRef<str>>(message: &'a [u8], names: &[S]) -> Optio
                         let n = n.as_ref().as_bytes();
                         n.len() == name.len() && n.eq_ignore_ascii_case(name)
                     })
-                    .map(|index| (index, pos + colon + 1));
+                    .map(|index| (index, colon + 1));
+                next_line_swar(message, colon + 1)
             }
-        }
+        };
         pos = line_end;
     }
     if let Some((index, start)) = current {
         selected.push(index, &message[start..pos])?;
     }
     Some(selected)
+}
+
+/// The index of the first byte at or after `from` that cannot be in a field
+/// name: a colon, or a byte outside 33-126 (`None` at the end of the
+/// input). Eight bytes at a time in a `u64`; the name is never empty when
+/// the byte at `from` is a name byte.
+fn name_end_swar(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        // In each of the three masks the lowest high bit set is exact: a
+        // byte equal to ':', below 33, or above 126 (borrows and carries
+        // only reach the bytes above it).
+        let x = word ^ (ONES * u64::from(b':'));
+        let colon = x.wrapping_sub(ONES) & !x & HIGHS;
+        let low = word.wrapping_sub(ONES * 33) & !word & HIGHS;
+        let high = (word.wrapping_add(ONES) | word) & HIGHS;
+        let stop = colon | low | high;
+        if stop != 0 {
+            return Some(i + (stop.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    bytes[i..]
+        .iter()
+        .position(|&b| b == b':' || !(33..=126).contains(&b))
+        .map(|n| i + n)
 }
 
 /// [`next_line`] for short lines: eight bytes at a time in a `u64` (a
