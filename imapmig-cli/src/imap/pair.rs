@@ -146,8 +146,36 @@ pub(crate) struct PairContext {
     pub(crate) on_planned: Arc<dyn Fn(u64) + Send + Sync>,
 }
 
-/// Only these source messages (by header fingerprint): Gmail's archived-only mail.
-pub(crate) type SourceFilter = Option<Arc<HashSet<u128>>>;
+/// Only some of the source folder's messages; `None` for all of them.
+pub(crate) type SourceFilter = Option<Arc<Filter>>;
+
+/// Which source messages a pair copies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Filter {
+    /// These header fingerprints: Gmail's archived-only mail on a source without X-GM-EXT-1.
+    Headers(HashSet<u128>),
+    /// These UIDs, each with keywords added to its own flags: a group of Gmail's All Mail
+    /// placed by X-GM-LABELS (the keywords carry the labels not used as the folder).
+    Uids(HashMap<u32, Vec<String>>),
+}
+
+impl Filter {
+    /// Whether the message with this UID and header fingerprint is copied.
+    fn keeps(&self, uid: u32, header: u128) -> bool {
+        match self {
+            Filter::Headers(set) => set.contains(&header),
+            Filter::Uids(map) => map.contains_key(&uid),
+        }
+    }
+
+    /// Keywords to add to the message's flags.
+    fn keywords(&self, uid: u32) -> &[String] {
+        match self {
+            Filter::Headers(_) => &[],
+            Filter::Uids(map) => map.get(&uid).map_or(&[], Vec::as_slice),
+        }
+    }
+}
 
 /// A pair's result: the engine's report and what the driver knows of the messages.
 #[derive(Debug, Clone)]
@@ -787,7 +815,7 @@ impl<C: Connector> Driver<'_, C> {
         for m in &metas {
             let header = self.header_fp(m);
             if let Some(keep) = self.filter.as_ref()
-                && !keep.contains(&header)
+                && !keep.keeps(m.uid, header)
             {
                 continue;
             }
@@ -811,6 +839,17 @@ impl<C: Connector> Driver<'_, C> {
                 }
                 _ => Some(flags_of(&m.flags)),
             };
+            // Gmail labels kept as keywords are part of the message's source flags, so flag
+            // sync keeps them on the target.
+            if let (Some(flags), Some(keep)) = (o.flags.as_mut(), self.filter.as_ref()) {
+                for k in keep.keywords(m.uid) {
+                    if let Ok(f) = k.parse::<Flag>()
+                        && !flags.contains(&f)
+                    {
+                        flags.push(f);
+                    }
+                }
+            }
             known.insert(
                 m.uid,
                 Known {
