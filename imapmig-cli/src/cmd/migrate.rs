@@ -63,11 +63,11 @@ use imapmig_core::{FileStore, FolderState, Policy, Stage, StateStore, StoreKey, 
 use imapmig_folders::{Listing, Mapper, Rules};
 
 use crate::imap::pace::{self, PaceLimits, Pacer, Provider};
+use crate::imap::pair::Filter;
 use crate::imap::pair::{
     self, Connector, Interrupted, PairContext, PairError, PairNames, PairOutcome, SkipOutcome,
     SkipRow, SkipSink, SourceFilter, StateSlot,
 };
-use crate::imap::pair::Filter;
 use crate::imap::{Connection, Endpoint, ImapError, SecretSource};
 
 /// The exit status of `imapmig migrate` (and `imapmig inventory`), one value per outcome as
