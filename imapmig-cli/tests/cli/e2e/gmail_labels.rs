@@ -220,6 +220,10 @@ fn gmail_labels_per_label_gives_a_copy_per_label() {
 
     let out = run(&front, &src, &dst, state.path(), &extra);
     assert_exit(&out, 0);
+    assert!(
+        front.labelled_responses() > 0,
+        "the labels were never fetched"
+    );
     let copies: usize = corpus.iter().map(|m| m.folders.len().max(1)).sum();
     assert_eq!(totals(&out), (copies as u64, 0, 0, 0));
     assert_placed(&dst, &expected(&dst, &corpus, true));
