@@ -625,7 +625,7 @@ impl Index {
             let n = index.folders.len();
             index.folders.push((folder.clone(), label));
             let reply = imap.command(&format!("EXAMINE {}", quote(&folder)));
-            if reply.starts_with(b"* 0 EXISTS") || !find(&reply, b" EXISTS\r\n").is_some() {
+            if find(&reply, b"* 0 EXISTS\r\n").is_some() || find(&reply, b" EXISTS\r\n").is_none() {
                 continue;
             }
             let fetched = imap.command("UID FETCH 1:* (UID BODY.PEEK[HEADER])");

@@ -4,6 +4,7 @@
 //! imapmig migrate --source imap://USER@HOST:PORT --target imap://USER@HOST:PORT --state DIR
 //!                 [--rules FILE] [--skip-log FILE] [--max-bad N] [--before DATE | --since DATE]
 //!                 [--dry-run] [--parallel N] [--quota BYTES] [--gmail auto|on|off]
+//!                 [--gmail-labels first|per-label]
 //!                 [--ca-file FILE]
 //! ```
 //!
@@ -29,6 +30,14 @@
 //! Staging: `--before DATE` copies only mail older than DATE (the historic pre-stage);
 //! `--since DATE` only mail from DATE on; neither copies everything still missing (the final
 //! delta pass after cutover, which copies only what earlier passes did not).
+//!
+//! Gmail (`--gmail auto`: on when the source shows a `\All` folder or offers X-GM-EXT-1): All
+//! Mail is not copied as a folder. With X-GM-EXT-1, each message is read once from All Mail
+//! with its X-GM-MSGID and X-GM-LABELS and placed by label (`--gmail-labels first`, the
+//! default: one copy in its first label's folder, INBOX first, the other labels as keywords;
+//! `per-label`: a copy per label), mail with no label in the archive folder; what a folder
+//! shows outside All Mail (Spam, Trash) is copied from the folder. Without X-GM-EXT-1 each
+//! label folder is copied as a folder and mail seen only in All Mail goes to the archive.
 //!
 //! The last line on stdout is `copied: C present: P skipped: S failed: F`.
 //!
