@@ -1393,21 +1393,28 @@ async fn gmail_label_jobs(
         return Ok(folder_jobs);
     };
     let wire = |n: &imapmig_folders::MailboxName| String::from_utf8_lossy(n.wire()).into_owned();
-    let mut src = connect(
-        &setup.source,
-        &setup.source_cred,
-        setup.timeout,
+    // Throttling and dropped connections are retried as in discovery.
+    let mut src = Control {
+        conn: connect(
+            &setup.source,
+            &setup.source_cred,
+            setup.timeout,
+            retries,
+            true,
+        )
+        .await?,
+        endpoint: &setup.source,
+        cred: &setup.source_cred,
+        timeout: setup.timeout,
         retries,
-        true,
-    )
-    .await?;
-    let all_wire = wire(&all.source);
-    let mut metas = if src.select(&all_wire, true).await?.exists > 0 {
-        src.fetch_gmail("1:*").await?
-    } else {
-        Vec::new()
+        side: "source",
     };
-    metas.sort_unstable_by_key(|m| m.uid);
+    let all_wire = wire(&all.source);
+    let metas = src
+        .run("X-GM-LABELS", async |c: &mut Connection| {
+            gmail_items(c, &all_wire).await
+        })
+        .await?;
     // Target folder (wire) -> (display, UID -> keywords).
     let mut groups: BTreeMap<String, (String, HashMap<u32, Vec<String>>)> = BTreeMap::new();
     let mut seen: HashSet<u64> = HashSet::new();
@@ -1460,11 +1467,11 @@ async fn gmail_label_jobs(
     }
     // What a copied folder shows outside All Mail is copied from the folder itself.
     for job in folder_jobs {
-        if src.select(&job.names.source, true).await?.exists == 0 {
-            continue;
-        }
+        let folder = job.names.source.clone();
         let leftovers: HashMap<u32, Vec<String>> = src
-            .fetch_gmail("1:*")
+            .run("X-GM-MSGID", async |c: &mut Connection| {
+                gmail_items(c, &folder).await
+            })
             .await?
             .into_iter()
             .filter(|m| m.msgid.is_none_or(|id| !seen.contains(&id)))
@@ -1479,8 +1486,44 @@ async fn gmail_label_jobs(
             ..job
         });
     }
-    src.logout().await;
+    src.conn.logout().await;
     Ok(jobs)
+}
+
+/// X-GM-MSGID and X-GM-LABELS of every message of a folder, by UID. A FETCH the server ends
+/// with NO or BAD after part of its answers is asked again from after the last UID that
+/// arrived; a message that never arrives is missing here (a labelled one is then copied from
+/// its label folder, as mail outside All Mail is) and counted in a warning.
+async fn gmail_items(
+    conn: &mut Connection,
+    folder: &str,
+) -> Result<Vec<crate::imap::session::GmailMeta>, ImapError> {
+    let exists = conn.select(folder, true).await?.exists;
+    let mut out = Vec::new();
+    if exists == 0 {
+        return Ok(out);
+    }
+    let mut lo = 1u32;
+    loop {
+        let (metas, refused) = conn.fetch_gmail(&format!("{lo}:*")).await?;
+        // `n:*` always returns the last message, even below n.
+        let highest = metas.iter().map(|m| m.uid).filter(|&u| u >= lo).max();
+        out.extend(metas.into_iter().filter(|m| m.uid >= lo));
+        match (refused, highest) {
+            (None, _) => break,
+            (Some(_), Some(u)) if u < u32::MAX => lo = u + 1,
+            (Some(e), _) => return Err(e),
+        }
+    }
+    out.sort_unstable_by_key(|m| m.uid);
+    out.dedup_by_key(|m| m.uid);
+    if out.len() < exists as usize {
+        eprintln!(
+            "warning: {folder}: the server reported {exists} messages but sent X-GM items for {}",
+            out.len()
+        );
+    }
+    Ok(out)
 }
 
 /// The run's limits: the operator's options and the providers' published limits, the

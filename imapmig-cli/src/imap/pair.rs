@@ -1017,10 +1017,28 @@ impl<C: Connector> Driver<'_, C> {
             self.dst().await?
         };
         for chunk in uids.chunks(CONTENT_CHUNK) {
-            let mut fetch = conn.fetch_bodies(chunk).await?;
-            while let Some(item) = fetch.next(&budget).await {
-                let body = item?;
-                out.insert(body.uid, fingerprinter.content(&body.body).as_u128());
+            let mut pending = chunk.to_vec();
+            while !pending.is_empty() {
+                let mut fetch = conn.fetch_bodies(&pending).await?;
+                let mut got = 0usize;
+                let mut refused = None;
+                while let Some(item) = fetch.next(&budget).await {
+                    match item {
+                        Ok(body) => {
+                            got += 1;
+                            out.insert(body.uid, fingerprinter.content(&body.body).as_u128());
+                        }
+                        // Gmail's `NO Some messages could not be FETCHed` after part of the
+                        // answers: the rest is asked again while that makes progress.
+                        Err(e @ ImapError::No { .. }) if !e.is_transient() => refused = Some(e),
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                match refused {
+                    None => break,
+                    Some(e) if got == 0 => return Err(e.into()),
+                    Some(_) => pending = fetch.missing(),
+                }
             }
         }
         Ok(out)

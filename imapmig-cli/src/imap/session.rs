@@ -1083,8 +1083,12 @@ impl Connection {
     /// Gmail's items of every message in `uid_set` of the selected folder: `UID FETCH <set>
     /// (UID X-GM-MSGID X-GM-LABELS)`. imap-proto reads neither a label sent as a literal nor
     /// every atom Gmail sends, so these responses are read from the raw frame
-    /// ([`gmail_fetch_items`]); any other response goes the usual way.
-    pub(crate) async fn fetch_gmail(&mut self, uid_set: &str) -> Result<Vec<GmailMeta>, ImapError> {
+    /// ([`gmail_fetch_items`]); any other response goes the usual way. Like
+    /// `fetch_meta_partial`, what arrived before a tagged NO or BAD is kept, with the refusal.
+    pub(crate) async fn fetch_gmail(
+        &mut self,
+        uid_set: &str,
+    ) -> Result<(Vec<GmailMeta>, Option<ImapError>), ImapError> {
         const COMMAND: &str = "UID FETCH X-GM-LABELS";
         let line = format!("UID FETCH {uid_set} (UID X-GM-MSGID X-GM-LABELS)");
         let tag = self.send(COMMAND, line.as_bytes()).await?;
@@ -1097,8 +1101,8 @@ impl Connection {
             {
                 let done = done.clone();
                 self.note_throttled(done.code.as_ref(), &done.text);
-                self.check(COMMAND, done)?;
-                return Ok(out);
+                let refused = self.check(COMMAND, done).err();
+                return Ok((out, refused));
             }
             if !matches!(parsed, Classified::Done(_) | Classified::Continue)
                 && let Some(meta) = gmail_fetch_items(&frame)

@@ -259,3 +259,32 @@ fn gmail_labels_killed_halfway_then_rerun_gives_no_duplicate_and_nothing_missing
     );
     assert_placed(&dst, &expected(&dst, &corpus, false));
 }
+
+#[test]
+fn gmail_labels_survive_fetches_cut_short_as_gmail_does() {
+    let (Some(src), Some(dst)) = (server(Layout::Gmail), server(Layout::Slash)) else {
+        return;
+    };
+    let corpus = corpus("gf", 2);
+    seed_gmail(&src, &corpus);
+    let front = GmailFront::start(&src);
+    // Every UID FETCH (the X-GM-LABELS one included) ends `NO Some messages could not be
+    // FETCHed` after 4 answers.
+    let proxy = testkit::FaultProxy::start(front.addr());
+    proxy.set(testkit::Fault::FetchNoAfter { responses: 4 });
+    let state = tempfile::tempdir().unwrap();
+    let source = format!("imap://{}@127.0.0.1:{}", src.user(), proxy.port());
+    let out = output_within(
+        migrate_command_urls(
+            &source,
+            &url(&dst),
+            state.path(),
+            &["--retries", "40", "--io-timeout", "20"],
+        ),
+        RUN_LIMIT,
+    );
+    assert_exit(&out, 0);
+    assert!(proxy.counts().fetch_no > 0, "{:?}", proxy.counts());
+    assert_eq!(totals(&out), (corpus.len() as u64, 0, 0, 0));
+    assert_placed(&dst, &expected(&dst, &corpus, false));
+}
