@@ -520,6 +520,40 @@ pub(crate) async fn fetch_all_meta(
     Ok(out)
 }
 
+/// The metadata of these UIDs (sorted) of the selected folder, a few hundred per command so
+/// that each command line stays short. A FETCH ended by NO or BAD after part of its answers is
+/// asked again for the rest while that makes progress; a UID the server no longer has is
+/// left out.
+pub(crate) async fn fetch_meta_of(
+    conn: &mut Connection,
+    uids: &[u32],
+) -> Result<Vec<MessageMeta>, ImapError> {
+    const UIDS_PER_FETCH: usize = 500;
+    let fields: Vec<&str> = imapmig_dedupe::fingerprint::HEADER_FIELDS.to_vec();
+    let mut out: Vec<MessageMeta> = Vec::with_capacity(uids.len());
+    for chunk in uids.chunks(UIDS_PER_FETCH) {
+        let mut pending: Vec<u32> = chunk.to_vec();
+        while !pending.is_empty() {
+            let set = super::session::uid_set(&pending);
+            let (metas, refused) = conn.fetch_meta_partial(&set, &fields).await?;
+            let got: HashSet<u32> = metas
+                .iter()
+                .map(|m| m.uid)
+                .filter(|u| pending.binary_search(u).is_ok())
+                .collect();
+            out.extend(metas.into_iter().filter(|m| got.contains(&m.uid)));
+            match refused {
+                None => break,
+                Some(e) if got.is_empty() => return Err(e),
+                Some(_) => pending.retain(|u| !got.contains(u)),
+            }
+        }
+    }
+    out.sort_unstable_by_key(|m| m.uid);
+    out.dedup_by_key(|m| m.uid);
+    Ok(out)
+}
+
 impl<C: Connector> Driver<'_, C> {
     async fn src(&mut self) -> Result<&mut Connection, ImapError> {
         if self.src.is_none() {
@@ -761,10 +795,20 @@ impl<C: Connector> Driver<'_, C> {
         flags_changed_since: Option<ModSeq>,
     ) -> Result<Observation, PairError> {
         let source_name = self.names.source.clone();
+        let filter = self.filter;
         let src = self.src().await?;
         let sel = src.select(&source_name, true).await?;
         let status = status_of(&sel)?;
-        let metas = fetch_all_meta(src, &status).await?;
+        let metas = match filter.as_deref() {
+            // A group of Gmail's All Mail: only its own messages are read, so the groups
+            // together read All Mail about once.
+            Some(Filter::Uids(keep)) => {
+                let mut uids: Vec<u32> = keep.keys().copied().collect();
+                uids.sort_unstable();
+                fetch_meta_of(src, &uids).await?
+            }
+            _ => fetch_all_meta(src, &status).await?,
+        };
         let changed: Option<HashMap<u32, Vec<String>>> = match flags_changed_since {
             Some(m) => Some(
                 src.fetch_changed_flags(m.get())
