@@ -21,6 +21,7 @@ mod gmail;
 mod large;
 mod matrix;
 mod oauth;
+mod plan;
 mod refusals;
 mod repair;
 mod resume;
