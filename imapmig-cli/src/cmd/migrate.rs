@@ -44,8 +44,9 @@
 //! once) must fit what the target's quota leaves (`--quota`, or the target's own
 //! GETQUOTAROOT). With `--quota-pool BYTES` the mailbox is judged against a quota shared
 //! with other mailboxes: the pool less `--quota-pool-used` (default: the usage the
-//! target's GETQUOTAROOT reports, else 0). A target size or quota that cannot be read is
-//! said on stderr, with what that means for the verdict.
+//! target's GETQUOTAROOT reports, else 0); the target's own quota, when tighter, still
+//! holds. A target size or quota that cannot be read is said on stderr, with what that
+//! means for the verdict.
 //!
 //! The last line on stdout is `copied: C present: P skipped: S failed: F`.
 //!
@@ -957,7 +958,8 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
             })
             .await?;
         match there {
-            Ok(bytes) => on_target += bytes,
+            // Mail beyond the source folder's size is not source mail already copied.
+            Ok(there) => on_target += there.min(bytes),
             // Not created yet: nothing there.
             Err(_) if !exists => {}
             Err(e) => {
@@ -1015,7 +1017,18 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
                     "quota pool: {pool} bytes, {used} used (by every mailbox sharing it), {left} left"
                 );
             }
-            Some((left, Quota::Pooled(left)))
+            // The target's own quota, when it has one, still holds.
+            match server_quota.map(|(used, limit)| limit.saturating_sub(used)) {
+                Some(own) if own < left => {
+                    if !args.quiet {
+                        eprintln!(
+                            "quota: the target's own GETQUOTAROOT leaves {own} bytes, less than the pool"
+                        );
+                    }
+                    Some((own, Quota::PerSeat(own)))
+                }
+                _ => Some((left, Quota::Pooled(left))),
+            }
         }
         (None, None) => server_quota.map(|(used, limit)| {
             let left = limit.saturating_sub(used);

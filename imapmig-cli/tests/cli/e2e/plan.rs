@@ -200,6 +200,40 @@ fn quota_counts_mail_on_the_target_once_and_pools_are_judged() {
     assert_eq!(totals(&out), (10, 10, 0, 0));
     assert_holds_exactly(&dst, "INBOX", &msgs);
 
+    // The same target as a pool shared by another mailbox: without --quota-pool-used, what
+    // the target's GETQUOTAROOT says is used (the first mailbox's mail) counts against it.
+    let Some(other) = server(Layout::Slash) else {
+        return;
+    };
+    let more: Vec<Vec<u8>> = (0..10).map(|i| big("other", i)).collect();
+    seed(&other, "Other", &more);
+    let more_bytes: u64 = more.iter().map(|m| m.len() as u64).sum();
+    let state = tempfile::tempdir().unwrap();
+    // The pool (about 2 KB left) is tighter than the target's own quota (about 6 KB left).
+    let tight = (source_bytes + 2_000).to_string();
+    let out = migrate(&other, &dst, state.path(), &["--quota-pool", &tight]);
+    assert_exit(&out, 3);
+    let err = stderr(&out);
+    assert!(err.contains("shared pool"), "{err}");
+    assert!(
+        !dst.folders().iter().any(|f| f == "Other"),
+        "nothing created"
+    );
+    // A roomier pool does not lift the target's own quota, which this mail does not fit.
+    let ample = (source_bytes + more_bytes * 2).to_string();
+    let out = migrate(&other, &dst, state.path(), &["--quota-pool", &ample]);
+    assert_exit(&out, 3);
+    let err = stderr(&out);
+    assert!(
+        err.contains("the target's own GETQUOTAROOT leaves")
+            && err.contains("refused before copying"),
+        "{err}"
+    );
+    assert!(
+        !dst.folders().iter().any(|f| f == "Other"),
+        "nothing created"
+    );
+
     // A pool shared with other mailboxes: judged against what the pool has left.
     let Some(roomy) = server(Layout::Slash) else {
         return;
@@ -233,4 +267,25 @@ fn quota_counts_mail_on_the_target_once_and_pools_are_judged() {
     );
     assert_exit(&out, 0);
     assert_holds_exactly(&roomy, "INBOX", &msgs);
+}
+
+#[test]
+fn a_target_size_that_cannot_be_read_is_reported() {
+    let (Some(src), Some(dst)) = (server(Layout::Slash), server(Layout::Slash)) else {
+        return;
+    };
+    let msgs = messages("parent", 4);
+    seed(&src, "Parent", &msgs);
+    // On the target, Parent exists only as the \Noselect parent of Parent/Child: listed, but
+    // its STATUS is refused.
+    dst.create_folder("Parent/Child");
+    let state = tempfile::tempdir().unwrap();
+    let out = migrate(&src, &dst, state.path(), &["--quota", "100000000"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: the size of target folder Parent cannot be read"),
+        "{err}"
+    );
+    assert_exit(&out, 0);
+    assert_holds_exactly(&dst, "Parent", &msgs);
 }
