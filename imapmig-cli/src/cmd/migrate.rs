@@ -35,8 +35,8 @@
 //! dated in between to no stage, and is refused with exit status 64, naming both dates.
 //!
 //! Target profiles: what the target refuses in folder names (`--target-profile`; guessed
-//! from the target's CAPABILITY when not given: `X-GM-EXT-1` is Gmail, anything else
-//! generic). With `exchange` or `gmail`, names that differ only in case, reserved names
+//! when not given: `X-GM-EXT-1` in the target's CAPABILITY or a host under gmail.com is
+//! Gmail, a host under office365.com or outlook.com is Exchange, anything else generic). With `exchange` or `gmail`, names that differ only in case, reserved names
 //! and trailing blanks are renamed before CREATE, exactly as `imapmig folders map
 //! --profile` shows. The profile used, and why, is said on stderr.
 //!
@@ -210,8 +210,9 @@ pub(crate) struct Options {
     #[arg(long, value_name = "BYTES", requires = "quota_pool")]
     quota_pool_used: Option<u64>,
     /// What the target refuses in folder names: generic, exchange (also office365) or
-    /// gmail. Default: guessed from the target's CAPABILITY (X-GM-EXT-1: gmail; otherwise
-    /// generic, so give `exchange` for Exchange); the profile used and why is said on stderr.
+    /// gmail. Default: guessed from the target's CAPABILITY and host (X-GM-EXT-1 or
+    /// gmail.com: gmail; office365.com or outlook.com: exchange; otherwise generic, so give
+    /// `exchange` for an on-premises Exchange); the profile used and why is said on stderr.
     #[arg(long, value_name = "generic|exchange|gmail")]
     target_profile: Option<TargetProfile>,
     /// Gmail handling: All Mail skipped, archived-only mail placed in the archive folder.
@@ -391,8 +392,10 @@ fn stage_refusal(folder: &str, stage: &Stage, gap: &imapmig_core::StageGap) -> S
     )
 }
 
-/// The target profile guessed from the target's CAPABILITY words, and why.
-fn guess_profile(capabilities: &[String]) -> (TargetProfile, String) {
+/// The target profile guessed from the target's CAPABILITY words and host name, and why.
+fn guess_profile(capabilities: &[String], host: &str) -> (TargetProfile, String) {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let under = |domain: &str| host == domain || host.ends_with(&format!(".{domain}"));
     if capabilities
         .iter()
         .any(|c| c.eq_ignore_ascii_case("X-GM-EXT-1"))
@@ -401,11 +404,21 @@ fn guess_profile(capabilities: &[String]) -> (TargetProfile, String) {
             TargetProfile::Gmail,
             "guessed: the target's CAPABILITY has X-GM-EXT-1".to_owned(),
         )
+    } else if ["gmail.com", "googlemail.com"].into_iter().any(under) {
+        (
+            TargetProfile::Gmail,
+            format!("guessed: the target host {host} is Gmail's"),
+        )
+    } else if ["office365.com", "outlook.com"].into_iter().any(under) {
+        (
+            TargetProfile::Exchange,
+            format!("guessed: the target host {host} is Exchange Online's"),
+        )
     } else {
         (
             TargetProfile::Generic,
-            "guessed: the target's CAPABILITY names no Gmail or Exchange extension; give \
-             --target-profile exchange for Exchange"
+            "guessed: neither the target's CAPABILITY nor its host name says Gmail or \
+             Exchange; give --target-profile exchange for an Exchange server"
                 .to_owned(),
         )
     }
@@ -877,7 +890,7 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
     };
     let (profile, why) = match args.target_profile {
         Some(p) => (p, "--target-profile".to_owned()),
-        None => guess_profile(&dst.conn.capabilities().all),
+        None => guess_profile(&dst.conn.capabilities().all, &s.target.host),
     };
     if !args.quiet {
         eprintln!("target profile: {} ({why})", profile_name(profile));
@@ -1585,24 +1598,37 @@ mod tests {
     }
 
     #[test]
-    fn the_target_profile_is_guessed_from_capability() {
+    fn the_target_profile_is_guessed_from_capability_and_host() {
         let words = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
         let gmail = words(
             "IMAP4rev1 UNSELECT IDLE NAMESPACE QUOTA ID XLIST CHILDREN X-GM-EXT-1 UIDPLUS COMPRESS=DEFLATE ENABLE MOVE CONDSTORE ESEARCH UTF8=ACCEPT LIST-EXTENDED LIST-STATUS LITERAL- SPECIAL-USE APPENDLIMIT=35651584",
         );
-        let (p, why) = guess_profile(&gmail);
+        let (p, why) = guess_profile(&gmail, "imap.example.org");
         assert_eq!(p, TargetProfile::Gmail);
         assert!(why.contains("X-GM-EXT-1"), "{why}");
         assert_eq!(
-            guess_profile(&words("IMAP4REV1 x-gm-ext-1")).0,
+            guess_profile(&words("IMAP4REV1 x-gm-ext-1"), "h").0,
             TargetProfile::Gmail
+        );
+        let exchange = words("IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID");
+        let (p, why) = guess_profile(&exchange, "Outlook.Office365.com.");
+        assert_eq!(p, TargetProfile::Exchange);
+        assert!(why.contains("outlook.office365.com"), "{why}");
+        assert_eq!(
+            guess_profile(&exchange, "imap.gmail.com").0,
+            TargetProfile::Gmail
+        );
+        // A name that only ends like one is not one.
+        assert_eq!(
+            guess_profile(&exchange, "notoutlook.com").0,
+            TargetProfile::Generic
         );
         for caps in [
             "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES LITERAL+ NAMESPACE QUOTA UIDPLUS CONDSTORE",
             "IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+",
             "",
         ] {
-            let (p, why) = guess_profile(&words(caps));
+            let (p, why) = guess_profile(&words(caps), "127.0.0.1");
             assert_eq!(p, TargetProfile::Generic, "{caps}");
             assert!(why.contains("--target-profile exchange"), "{why}");
         }
