@@ -64,7 +64,7 @@
 //! | 7 | the state directory or skip log could not be used |
 //! | 8 | the folder map is unusable: two source folders map to one target, or a rule is invalid |
 //! | 9 | a server refused a command for good (a NO that is not throttling), or answered what cannot be used |
-//! | 64 | usage: a malformed URL or option, or a missing password |
+//! | 64 | usage: a malformed URL or option, a missing password, or a `--since`/`--before` that would leave a gap after the stage cutoffs saved in the state |
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -186,10 +186,12 @@ pub(crate) struct Options {
     /// Largest fraction of bad messages allowed (0.0-1.0).
     #[arg(long)]
     max_bad_fraction: Option<f64>,
-    /// Pre-stage: copy only mail with INTERNALDATE before this day (YYYY-MM-DD, UTC).
+    /// Pre-stage: copy only mail with INTERNALDATE before this day (YYYY-MM-DD, UTC). A
+    /// completed pre-stage saves its cutoff in the state.
     #[arg(long, conflicts_with = "since")]
     before: Option<String>,
-    /// Delta: copy only mail from this day on (YYYY-MM-DD, UTC).
+    /// Delta: copy only mail from this day on (YYYY-MM-DD, UTC). Refused (exit 64) when later
+    /// than a saved pre-stage cutoff: the mail in between would be copied by no stage.
     #[arg(long)]
     since: Option<String>,
     /// Plan and report; change nothing on the target or in the state.
