@@ -192,8 +192,10 @@ impl SpfRecord {
         if !is_spf1(input) {
             return Err(syntax(0, "record does not start with \"v=spf1\""));
         }
-        // About one term per eight bytes: usually one allocation for the list.
-        let mut terms = Vec::with_capacity(input.len() / 8 + 1);
+        // About one term per eight bytes: usually one allocation for the
+        // list, and at most 16 terms (1 KiB) at first, which allocators
+        // serve from their fast per-thread caches; longer records grow it.
+        let mut terms = Vec::with_capacity((input.len() / 8 + 1).min(16));
         let mut i = 6;
         let (mut redirect, mut exp) = (false, false);
         while i < input.len() {
