@@ -812,22 +812,22 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
         let Some(target) = entry.target() else {
             continue;
         };
-        let wire = String::from_utf8_lossy(entry.source.wire()).into_owned();
+        let wire = entry.source.wire();
         let (messages, bytes) = src
             .run("STATUS", async |c: &mut Connection| {
-                c.folder_size(&wire).await
+                c.folder_size(wire).await
             })
             .await?;
         marks.source_messages += u64::from(messages);
         folders.push(FolderSize {
-            name: entry.source.as_str().to_owned(),
+            name: crate::imap::display_name(&entry.source),
             messages: u64::from(messages),
             bytes,
         });
-        let target_wire = String::from_utf8_lossy(target.wire()).into_owned();
+        let target_wire = target.wire();
         let there = dst
             .run("STATUS", async |c: &mut Connection| {
-                match c.folder_size(&target_wire).await {
+                match c.folder_size(target_wire).await {
                     Ok((_, bytes)) => Ok(bytes),
                     // Not created yet: nothing there.
                     Err(e @ ImapError::No { .. }) if !e.is_transient() => Ok(0),
@@ -882,8 +882,8 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
     // Create the target folders, parents first.
     if !args.dry_run {
         for (name, _) in plan.creation_order() {
-            let wire = String::from_utf8_lossy(name.wire()).into_owned();
-            dst.run("CREATE", async |c: &mut Connection| c.create(&wire).await)
+            let wire = name.wire();
+            dst.run("CREATE", async |c: &mut Connection| c.create(wire).await)
                 .await?;
         }
     }
@@ -963,15 +963,15 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
         if let Some(t) = entry.target() {
             jobs.push(Job {
                 names: PairNames {
-                    source: String::from_utf8_lossy(entry.source.wire()).into_owned(),
-                    target: String::from_utf8_lossy(t.wire()).into_owned(),
-                    display: entry.source.as_str().to_owned(),
+                    source: entry.source.wire().to_vec(),
+                    target: t.wire().to_vec(),
+                    display: crate::imap::display_name(&entry.source),
                     target_display: t.as_str().to_owned(),
                 },
                 filter: None,
                 source_messages: folders
                     .iter()
-                    .find(|f| f.name == entry.source.as_str())
+                    .find(|f| f.name == crate::imap::display_name(&entry.source))
                     .map_or(0, |f| f.messages),
             });
         }
@@ -1244,9 +1244,9 @@ fn join(uids: &[Uid]) -> String {
 fn pair_key(setup: &Setup, job: &Job) -> StoreKey {
     StoreKey::for_folder_pair(
         &setup.source.to_string(),
-        &job.names.source,
+        &crate::imap::state_name(&job.names.source),
         &setup.target.to_string(),
-        &job.names.target,
+        &crate::imap::state_name(&job.names.target),
     )
 }
 
@@ -1290,8 +1290,7 @@ async fn archived_only_job(
         if entry.target().is_none() && !is_all {
             continue;
         }
-        let wire = String::from_utf8_lossy(entry.source.wire()).into_owned();
-        let sel = src.select(&wire, true).await?;
+        let sel = src.select(entry.source.wire(), true).await?;
         let status = pair::status_of(&sel)?;
         for m in pair::fetch_all_meta(&mut src, &status).await? {
             let f = ctx
@@ -1313,9 +1312,9 @@ async fn archived_only_job(
         .collect();
     Ok(Some(Job {
         names: PairNames {
-            source: String::from_utf8_lossy(all.source.wire()).into_owned(),
-            target: String::from_utf8_lossy(archive.wire()).into_owned(),
-            display: format!("{} (archived only)", all.source.as_str()),
+            source: all.source.wire().to_vec(),
+            target: archive.wire().to_vec(),
+            display: format!("{} (archived only)", crate::imap::display_name(&all.source)),
             target_display: archive.as_str().to_owned(),
         },
         source_messages: keep.len() as u64,

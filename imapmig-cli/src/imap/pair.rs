@@ -113,11 +113,11 @@ pub(crate) trait Connector: Send + Sync {
 /// The two folders of a pair, as the servers name them on the wire.
 #[derive(Debug, Clone)]
 pub(crate) struct PairNames {
-    /// Source folder (wire form).
-    pub(crate) source: String,
-    /// Target folder (wire form).
-    pub(crate) target: String,
-    /// Human-readable source name, for logs and the skip log.
+    /// Source folder: the exact bytes the server listed (8-bit ones too).
+    pub(crate) source: Vec<u8>,
+    /// Target folder: the exact bytes to send.
+    pub(crate) target: Vec<u8>,
+    /// Human-readable source name, for logs and the skip log ([`super::display_name`]).
     pub(crate) display: String,
     /// Human-readable target name.
     pub(crate) target_display: String,
@@ -1214,7 +1214,7 @@ impl<C: Connector> Driver<'_, C> {
 /// the same as a copy that stays. Returns the target UIDs removed.
 pub(crate) async fn remove_own_duplicates(
     dst: &mut Connection,
-    folder: &str,
+    folder: &[u8],
     target: &Observation,
     duplicates: &[imapmig_core::engine::Duplicate],
 ) -> Result<Vec<u32>, ImapError> {
@@ -1257,7 +1257,7 @@ pub(crate) async fn remove_own_duplicates(
 /// One pipelined round of APPENDs; outcomes become engine events.
 async fn append_round(
     dst: &mut Connection,
-    target: &str,
+    target: &[u8],
     by_uid: &HashMap<u32, CopyItem>,
     round: &[super::session::FetchedBody],
     events: &mut Vec<Event>,
@@ -1455,7 +1455,7 @@ mod tests {
             target_uids: vec![uid(2), uid(3)],
             source_uids: vec![uid(11)],
         }];
-        let removed = remove_own_duplicates(&mut conn, "INBOX", &observed, &dups)
+        let removed = remove_own_duplicates(&mut conn, b"INBOX", &observed, &dups)
             .await
             .unwrap();
         assert_eq!(removed, vec![2]);
