@@ -187,8 +187,14 @@ mod tests {
     #[test]
     fn secret_is_never_printed() {
         let s = Secret::new("hunter2".to_owned());
-        assert_eq!(format!("{s} {s:?} {s:#?}"), "[redacted] [redacted] [redacted]");
-        for c in [Credential::Token(s.clone()), Credential::Password(s.clone())] {
+        assert_eq!(
+            format!("{s} {s:?} {s:#?}"),
+            "[redacted] [redacted] [redacted]"
+        );
+        for c in [
+            Credential::Token(s.clone()),
+            Credential::Password(s.clone()),
+        ] {
             let shown = format!("{c:?} {c:#?}");
             assert!(!shown.contains("hunter2"), "{shown}");
             assert!(shown.contains("[redacted]"), "{shown}");

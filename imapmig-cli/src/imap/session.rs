@@ -376,12 +376,13 @@ impl Connection {
             Some(words) => words,
             None => conn.capability().await?,
         };
-        let mechanism = choose_mechanism(endpoint.mechanism, credential, &words).map_err(
-            |reason| ImapError::Login {
-                user: endpoint.user.clone(),
-                reason,
-            },
-        )?;
+        let mechanism =
+            choose_mechanism(endpoint.mechanism, credential, &words).map_err(|reason| {
+                ImapError::Login {
+                    user: endpoint.user.clone(),
+                    reason,
+                }
+            })?;
         conn.caps = Capabilities::from_words(words);
         let after_login = conn.login(endpoint, credential, mechanism, &addr).await?;
         // What the server can do changes with the login; ask unless the OK said it.
@@ -1241,12 +1242,8 @@ impl Connection {
         let command = "APPEND";
         let mailbox = mailbox.as_ref();
         let append = |conn: &Self, item: &AppendItem<'_>| -> Result<Command<'static>, ImapError> {
-            let mut cmd = conn.command_with_name(
-                command,
-                b"APPEND ",
-                mailbox,
-                append_args(item).as_bytes(),
-            )?;
+            let mut cmd =
+                conn.command_with_name(command, b"APPEND ", mailbox, append_args(item).as_bytes())?;
             cmd.text(b" ");
             Ok(cmd)
         };
@@ -1322,23 +1319,19 @@ impl Connection {
         let mut found = None;
         let cmd = self.command_with_name("GETQUOTAROOT", b"GETQUOTAROOT ", b"INBOX", b"")?;
         let done = self
-            .run_command(
-                "GETQUOTAROOT",
-                &cmd,
-                |_, parsed| match parsed {
-                    Classified::Untagged(Response::Quota(q)) => {
-                        if found.is_none() {
-                            found = q.resources.iter().find_map(|r| {
-                                (r.name == imap_proto::rfc2087::QuotaResourceName::Storage).then(
-                                    || (r.usage.saturating_mul(1024), r.limit.saturating_mul(1024)),
-                                )
-                            });
-                        }
-                        true
+            .run_command("GETQUOTAROOT", &cmd, |_, parsed| match parsed {
+                Classified::Untagged(Response::Quota(q)) => {
+                    if found.is_none() {
+                        found = q.resources.iter().find_map(|r| {
+                            (r.name == imap_proto::rfc2087::QuotaResourceName::Storage).then(|| {
+                                (r.usage.saturating_mul(1024), r.limit.saturating_mul(1024))
+                            })
+                        });
                     }
-                    _ => false,
-                },
-            )
+                    true
+                }
+                _ => false,
+            })
             .await?;
         self.check("GETQUOTAROOT", done)?;
         Ok(found)

@@ -458,7 +458,9 @@ async fn inactivity_not_duration_times_a_command_out() {
 /// A one-connection scripted peer: a greeting announcing `IMAP4rev1`, then one reply per
 /// command line (`{tag}` is replaced by the command's tag).
 async fn scripted(replies: Vec<&'static str>) -> u16 {
-    scripted_greeting("* OK [CAPABILITY IMAP4rev1] ready\r\n", replies).await.0
+    scripted_greeting("* OK [CAPABILITY IMAP4rev1] ready\r\n", replies)
+        .await
+        .0
 }
 
 /// [`scripted`] with this greeting; the lines the client sent are collected.
@@ -504,7 +506,10 @@ async fn logindisabled_means_authenticate_plain_or_no_password_sent() {
     // from the OK's code, so no CAPABILITY is sent after login.
     let (port, received) = scripted_greeting(
         "* OK [CAPABILITY IMAP4rev1 LOGINDISABLED AUTH=PLAIN] ready\r\n",
-        vec!["+ \r\n", "m1 OK [CAPABILITY IMAP4rev1 UIDPLUS] Logged in\r\n"],
+        vec![
+            "+ \r\n",
+            "m1 OK [CAPABILITY IMAP4rev1 UIDPLUS] Logged in\r\n",
+        ],
     )
     .await;
     let cred = Credential::Password(Secret::new("pw".into()));
@@ -562,23 +567,70 @@ fn the_login_mechanism_from_the_capabilities() {
     let token = Credential::Token(Secret::new("tok".into()));
     let words = |s: &str| -> Vec<String> { s.split(' ').map(str::to_owned).collect() };
     let cases: &[(Option<Mechanism>, &Credential, &str, Option<Mechanism>)] = &[
-        (None, &password, "IMAP4REV1 AUTH=PLAIN", Some(Mechanism::Login)),
+        (
+            None,
+            &password,
+            "IMAP4REV1 AUTH=PLAIN",
+            Some(Mechanism::Login),
+        ),
         (None, &password, "IMAP4REV1", Some(Mechanism::Login)),
-        (None, &password, "IMAP4REV1 LOGINDISABLED AUTH=PLAIN", Some(Mechanism::Plain)),
+        (
+            None,
+            &password,
+            "IMAP4REV1 LOGINDISABLED AUTH=PLAIN",
+            Some(Mechanism::Plain),
+        ),
         (None, &password, "IMAP4REV1 LOGINDISABLED", None),
         (None, &password, "IMAP4REV1 STARTTLS LOGINDISABLED", None),
-        (Some(Mechanism::Login), &password, "IMAP4REV1 LOGINDISABLED auth=plain", Some(Mechanism::Plain)),
-        (Some(Mechanism::Login), &password, "IMAP4REV1 LOGINDISABLED", None),
-        (Some(Mechanism::Plain), &password, "IMAP4REV1 LOGINDISABLED", None),
-        (Some(Mechanism::Plain), &password, "IMAP4REV1", Some(Mechanism::Plain)),
-        (None, &token, "IMAP4REV1 LOGINDISABLED", Some(Mechanism::XOAuth2)),
-        (Some(Mechanism::OAuthBearer), &token, "IMAP4REV1 LOGINDISABLED", Some(Mechanism::OAuthBearer)),
+        (
+            Some(Mechanism::Login),
+            &password,
+            "IMAP4REV1 LOGINDISABLED auth=plain",
+            Some(Mechanism::Plain),
+        ),
+        (
+            Some(Mechanism::Login),
+            &password,
+            "IMAP4REV1 LOGINDISABLED",
+            None,
+        ),
+        (
+            Some(Mechanism::Plain),
+            &password,
+            "IMAP4REV1 LOGINDISABLED",
+            None,
+        ),
+        (
+            Some(Mechanism::Plain),
+            &password,
+            "IMAP4REV1",
+            Some(Mechanism::Plain),
+        ),
+        (
+            None,
+            &token,
+            "IMAP4REV1 LOGINDISABLED",
+            Some(Mechanism::XOAuth2),
+        ),
+        (
+            Some(Mechanism::OAuthBearer),
+            &token,
+            "IMAP4REV1 LOGINDISABLED",
+            Some(Mechanism::OAuthBearer),
+        ),
     ];
     for (requested, cred, caps, want) in cases {
         let got = choose_mechanism(*requested, cred, &words(caps));
-        assert_eq!(got.as_ref().ok().copied(), *want, "{requested:?} {caps}: {got:?}");
+        assert_eq!(
+            got.as_ref().ok().copied(),
+            *want,
+            "{requested:?} {caps}: {got:?}"
+        );
         if let Err(why) = got {
-            assert!(why.contains("LOGINDISABLED") && !why.contains("pw"), "{why}");
+            assert!(
+                why.contains("LOGINDISABLED") && !why.contains("pw"),
+                "{why}"
+            );
         }
     }
     assert_eq!(
@@ -807,15 +859,27 @@ fn uid_set_table() {
     }
 }
 
+/// (name, the command with LITERAL+, without it, waits for `+` without it).
+type NameCase = (&'static [u8], &'static [u8], &'static [u8], usize);
+
 #[test]
 fn mailbox_names_go_out_quoted_or_as_literals_byte_for_byte() {
-    // (name, with LITERAL+, without): the bytes after the tag, pieces joined, and how many
-    // waits for `+` the command has.
-    let cases: &[(&[u8], &[u8], &[u8], usize)] = &[
+    // The bytes after the tag, pieces joined, and how many waits for `+` the command has.
+    let cases: &[NameCase] = &[
         (b"INBOX", b"SELECT \"INBOX\"", b"SELECT \"INBOX\"", 0),
-        (b"Caf&AOk-", b"SELECT \"Caf&AOk-\"", b"SELECT \"Caf&AOk-\"", 0),
+        (
+            b"Caf&AOk-",
+            b"SELECT \"Caf&AOk-\"",
+            b"SELECT \"Caf&AOk-\"",
+            0,
+        ),
         (b"a b", b"SELECT \"a b\"", b"SELECT \"a b\"", 0),
-        (b"Caf\xe9", b"SELECT {4+}\r\nCaf\xe9", b"SELECT {4}\r\nCaf\xe9", 1),
+        (
+            b"Caf\xe9",
+            b"SELECT {4+}\r\nCaf\xe9",
+            b"SELECT {4}\r\nCaf\xe9",
+            1,
+        ),
         (
             b"Gr\xc3\xbc\xc3\x9fe",
             b"SELECT {7+}\r\nGr\xc3\xbc\xc3\x9fe",
@@ -824,19 +888,19 @@ fn mailbox_names_go_out_quoted_or_as_literals_byte_for_byte() {
         ),
         (b"a\"b", b"SELECT {3+}\r\na\"b", b"SELECT {3}\r\na\"b", 1),
         (b"a\\b", b"SELECT {3+}\r\na\\b", b"SELECT {3}\r\na\\b", 1),
-        (b"a\r\nb", b"SELECT {4+}\r\na\r\nb", b"SELECT {4}\r\na\r\nb", 1),
+        (
+            b"a\r\nb",
+            b"SELECT {4+}\r\na\r\nb",
+            b"SELECT {4}\r\na\r\nb",
+            1,
+        ),
         (b"", b"SELECT \"\"", b"SELECT \"\"", 0),
     ];
     for (name, plus, sync, waits) in cases {
         for (literal_plus, want) in [(true, plus), (false, sync)] {
             let mut cmd = Command::new(literal_plus, b"SELECT ");
             cmd.string(name).unwrap();
-            assert_eq!(
-                cmd.bytes(),
-                *want,
-                "{} {literal_plus}",
-                name.escape_ascii()
-            );
+            assert_eq!(cmd.bytes(), *want, "{} {literal_plus}", name.escape_ascii());
             let w = cmd.pieces().filter(|(wait, _)| *wait).count();
             assert_eq!(w, if literal_plus { 0 } else { *waits });
         }
