@@ -20,6 +20,7 @@ mod faults;
 mod flags;
 mod gmail;
 mod large;
+mod logindisabled;
 mod matrix;
 mod oauth;
 mod refusals;
