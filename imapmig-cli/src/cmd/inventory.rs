@@ -65,7 +65,7 @@ pub(crate) async fn folder_sizes(conn: &mut Connection) -> Result<Vec<FolderSize
         }
         let (messages, bytes) = conn.folder_size(entry.name().wire()).await?;
         out.push(FolderSize {
-            name: entry.name().as_str().to_owned(),
+            name: crate::imap::display_name(entry.name()),
             messages: u64::from(messages),
             bytes,
         });

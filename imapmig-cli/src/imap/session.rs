@@ -9,6 +9,13 @@
 //! be parsed, a timeout or a lost connection leaves the connection *broken*: every later call
 //! fails at once with a transient error, so the driver reconnects.
 //!
+//! Mailbox names are bytes, exactly as the server listed them (a raw 8-bit name of an old
+//! server included): each goes out as a quoted string or a literal ([`Command`]), never
+//! re-encoded. Before login the capabilities are read from the greeting (or asked for, and
+//! asked again after STARTTLS, RFC 3501 §6.2.1); LOGIN is never sent to a server announcing
+//! `LOGINDISABLED` ([`choose_mechanism`]); after login they are taken from the OK's
+//! `[CAPABILITY …]` or asked for. The secret goes to the socket from `zeroize` buffers only.
+//!
 //! Message bodies (`UID FETCH (UID BODY.PEEK[])`) are read once, into the frame buffer, and
 //! handed out as [`Bytes`] slices of it ([`BodyFetch`]); APPEND writes them to the target's
 //! socket from that slice. `BODY.PEEK[]` rather than `BINARY.PEEK[]`: it is what every server

@@ -505,8 +505,7 @@ impl<'a> Command<'a> {
         self.pieces.iter().map(|(w, b)| (*w, b.as_ref()))
     }
 
-    /// The command as it goes on the wire after the tag and before the final CRLF (for
-    /// tests and for error messages about its length).
+    /// The command as it goes on the wire after the tag and before the final CRLF.
     #[cfg(test)]
     pub(crate) fn bytes(&self) -> Vec<u8> {
         self.pieces
