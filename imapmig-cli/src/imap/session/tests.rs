@@ -44,6 +44,39 @@ fn seeded(n: usize) -> Option<(Dovecot, Vec<Vec<u8>>)> {
 }
 
 #[tokio::test]
+async fn names_with_quote_specials_go_as_literals_dovecot_takes_with_and_without_literal_plus() {
+    let Some(d) = Dovecot::start(Layout::Slash) else {
+        return;
+    };
+    let mut c = open(&d, d.port(), T).await;
+    assert!(c.capabilities().literal_plus);
+    let none: Vec<String> = Vec::new();
+    for (literal_plus, name) in [
+        (true, &b"Say \"hi\" \\ there"[..]),
+        (false, &b"Quote \" sync"[..]),
+    ] {
+        // Without LITERAL+ each literal waits for Dovecot's `+`.
+        c.caps.literal_plus = literal_plus;
+        c.create(name).await.unwrap();
+        let body = message(7);
+        let item = AppendItem {
+            flags: &none,
+            internal_date: None,
+            body: &body,
+        };
+        let out = c.append_batch(name, &[item.clone(), item]).await.unwrap();
+        assert!(
+            out.iter().all(|a| matches!(a, Appended::Stored { .. })),
+            "{out:?}"
+        );
+        assert_eq!(c.select(name, true).await.unwrap().exists, 2);
+        assert_eq!(c.folder_size(name).await.unwrap().0, 2);
+        let shown = String::from_utf8(name.to_vec()).unwrap();
+        assert_eq!(d.messages(&shown).len(), 2, "{shown}");
+    }
+}
+
+#[tokio::test]
 async fn the_commands_of_a_migration_against_dovecot() {
     let (Some((src, msgs)), Some(dst)) = (seeded(3), Dovecot::start(Layout::Slash)) else {
         return;
