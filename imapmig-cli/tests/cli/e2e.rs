@@ -23,6 +23,7 @@ mod large;
 mod logindisabled;
 mod matrix;
 mod oauth;
+mod plan;
 mod refusals;
 mod repair;
 mod resume;
