@@ -1622,7 +1622,7 @@ async fn gmail_label_jobs(
     else {
         return Ok(folder_jobs);
     };
-    let wire = |n: &imapmig_folders::MailboxName| String::from_utf8_lossy(n.wire()).into_owned();
+    let wire = |n: &imapmig_folders::MailboxName| n.wire().to_vec();
     // Throttling and dropped connections are retried as in discovery.
     let mut src = Control {
         conn: connect(
@@ -1646,7 +1646,8 @@ async fn gmail_label_jobs(
         })
         .await?;
     // Target folder (wire) -> (display, UID -> keywords).
-    let mut groups: BTreeMap<String, (String, HashMap<u32, Vec<String>>)> = BTreeMap::new();
+    type Groups = BTreeMap<Vec<u8>, (String, HashMap<u32, Vec<String>>)>;
+    let mut groups: Groups = BTreeMap::new();
     let mut seen: HashSet<u64> = HashSet::new();
     for m in &metas {
         if let Some(id) = m.msgid
@@ -1726,7 +1727,7 @@ async fn gmail_label_jobs(
 /// its label folder, as mail outside All Mail is) and counted in a warning.
 async fn gmail_items(
     conn: &mut Connection,
-    folder: &str,
+    folder: &[u8],
 ) -> Result<Vec<crate::imap::session::GmailMeta>, ImapError> {
     let exists = conn.select(folder, true).await?.exists;
     let mut out = Vec::new();
@@ -1749,7 +1750,8 @@ async fn gmail_items(
     out.dedup_by_key(|m| m.uid);
     if out.len() < exists as usize {
         eprintln!(
-            "warning: {folder}: the server reported {exists} messages but sent X-GM items for {}",
+            "warning: {}: the server reported {exists} messages but sent X-GM items for {}",
+            folder.escape_ascii(),
             out.len()
         );
     }
