@@ -197,6 +197,15 @@ fn three_workers_share_postgres_and_a_killed_workers_mailbox_is_finished_once() 
             victim.try_wait().unwrap().is_none(),
             "w1 ended before it could be killed"
         );
+        // The first worker creates the tables.
+        if pg.psql(
+            "batch_pg",
+            "SELECT to_regclass('imapmig_leases') IS NOT NULL",
+        ) != "t"
+        {
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        }
         let running = pg.psql(
             "batch_pg",
             "SELECT m.source_url FROM imapmig_mailboxes m JOIN imapmig_leases l \
@@ -265,6 +274,17 @@ fn three_workers_share_postgres_and_a_killed_workers_mailbox_is_finished_once() 
         "the killed worker's mailbox was claimed again and finished"
     );
 
+    // What the state store wrote, for docs/scale.md (the workers have exited: their
+    // statistics are flushed).
+    eprintln!(
+        "folder states: rows, bytes, inserts + updates: {}",
+        pg.psql(
+            "batch_pg",
+            "SELECT count(*) || ' ' || sum(octet_length(state)) || ' ' || \
+             (SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables \
+              WHERE relname = 'imapmig_folder_states') FROM imapmig_folder_states"
+        )
+    );
     let out = status(&url);
     assert_exit(&out, 0);
     let text = String::from_utf8_lossy(&out.stdout);
