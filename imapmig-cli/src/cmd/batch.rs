@@ -18,6 +18,9 @@
 //! (`source,bytes` rows, e.g. from `imapmig inventory`) the shards are balanced by size,
 //! largest mailbox first; without it rows go round-robin.
 //!
+//! With `--state postgres://...` the rows go to a queue in PostgreSQL that every worker shares
+//! instead: see the `pg` module (and `imapmig batch status`).
+//!
 //! Output: a progress line on stderr as each mailbox ends (done, running, failed and waiting
 //! mailboxes; messages and bytes; an ETA); a per-mailbox result table in
 //! `DIR/results-SHARD.csv` and `.json` (exit class, copied/present/skipped/failed, bytes,
