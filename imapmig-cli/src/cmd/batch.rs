@@ -676,6 +676,52 @@ mod tests {
     }
 
     #[test]
+    fn status_is_a_subcommand_beside_the_batch_form() {
+        use clap::{Args as _, FromArgMatches};
+        let parse = |words: &[&str]| {
+            Args::augment_args(clap::Command::new("batch"))
+                .try_get_matches_from(words)
+                .and_then(|m| Args::from_arg_matches(&m))
+        };
+        let run = parse(&[
+            "batch",
+            "--csv",
+            "m.csv",
+            "--state",
+            "postgres://u@h/db",
+            "--jobs",
+            "3",
+            "--",
+            "--parallel",
+            "2",
+        ])
+        .unwrap();
+        assert!(run.command.is_none());
+        assert_eq!(run.state.as_deref(), Some("postgres://u@h/db"));
+        assert_eq!(run.migrate, ["--parallel", "2"]);
+        assert_eq!((run.lease_secs, run.retry_failed), (60, false));
+        let status = parse(&["batch", "status", "--state", "postgres://u@h/db"]).unwrap();
+        assert!(matches!(
+            status.command,
+            Some(BatchCommand::Status(StatusArgs { ref state })) if state == "postgres://u@h/db"
+        ));
+        assert!(
+            parse(&["batch", "--jobs", "2"]).is_err(),
+            "--csv and --state are required"
+        );
+        assert!(parse(&["batch", "--csv", "m.csv", "status", "--state", "x"]).is_err());
+        assert!(parse(&["batch", "status"]).is_err());
+    }
+
+    #[test]
+    fn postgres_urls_are_told_from_directories() {
+        assert!(is_postgres("postgres://u@h/db"));
+        assert!(is_postgres("PostgreSQL://h/db"));
+        assert!(!is_postgres("/srv/imapmig"));
+        assert!(!is_postgres("postgres"));
+    }
+
+    #[test]
     fn shard_arguments() {
         assert_eq!(shard(Some("1/3")), Ok((1, 3)));
         assert!(shard(Some("3/3")).is_err());
