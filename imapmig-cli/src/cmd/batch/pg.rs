@@ -94,6 +94,14 @@ pub(super) fn run(args: &Args, csv: &Path, url: &str, rows: Vec<Row>) -> anyhow:
              the shard (--shard or the job index) is not needed and is not used"
         );
     }
+    if args.migrate.iter().any(|w| w == "--dry-run") {
+        // A dry run changes nothing, yet its mailboxes would be finished as done.
+        eprintln!(
+            "error: --dry-run with PostgreSQL state would mark the mailboxes done; \
+             dry-run the batch with a state directory"
+        );
+        return Ok(ExitCode::from(Exit::Usage.code()));
+    }
     let sizes = args.sizes.as_deref().map(read_sizes).transpose()?;
     let worker_name = args.worker.clone().unwrap_or_else(default_worker_name);
 

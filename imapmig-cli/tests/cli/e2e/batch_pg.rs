@@ -398,4 +398,22 @@ fn status_lists_running_stalled_and_failed_mailboxes() {
     // A directory is not a fleet.
     let out = status("/tmp/imapmig-state");
     assert_exit(&out, 64);
+
+    // A dry run would finish its mailboxes as done: refused before anything is enqueued.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("m.csv");
+    std::fs::write(
+        &csv,
+        "source,target,source_secret,target_secret\n\
+         imap://s9@127.0.0.1:1,imap://s9@127.0.0.1:2,env:X,env:Y\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_imapmig"))
+        .args(["batch", "--csv"])
+        .arg(&csv)
+        .args(["--state", &url, "--", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 64);
+    assert_eq!(db.mailboxes().unwrap().len(), 4, "nothing enqueued");
 }
