@@ -239,6 +239,10 @@ fn migrate_words(args: &Args, row: &Row) -> Vec<String> {
         words.push("--rules".to_owned());
         words.push(r.display().to_string());
     }
+    if let Some(p) = &row.target_profile {
+        words.push("--target-profile".to_owned());
+        words.push(p.clone());
+    }
     words.extend(args.migrate.iter().cloned());
     words
 }
