@@ -444,11 +444,52 @@ fn stage_refusal(folder: &str, stage: &Stage, gap: &imapmig_core::StageGap) -> S
     )
 }
 
-/// The target profile guessed from the target's CAPABILITY words and host name, and why.
-fn guess_profile(capabilities: &[String], host: &str) -> (TargetProfile, String) {
+/// The target profile guessed from what the target says of itself — its CAPABILITY words,
+/// its greeting and its RFC 2971 ID (`name`, `vendor`) — and its host name, and why.
+fn guess_profile(
+    capabilities: &[String],
+    host: &str,
+    greeting: &str,
+    id: &[(String, String)],
+) -> (TargetProfile, String) {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     let under = |domain: &str| host == domain || host.ends_with(&format!(".{domain}"));
-    if capabilities
+    let id_says = |key: &str, needle: &str| {
+        id.iter().any(|(k, v)| {
+            k == key
+                && v.to_ascii_lowercase()
+                    .contains(&needle.to_ascii_lowercase())
+        })
+    };
+    let shown = |key: &str| {
+        id.iter()
+            .find(|(k, _)| k == key)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    if id_says("name", "gimap") || id_says("vendor", "google") {
+        (
+            TargetProfile::Gmail,
+            format!(
+                "guessed: the target's ID says name \"{}\", vendor \"{}\"",
+                shown("name"),
+                shown("vendor")
+            ),
+        )
+    } else if id_says("name", "exchange") || id_says("vendor", "microsoft") {
+        (
+            TargetProfile::Exchange,
+            format!(
+                "guessed: the target's ID says name \"{}\", vendor \"{}\"",
+                shown("name"),
+                shown("vendor")
+            ),
+        )
+    } else if greeting.to_ascii_lowercase().contains("microsoft exchange") {
+        (
+            TargetProfile::Exchange,
+            format!("guessed: the target's greeting says \"{greeting}\""),
+        )
+    } else if capabilities
         .iter()
         .any(|c| c.eq_ignore_ascii_case("X-GM-EXT-1"))
     {
@@ -469,8 +510,8 @@ fn guess_profile(capabilities: &[String], host: &str) -> (TargetProfile, String)
     } else {
         (
             TargetProfile::Generic,
-            "guessed: neither the target's CAPABILITY nor its host name says Gmail or \
-             Exchange; give --target-profile exchange for an Exchange server"
+            "guessed: neither the target's CAPABILITY, greeting, ID nor its host name \
+             says Gmail or Exchange; give --target-profile exchange for an Exchange server"
                 .to_owned(),
         )
     }
@@ -955,7 +996,17 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
     };
     let (profile, why) = match args.target_profile {
         Some(p) => (p, "--target-profile".to_owned()),
-        None => guess_profile(&dst.conn.capabilities().all, &s.target.host),
+        None => {
+            let id = dst
+                .run("ID", async |c: &mut Connection| c.server_id().await)
+                .await?;
+            guess_profile(
+                &dst.conn.capabilities().all,
+                &s.target.host,
+                dst.conn.greeting_text(),
+                &id,
+            )
+        }
     };
     if !args.quiet {
         eprintln!("target profile: {} ({why})", profile_name(profile));
@@ -1847,24 +1898,24 @@ mod tests {
         let gmail = words(
             "IMAP4rev1 UNSELECT IDLE NAMESPACE QUOTA ID XLIST CHILDREN X-GM-EXT-1 UIDPLUS COMPRESS=DEFLATE ENABLE MOVE CONDSTORE ESEARCH UTF8=ACCEPT LIST-EXTENDED LIST-STATUS LITERAL- SPECIAL-USE APPENDLIMIT=35651584",
         );
-        let (p, why) = guess_profile(&gmail, "imap.example.org");
+        let (p, why) = guess_profile(&gmail, "imap.example.org", "", &[]);
         assert_eq!(p, TargetProfile::Gmail);
         assert!(why.contains("X-GM-EXT-1"), "{why}");
         assert_eq!(
-            guess_profile(&words("IMAP4REV1 x-gm-ext-1"), "h").0,
+            guess_profile(&words("IMAP4REV1 x-gm-ext-1"), "h", "", &[]).0,
             TargetProfile::Gmail
         );
         let exchange = words("IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID");
-        let (p, why) = guess_profile(&exchange, "Outlook.Office365.com.");
+        let (p, why) = guess_profile(&exchange, "Outlook.Office365.com.", "", &[]);
         assert_eq!(p, TargetProfile::Exchange);
         assert!(why.contains("outlook.office365.com"), "{why}");
         assert_eq!(
-            guess_profile(&exchange, "imap.gmail.com").0,
+            guess_profile(&exchange, "imap.gmail.com", "", &[]).0,
             TargetProfile::Gmail
         );
         // A name that only ends like one is not one.
         assert_eq!(
-            guess_profile(&exchange, "notoutlook.com").0,
+            guess_profile(&exchange, "notoutlook.com", "", &[]).0,
             TargetProfile::Generic
         );
         for caps in [
@@ -1872,11 +1923,50 @@ mod tests {
             "IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+",
             "",
         ] {
-            let (p, why) = guess_profile(&words(caps), "127.0.0.1");
+            let (p, why) = guess_profile(&words(caps), "127.0.0.1", "", &[]);
             assert_eq!(p, TargetProfile::Generic, "{caps}");
             assert!(why.contains("--target-profile exchange"), "{why}");
         }
         assert_eq!(profile_name(TargetProfile::Exchange), "exchange");
+    }
+
+    #[test]
+    fn the_target_profile_is_guessed_from_greeting_and_id() {
+        let pairs = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let caps = vec!["IMAP4REV1".to_owned(), "ID".to_owned()];
+        // On-premises Exchange: a host name of its own, its greeting names it.
+        let (p, why) = guess_profile(
+            &caps,
+            "mail.corp.example",
+            "The Microsoft Exchange IMAP4 service is ready.",
+            &[],
+        );
+        assert_eq!(p, TargetProfile::Exchange);
+        assert!(why.contains("greeting"), "{why}");
+        // Gmail behind a name of its own: its ID (as imap.gmail.com answers ID NIL).
+        let gimap = pairs(&[
+            ("name", "GImap"),
+            ("vendor", "Google, Inc."),
+            ("support-url", "https://support.google.com/mail"),
+        ]);
+        let (p, why) = guess_profile(&caps, "imap.example.org", "Gimap ready", &gimap);
+        assert_eq!(p, TargetProfile::Gmail);
+        assert!(why.contains("GImap"), "{why}");
+        let exchange = pairs(&[("name", "Microsoft Exchange"), ("vendor", "Microsoft")]);
+        assert_eq!(
+            guess_profile(&caps, "10.0.0.5", "ready", &exchange).0,
+            TargetProfile::Exchange
+        );
+        // Dovecot says what it is, which is neither.
+        let dovecot = pairs(&[("name", "Dovecot")]);
+        assert_eq!(
+            guess_profile(&caps, "127.0.0.1", "Dovecot ready.", &dovecot).0,
+            TargetProfile::Generic
+        );
     }
 
     #[test]

@@ -190,7 +190,13 @@ pub(crate) struct Connection {
     /// The most body-budget permits ever seen available at once: the budget's total, as far
     /// as we can tell.
     budget_seen: usize,
+    /// The greeting's human text (printable ASCII, at most [`GREETING_TEXT_MAX`] bytes):
+    /// servers name themselves there (`The Microsoft Exchange IMAP4 service is ready.`).
+    greeting: String,
 }
+
+/// The longest greeting text kept.
+const GREETING_TEXT_MAX: usize = 200;
 
 /// The length of `s` as a quoted string (quotes and escapes included).
 fn quoted_len(s: &[u8]) -> usize {
@@ -425,6 +431,7 @@ impl Connection {
             unsolicited: Vec::new(),
             slowdown: None,
             budget_seen: 0,
+            greeting: String::new(),
         }
     }
 
@@ -558,7 +565,14 @@ impl Connection {
         };
         use imapmig_core::throttle::Status as S;
         match wire::untagged_status(&frame) {
-            Some((S::Ok | S::Preauth, _, _)) => Ok(capability_code(&frame)),
+            Some((S::Ok | S::Preauth, _, text)) => {
+                self.greeting = text
+                    .chars()
+                    .filter(|c| c.is_ascii_graphic() || *c == ' ')
+                    .take(GREETING_TEXT_MAX)
+                    .collect();
+                Ok(capability_code(&frame))
+            }
             Some((S::Bye, code, text)) => Err(ImapError::Bye {
                 text: code_and_text(code.as_ref(), &text),
             }),
@@ -1082,6 +1096,43 @@ impl Connection {
     }
 
     // ----- commands -----
+
+    /// The greeting's text, as the server sent it (control characters removed).
+    pub(crate) fn greeting_text(&self) -> &str {
+        &self.greeting
+    }
+
+    /// RFC 2971 `ID NIL`: what the server says it is (`name`, `vendor`, `version`...), keys
+    /// lower-cased and sorted. Empty when the server has no `ID` capability, answers `NIL`, or
+    /// refuses the command (an identification is a hint, never a reason to stop).
+    pub(crate) async fn server_id(&mut self) -> Result<Vec<(String, String)>, ImapError> {
+        if !self.caps.all.iter().any(|c| c == "ID") {
+            return Ok(Vec::new());
+        }
+        let mut found = Vec::new();
+        let done = self
+            .run("ID", b"ID NIL", |_, parsed| match parsed {
+                Classified::Untagged(Response::Id(map)) => {
+                    found = map
+                        .iter()
+                        .flatten()
+                        .take(64)
+                        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+                        .collect();
+                    true
+                }
+                _ => false,
+            })
+            .await?;
+        match self.check("ID", done) {
+            Ok(_) => {}
+            Err(e @ ImapError::No { .. }) if e.is_transient() => return Err(e),
+            Err(ImapError::No { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        }
+        found.sort();
+        Ok(found)
+    }
 
     /// The raw `* NAMESPACE` response, if the server has NAMESPACE.
     pub(crate) async fn namespace(&mut self) -> Result<Option<Vec<u8>>, ImapError> {

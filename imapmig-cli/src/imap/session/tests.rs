@@ -77,6 +77,26 @@ async fn names_with_quote_specials_go_as_literals_dovecot_takes_with_and_without
 }
 
 #[tokio::test]
+async fn dovecot_names_itself_in_its_greeting_and_its_id() {
+    let Some(d) = Dovecot::start(Layout::Slash) else {
+        return;
+    };
+    let mut c = open(&d, d.port(), T).await;
+    assert!(
+        c.greeting_text().contains("ready"),
+        "{:?}",
+        c.greeting_text()
+    );
+    let id = c.server_id().await.unwrap();
+    assert!(
+        id.iter().any(|(k, v)| k == "name" && v == "Dovecot"),
+        "{id:?}"
+    );
+    // The connection goes on after ID.
+    assert_eq!(c.select(b"INBOX", true).await.unwrap().exists, 0);
+}
+
+#[tokio::test]
 async fn the_commands_of_a_migration_against_dovecot() {
     let (Some((src, msgs)), Some(dst)) = (seeded(3), Dovecot::start(Layout::Slash)) else {
         return;
