@@ -116,6 +116,7 @@ mod charset;
 mod classify;
 mod date;
 mod defect;
+mod eight_bit;
 mod encoded_word;
 mod error;
 pub mod exchange;
@@ -127,9 +128,13 @@ mod transfer;
 
 pub use classify::{Classification, Part, Verdict, classify, classify_with};
 pub use defect::{Defect, DefectKind, Severity, UnknownDefectCode};
+pub use eight_bit::{LeftReason, Unencoded};
 pub use error::Error;
 pub use limits::Limits;
-pub use repair::{Repaired, repair, repair_classified, repair_with};
+pub use repair::{
+    RepairOptions, Repaired, encode_8bit_headers, repair, repair_classified, repair_with,
+    repair_with_options,
+};
 pub use transfer::TransferEncoding;
 
 #[cfg(doctest)]
