@@ -194,6 +194,11 @@ pub(crate) fn encode(bytes: &[u8]) -> Pass {
             Class::Text => encode_text(&text),
             _ => match encode_addresses(&text) {
                 Some((v, false)) => v,
+                // Nothing but an address holds 8-bit text.
+                Some((v, true)) if v == text => {
+                    leave(LeftReason::Address);
+                    continue;
+                }
                 Some((v, true)) if utf8 => {
                     // The display names are encoded; the address stays in
                     // its own bytes (written back unchanged, as UTF-8).
@@ -497,16 +502,14 @@ fn display_name(phrase: &str) -> String {
 fn fold(value: &str, used: usize, eol: &[u8], out: &mut Vec<u8>) {
     let (pieces, trailing) = words(value);
     let mut line = used;
-    let mut on_line = 0;
-    for (ws, word) in pieces {
-        if on_line > 0 && !ws.is_empty() && line + ws.len() + word.len() > LINE {
+    for (n, (ws, word)) in pieces.into_iter().enumerate() {
+        if n > 0 && !ws.is_empty() && line + ws.len() + word.len() > LINE {
             out.extend_from_slice(eol);
             line = 0;
         }
         out.extend_from_slice(ws.as_bytes());
         out.extend_from_slice(word.as_bytes());
         line += ws.len() + word.len();
-        on_line += 1;
     }
     out.extend_from_slice(trailing.as_bytes());
 }
