@@ -14,6 +14,7 @@
 mod basic;
 mod batch;
 mod crash;
+mod eightbit_headers;
 mod engine;
 mod faults;
 mod flags;
