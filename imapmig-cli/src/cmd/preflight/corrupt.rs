@@ -12,7 +12,7 @@ use anyhow::Context;
 use imapmig_core::Tolerance;
 use imapmig_core::tolerance::{SkipLog, SkipRecord};
 use imapmig_core::{SkipReason, Uid};
-use imapmig_mime::{Verdict, classify};
+use imapmig_mime::{Verdict, classify, encode_8bit_headers};
 
 use super::scan::{Mailbox, Message};
 
@@ -32,6 +32,11 @@ struct MailboxCorrupt {
     corrupt: Vec<Item>,
     /// Messages per defect code, in the vocabulary's order.
     by_code: BTreeMap<imapmig_mime::DefectKind, u64>,
+    /// Messages with raw 8-bit bytes in their own header block (UTF-8 or not).
+    eight_bit: u64,
+    /// Of those, the ones the 8-bit header repair would leave with some 8-bit bytes (a
+    /// Message-ID or an address, text in no known charset).
+    eight_bit_left: u64,
 }
 
 #[derive(Debug)]
@@ -56,6 +61,17 @@ impl Corrupt {
         kinds.dedup();
         for kind in kinds {
             *mailbox.by_code.entry(kind).or_default() += 1;
+        }
+        let header = classification
+            .parts
+            .first()
+            .and_then(|p| message.bytes.get(p.header.clone()))
+            .unwrap_or_default();
+        if !header.is_ascii() {
+            mailbox.eight_bit += 1;
+            if !encode_8bit_headers(message.bytes).unencoded.is_empty() {
+                mailbox.eight_bit_left += 1;
+            }
         }
         let item = || Item {
             id: message.id.to_owned(),
@@ -149,6 +165,9 @@ impl MailboxCorrupt {
                 .collect();
             writeln!(out, "  messages per defect: {}", codes.join(", "))?;
         }
+        if self.eight_bit > 0 {
+            self.write_eight_bit(out)?;
+        }
         let verdict = Tolerance::default().verdict(self.corrupt.len() as u64, total);
         writeln!(
             out,
@@ -185,6 +204,34 @@ impl MailboxCorrupt {
             }
         }
         Ok(())
+    }
+}
+
+impl MailboxCorrupt {
+    /// Raw 8-bit header text: which targets change it, and the repair that keeps it.
+    fn write_eight_bit(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let not_utf8 = self
+            .by_code
+            .get(&imapmig_mime::DefectKind::EightBitHeader)
+            .copied()
+            .unwrap_or(0);
+        writeln!(
+            out,
+            "  raw 8-bit header text: {} messages ({not_utf8} of them not UTF-8: eight-bit-header)",
+            self.eight_bit
+        )?;
+        writeln!(
+            out,
+            "    targets that change it: Cyrus IMAP stores every such byte as X (munge8bit, its default); \
+             Dovecot and Courier-IMAP store it as it is; Exchange and Gmail are not tested"
+        )?;
+        writeln!(
+            out,
+            "    `imapmig migrate --repair-8bit-headers` RFC 2047-encodes it before APPEND (on by default \
+             for a Cyrus target); {} messages would keep bytes it cannot encode (a Message-ID, an \
+             address, text in no declared charset)",
+            self.eight_bit_left
+        )
     }
 }
 
