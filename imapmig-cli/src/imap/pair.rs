@@ -1077,6 +1077,15 @@ impl<C: Connector> Driver<'_, C> {
                             _ => break,
                         }
                     }
+                    if eight_bit {
+                        for body in &mut round {
+                            if let Some(source) = Uid::try_from(body.uid).ok()
+                                && let Some(encoded) = encoded_8bit(&body.body, &target, source)
+                            {
+                                body.body = encoded.into();
+                            }
+                        }
+                    }
                     append_round(
                         dst,
                         &target,
@@ -1085,7 +1094,6 @@ impl<C: Connector> Driver<'_, C> {
                         &mut events,
                         &mut copied,
                         &on_copied,
-                        eight_bit,
                     )
                     .await?;
                     // The bodies are on the target: their memory goes back to the budget.
@@ -1269,7 +1277,6 @@ async fn append_round(
     events: &mut Vec<Event>,
     copied: &mut u64,
     on_copied: &Arc<dyn Fn(u64) + Send + Sync>,
-    eight_bit: bool,
 ) -> Result<(), ImapError> {
     let mut flags: Vec<Vec<String>> = Vec::with_capacity(round.len());
     let mut bodies: Vec<Option<Vec<u8>>> = Vec::with_capacity(round.len());
@@ -1286,10 +1293,9 @@ async fn append_round(
                 .collect(),
         );
         // A repaired copy is the only time a body is copied in memory.
+        // (With --repair-8bit-headers the body's header is encoded already.)
         bodies.push(if item.repair {
-            Some(repaired(&body.body, eight_bit).unwrap_or_else(|| body.body.to_vec()))
-        } else if eight_bit {
-            encoded_8bit(&body.body, target, item.source)
+            Some(repaired(&body.body, false).unwrap_or_else(|| body.body.to_vec()))
         } else {
             None
         });

@@ -248,6 +248,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn raw_8bit_headers_are_counted_with_what_the_repair_leaves() {
+        let messages: [&[u8]; 4] = [
+            "From: Jörg <j@example.org>\r\nSubject: Grüße\r\nMessage-ID: <1@example.org>\r\n\r\nx\r\n"
+                .as_bytes(),
+            "From: k@example.org\r\nSubject: ok\r\nMessage-ID: <größe@example.org>\r\n\r\nx\r\n"
+                .as_bytes(),
+            b"From: k@example.org\r\nSubject: Caf\xe9\r\nMessage-ID: <3@example.org>\r\n\r\nx\r\n",
+            "From: k@example.org\r\nSubject: ascii\r\nMessage-ID: <4@example.org>\r\n\r\nGrüße\r\n"
+                .as_bytes(),
+        ];
+        let mut corrupt = Corrupt::default();
+        for (i, bytes) in messages.iter().enumerate() {
+            let message = Message {
+                mailbox: 0,
+                folder: "INBOX",
+                position: i as u32 + 1,
+                id: "m",
+                bytes,
+            };
+            corrupt.observe(&message, None);
+        }
+        let found = &corrupt.mailboxes[0];
+        // The body's 8-bit text does not count; the Message-ID and the Latin-1 Subject
+        // without a charset stay.
+        assert_eq!((found.eight_bit, found.eight_bit_left), (3, 2));
+        let mut out = Vec::new();
+        found.write_eight_bit(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with(
+            "  raw 8-bit header text: 3 messages (1 of them not UTF-8: eight-bit-header)\n"
+        ));
+        assert!(text.contains("Cyrus IMAP stores every such byte as X"));
+        assert!(text.contains("--repair-8bit-headers"));
+        assert!(text.contains("2 messages would keep bytes it cannot encode"));
+    }
+
+    #[test]
     fn shown_ids_are_relative_to_the_mailbox() {
         let cases = [
             ("/m/cur/1:2,S", "/m", "cur/1:2,S"),
