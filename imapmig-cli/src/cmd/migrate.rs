@@ -34,9 +34,9 @@
 //! `NO_ATOMIC_RENAME`), which by default stores every raw 8-bit header byte as `X`; off
 //! otherwise (Dovecot and Courier-IMAP store the bytes as they are). A repaired copy differs
 //! from the source in bytes and size: it is verified by the UID the target gave it
-//! (APPENDUID), and the state keeps the source's own fingerprint. After a target UIDVALIDITY
-//! change such a copy cannot be found again by fingerprint, so the run stops unconfirmed
-//! (exit 1, see `--accept-reset`) rather than copy it twice.
+//! (APPENDUID), and the state keeps the source's own fingerprint. After a UIDVALIDITY change on
+//! either side such a copy cannot be found again by fingerprint, so the run stops unconfirmed
+//! (exit 1) rather than copy it twice; `--accept-reset` would copy it again.
 //!
 //! Staging: `--before DATE` copies only mail older than DATE (the historic pre-stage);
 //! `--since DATE` only mail from DATE on; neither copies everything still missing (the final

@@ -164,4 +164,31 @@ fn raw_utf8_headers_into_cyrus_are_rfc2047_encoded() {
     assert!(!stderr.contains("duplicate"), "{stderr}");
     assert_eq!(dst.messages("INBOX.Intl").len(), intl.len());
     assert_eq!(decoded(&dst.messages("INBOX.Intl")), want);
+
+    // A new source UIDVALIDITY: the records are confirmed by finding the copies on the target
+    // by fingerprint, and a repaired copy (other header bytes, other size) is not found that
+    // way. The run stops before copying anything rather than copy a message twice.
+    let mut session = src.session();
+    let reply = session.command("STATUS \"Intl\" (UIDVALIDITY)");
+    let text = String::from_utf8_lossy(&reply);
+    let at = text.find("UIDVALIDITY ").unwrap() + 12;
+    let now: u32 = text[at..]
+        .split([' ', ')'])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    src.set_uidvalidity("Intl", now + 1);
+    let out = output_within(
+        migrate_command_urls(&url(&src), &target, state.path(), &[]),
+        std::time::Duration::from_secs(120),
+    );
+    assert_exit(&out, 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Intl: UIDVALIDITY changed and only 0 of 13 recorded messages"),
+        "{stderr}"
+    );
+    assert_eq!(totals(&out).0, 0);
+    assert_eq!(dst.messages("INBOX.Intl").len(), intl.len());
 }
