@@ -188,7 +188,9 @@ pub use engine::Engine;
 pub use error::Error;
 pub use ids::{Fingerprint, Flag, ModSeq, Uid, UidValidity};
 pub use observation::{FolderStatus, Observation, ObservedMessage};
-pub use plan::{Match, Pair, Plan, Policy, Stage, UnidentifiedPolicy, plan_pass};
+pub use plan::{
+    Match, Pair, Plan, Policy, Stage, StageCutoffs, StageGap, UnidentifiedPolicy, plan_pass,
+};
 pub use state::FolderState;
 pub use store::{FileStore, MemoryStore, StateStore, StoreKey};
 pub use tolerance::{SkipReason, Tolerance};

@@ -47,6 +47,99 @@ impl Stage {
     }
 }
 
+/// The stage cutoffs of the passes a folder pair has completed, saved in
+/// its [`FolderState`] so that a later stage cannot leave a gap.
+///
+/// Pre-stages cover every date before the latest `before`; deltas cover
+/// every date from the earliest `since` on, and mail of unknown date.
+/// Together they cover everything as long as `since <= before`, which
+/// [`StageCutoffs::gap`] keeps: a delta whose `since` is later than a
+/// completed pre-stage's `before` is refused, and so is a pre-stage whose
+/// `before` is earlier than a completed delta's `since`. [`Stage::Final`]
+/// is never refused: it copies everything still missing.
+///
+/// ```
+/// use imapmig_core::{Stage, StageCutoffs};
+///
+/// let mut cutoffs = StageCutoffs::default();
+/// cutoffs.record(&Stage::PreStage { before: 1_000 });
+/// // A delta from the pre-stage's cutoff on (or earlier) leaves no gap.
+/// assert_eq!(cutoffs.gap(&Stage::Delta { since: 1_000 }), None);
+/// // One from later on would never copy mail dated 1000..2000.
+/// let gap = cutoffs.gap(&Stage::Delta { since: 2_000 }).unwrap();
+/// assert_eq!((gap.before, gap.since), (1_000, 2_000));
+/// assert_eq!(cutoffs.gap(&Stage::Final), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct StageCutoffs {
+    /// The latest cutoff of a completed pre-stage (Unix seconds, exclusive).
+    pub before: Option<i64>,
+    /// The earliest cutoff of a completed delta (Unix seconds, inclusive).
+    pub since: Option<i64>,
+}
+
+/// A stage refused by [`StageCutoffs::gap`]: mail dated from `before`
+/// (inclusive) up to `since` (exclusive) would be copied by no staged pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageGap {
+    /// The pre-stage cutoff (saved, or asked for).
+    pub before: i64,
+    /// The delta cutoff (saved, or asked for).
+    pub since: i64,
+}
+
+impl fmt::Display for StageGap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a pre-stage before {} and a delta since {} leave mail dated in between uncopied",
+            self.before, self.since
+        )
+    }
+}
+
+impl StageCutoffs {
+    /// The gap `stage` would leave after the completed passes, or `None`
+    /// when it may run.
+    pub fn gap(&self, stage: &Stage) -> Option<StageGap> {
+        match *stage {
+            Stage::Delta { since } => self
+                .before
+                .filter(|before| since > *before)
+                .map(|before| StageGap { before, since }),
+            Stage::PreStage { before } => self
+                .since
+                .filter(|since| before < *since)
+                .map(|since| StageGap { before, since }),
+            Stage::Final => None,
+        }
+    }
+
+    /// Records a completed pass of `stage`.
+    pub fn record(&mut self, stage: &Stage) {
+        match *stage {
+            Stage::PreStage { before } => {
+                self.before = Some(self.before.map_or(before, |b| b.max(before)));
+            }
+            Stage::Delta { since } => {
+                self.since = Some(self.since.map_or(since, |s| s.min(since)));
+            }
+            Stage::Final => {}
+        }
+    }
+
+    /// Whether the recorded staged passes together covered a message with
+    /// this INTERNALDATE (by the rule of [`Stage::includes`]).
+    pub fn covers(&self, internal_date: Option<i64>) -> bool {
+        self.before
+            .is_some_and(|before| Stage::PreStage { before }.includes(internal_date))
+            || self
+                .since
+                .is_some_and(|since| Stage::Delta { since }.includes(internal_date))
+    }
+}
+
 /// What to do with a message whose identity cannot be established.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

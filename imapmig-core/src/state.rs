@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ids::{Fingerprint, ModSeq, Uid, UidValidity};
 use crate::observation::{FolderStatus, Observation};
-use crate::plan::{Plan, Policy, Stage, plan_pass};
+use crate::plan::{Plan, Policy, Stage, StageCutoffs, plan_pass};
 use crate::tolerance::SkipReason;
 
 /// What was last seen of one side of a folder pair.
@@ -101,6 +101,9 @@ pub struct FolderState {
     pub(crate) skipped: BTreeMap<Uid, SkippedMessage>,
     pub(crate) intents: BTreeMap<Uid, Intent>,
     pub(crate) unidentified: BTreeSet<Uid>,
+    /// Cutoffs of the staged passes completed (state format version 2).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub(crate) cutoffs: StageCutoffs,
 }
 
 impl FolderState {
@@ -130,6 +133,18 @@ impl FolderState {
             }
             _ => false,
         }
+    }
+
+    /// The cutoffs of the staged passes completed on this pair (see
+    /// [`StageCutoffs::gap`] for the rule a new stage is checked by).
+    pub fn stage_cutoffs(&self) -> StageCutoffs {
+        self.cutoffs
+    }
+
+    /// Records that a pass of `stage` completed: everything it asked for is
+    /// on the target or skipped. Save the state afterwards.
+    pub fn record_stage(&mut self, stage: &Stage) {
+        self.cutoffs.record(stage);
     }
 
     /// The target side as of the last pass.

@@ -1,13 +1,13 @@
 //! Persistence of [`FolderState`]: the [`StateStore`] trait, a crash-safe
 //! [`FileStore`] and a [`MemoryStore`].
 //!
-//! # The state file format (version 1)
+//! # The state file format (version 2)
 //!
 //! A text file, written by hand rather than by serde so that it stays the
 //! same whatever features are on:
 //!
 //! ```text
-//! imapmig-state 1
+//! imapmig-state 2
 //! key <store key>
 //! length <bytes of body>
 //! crc32 <8 lowercase hex digits: CRC-32 (IEEE) of body>
@@ -25,7 +25,14 @@
 //! intent <source uid> <fingerprint|-> <size>
 //! unidentified <source uid>
 //! skipped <source uid> <fingerprint|-> <size> <reason code> <detail as a JSON string>
+//! cutoffs <pre-stage before|-> <delta since|->
 //! ```
+//!
+//! Version 2 added the `cutoffs` record (the stage cutoffs of completed
+//! passes, Unix seconds; written only when a staged pass completed). A
+//! version 1 file has none and still loads, with no cutoffs; a `cutoffs`
+//! record in a version 1 file is corruption. The journal never carries
+//! `cutoffs`: a save that changes them writes a snapshot.
 //!
 //! A reader rejects, with an error and never an empty state: a wrong magic
 //! line, a version newer than it knows ([`Error::FutureVersion`]), another
@@ -78,10 +85,11 @@ use std::sync::Mutex;
 
 use crate::Error;
 use crate::ids::{Fingerprint, ModSeq, Uid, UidValidity};
+use crate::plan::StageCutoffs;
 use crate::state::{CopiedMessage, FolderState, Intent, SideMark, SkippedMessage};
 
 /// The newest state file format this build reads and the one it writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const MAGIC: &str = "imapmig-state";
 
@@ -426,6 +434,8 @@ impl FileStore {
     ) -> Result<OnDisk, Error> {
         if self.journal
             && let Some(old) = old
+            // The journal never carries cutoffs: a change of them is a snapshot.
+            && old.state.cutoffs == state.cutoffs
         {
             let records = delta(&old.state, state);
             if records.is_empty() {
@@ -716,6 +726,15 @@ fn encode_generation(key: &StoreKey, state: &FolderState, generation: Option<u64
     for (uid, s) in &state.skipped {
         write_skipped(&mut body, *uid, s);
     }
+    let cutoffs = state.cutoffs;
+    if cutoffs != StageCutoffs::default() {
+        let _ = writeln!(
+            body,
+            "cutoffs {} {}",
+            opt(cutoffs.before),
+            opt(cutoffs.since)
+        );
+    }
     let crc = crc32fast::hash(body.as_bytes());
     let mut out = format!(
         "{MAGIC} {FORMAT_VERSION}\nkey {key}\nlength {}\ncrc32 {crc:08x}\n\n",
@@ -947,6 +966,9 @@ fn decode_full(bytes: &[u8]) -> Result<(StoreKey, FolderState, Option<u64>), Err
         .map_err(|e| cur.corrupt(body_at + e.valid_up_to(), "body is not UTF-8"))?;
     let mut state = FolderState::new();
     let generation = apply_records(&mut state, body, body_at, false)?;
+    if version < 2 && state.cutoffs != StageCutoffs::default() {
+        return Err(cur.corrupt(body_at, "a cutoffs record in a version 1 state"));
+    }
     Ok((key, state, generation))
 }
 
@@ -960,6 +982,7 @@ fn apply_records(
     journal: bool,
 ) -> Result<Option<u64>, Error> {
     let mut generation = None;
+    let mut seen_cutoffs = false;
     let mut at = body_at;
     for line in body.split_inclusive('\n') {
         let offset = at;
@@ -1008,6 +1031,16 @@ fn apply_records(
                 if generation.replace(g).is_some() {
                     return Err(corrupt("generation recorded twice".into()));
                 }
+            }
+            "cutoffs" if !journal => {
+                if seen_cutoffs {
+                    return Err(corrupt("cutoffs recorded twice".into()));
+                }
+                seen_cutoffs = true;
+                state.cutoffs = StageCutoffs {
+                    before: optional::<i64>(f.next(), "pre-stage cutoff", offset)?,
+                    since: optional::<i64>(f.next(), "delta cutoff", offset)?,
+                };
             }
             "source" | "target" => {
                 let mark = SideMark {
@@ -1190,12 +1223,12 @@ mod tests {
     fn header_errors_are_typed() {
         let key = StoreKey::new("k").unwrap();
         let good = String::from_utf8(encode(&key, &sample(2))).unwrap();
-        let future = good.replacen("imapmig-state 1", "imapmig-state 2", 1);
+        let future = good.replacen("imapmig-state 2", "imapmig-state 3", 1);
         assert!(matches!(
             decode(future.as_bytes()),
             Err(Error::FutureVersion {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             })
         ));
@@ -1261,6 +1294,65 @@ mod tests {
             );
         }
         let _ = key;
+    }
+
+    #[test]
+    fn stage_cutoffs_are_version_2_and_old_states_still_load() {
+        let key = StoreKey::new("k").unwrap();
+        let frame = |version: u32, body: &str| {
+            format!(
+                "imapmig-state {version}\nkey k\nlength {}\ncrc32 {:08x}\n\n{body}",
+                body.len(),
+                crc32fast::hash(body.as_bytes())
+            )
+        };
+        // A version 1 state (written before cutoffs existed) loads, without them.
+        let old = decode(frame(1, "source 1 - -\ncopied 1 - - 5\n").as_bytes()).unwrap();
+        assert_eq!(old.1.stage_cutoffs(), StageCutoffs::default());
+        assert_eq!(old.1.copied_count(), 1);
+        // Version 2 carries them, and a state without staged passes has none.
+        let mut state = sample(2);
+        let plain = String::from_utf8(encode(&key, &state)).unwrap();
+        assert!(plain.starts_with("imapmig-state 2\n") && !plain.contains("cutoffs"));
+        state.record_stage(&crate::Stage::PreStage { before: -86_400 });
+        state.record_stage(&crate::Stage::Delta {
+            since: 1_700_000_000,
+        });
+        let bytes = encode(&key, &state);
+        assert!(String::from_utf8_lossy(&bytes).contains("cutoffs -86400 1700000000\n"));
+        assert_eq!(decode(&bytes).unwrap().1, state);
+        let half = decode(frame(2, "cutoffs - 5\n").as_bytes()).unwrap().1;
+        assert_eq!(
+            half.stage_cutoffs(),
+            StageCutoffs {
+                before: None,
+                since: Some(5)
+            }
+        );
+        for (version, body) in [
+            (1, "cutoffs 1 -\n"),
+            (2, "cutoffs 1 - -\n"),
+            (2, "cutoffs x -\n"),
+            (2, "cutoffs 1\n"),
+            (2, "cutoffs 1 -\ncutoffs 1 -\n"),
+        ] {
+            assert!(
+                matches!(
+                    decode(frame(version, body).as_bytes()),
+                    Err(Error::CorruptState { .. })
+                ),
+                "{version} {body:?}"
+            );
+        }
+        // Through the journaling file store: a change of cutoffs is saved and loaded.
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path());
+        let key = StoreKey::new("a").unwrap();
+        let mut state = sample(3);
+        store.save(&key, &state).unwrap();
+        state.record_stage(&crate::Stage::PreStage { before: 100 });
+        store.save(&key, &state).unwrap();
+        assert_eq!(FileStore::new(dir.path()).load(&key).unwrap(), Some(state));
     }
 
     #[test]

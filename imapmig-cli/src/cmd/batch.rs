@@ -7,7 +7,8 @@
 //!
 //! The CSV has the header `source,target,source_secret,target_secret`, optionally followed
 //! by `rules,target_profile`. `source` and `target` are `imap[s]://USER@HOST:PORT`; a secret
-//! is `env:VAR` or `file:PATH`, never the secret itself. Every row is checked before anything
+//! is `env:VAR` or `file:PATH`, never the secret itself; `target_profile` (generic, exchange,
+//! gmail; blank: guessed) is the mailbox's `migrate --target-profile`. Every row is checked before anything
 //! starts; a bad one is named by line and column and the command exits 64.
 //!
 //! Each mailbox gets its own state directory and skip log under `DIR/mailboxes/`, so a
@@ -69,6 +70,8 @@ struct Row {
     source_secret: SecretSource,
     target_secret: SecretSource,
     rules: Option<PathBuf>,
+    /// `migrate --target-profile` for this mailbox (checked), when the row names one.
+    target_profile: Option<String>,
 }
 
 /// A bad CSV row, named by position.
@@ -178,12 +181,11 @@ fn read_rows(path: &Path) -> Result<Vec<Row>, Vec<RowError>> {
             }
         };
         let profile = match fields.get(5).copied().unwrap_or("") {
-            "" | "generic" => Ok(()),
-            other => Err(err(
-                line,
-                5,
-                format!("target profile {other:?}: this version migrates with `generic` only"),
-            )),
+            "" => Ok(None),
+            name => name
+                .parse::<imapmig_folders::TargetProfile>()
+                .map(|_| Some(name.to_owned()))
+                .map_err(|e| err(line, 5, e)),
         };
         match (
             endpoint(0),
@@ -193,7 +195,14 @@ fn read_rows(path: &Path) -> Result<Vec<Row>, Vec<RowError>> {
             rules,
             profile,
         ) {
-            (Ok(source), Ok(target), Ok(source_secret), Ok(target_secret), Ok(rules), Ok(())) => {
+            (
+                Ok(source),
+                Ok(target),
+                Ok(source_secret),
+                Ok(target_secret),
+                Ok(rules),
+                Ok(target_profile),
+            ) => {
                 rows.push(Row {
                     line,
                     source,
@@ -201,6 +210,7 @@ fn read_rows(path: &Path) -> Result<Vec<Row>, Vec<RowError>> {
                     source_secret,
                     target_secret,
                     rules,
+                    target_profile,
                 });
             }
             (a, b, c, d, e, f) => {
@@ -431,6 +441,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             words.push("--rules".to_owned());
             words.push(r.display().to_string());
         }
+        if let Some(p) = &row.target_profile {
+            words.push("--target-profile".to_owned());
+            words.push(p.clone());
+        }
         words.extend(args.migrate.iter().cloned());
         let options = migrate::options_for_batch(
             &words,
@@ -582,6 +596,7 @@ mod tests {
                 source_secret: SecretSource::from_spec("env:A").unwrap(),
                 target_secret: SecretSource::from_spec("env:B").unwrap(),
                 rules: None,
+                target_profile: None,
             })
             .collect()
     }
@@ -615,6 +630,33 @@ mod tests {
         // Loads end at 120 and 110.
         assert_eq!(a, vec![2, 3, 5]);
         assert_eq!(b, vec![6, 7, 4]);
+    }
+
+    #[test]
+    fn a_row_names_its_target_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.csv");
+        std::fs::write(
+            &path,
+            "source,target,source_secret,target_secret,rules,target_profile\n\
+             imap://a@h:143,imap://a@t:143,env:A,env:B,,exchange\n\
+             imap://b@h:143,imap://b@t:143,env:A,env:B,,\n\
+             imap://c@h:143,imap://c@t:143,env:A,env:B,,lotus\n",
+        )
+        .unwrap();
+        let errors = read_rows(&path).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!((errors[0].line, errors[0].name), (4, "target_profile"));
+        std::fs::write(
+            &path,
+            "source,target,source_secret,target_secret,rules,target_profile\n\
+             imap://a@h:143,imap://a@t:143,env:A,env:B,,exchange\n\
+             imap://b@h:143,imap://b@t:143,env:A,env:B,,\n",
+        )
+        .unwrap();
+        let rows = read_rows(&path).unwrap();
+        assert_eq!(rows[0].target_profile.as_deref(), Some("exchange"));
+        assert_eq!(rows[1].target_profile, None);
     }
 
     #[test]

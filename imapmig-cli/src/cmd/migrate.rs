@@ -4,7 +4,8 @@
 //! imapmig migrate --source imap://USER@HOST:PORT --target imap://USER@HOST:PORT --state DIR
 //!                 [--rules FILE] [--skip-log FILE] [--max-bad N] [--before DATE | --since DATE]
 //!                 [--dry-run] [--parallel N] [--quota BYTES] [--gmail auto|on|off]
-//!                 [--ca-file FILE]
+//!                 [--quota-pool BYTES [--quota-pool-used BYTES]]
+//!                 [--target-profile generic|exchange|gmail] [--ca-file FILE]
 //! ```
 //!
 //! TLS (`imaps://`, or `imap://…?starttls`) verifies the server against the Mozilla roots,
@@ -40,7 +41,24 @@
 //!
 //! Staging: `--before DATE` copies only mail older than DATE (the historic pre-stage);
 //! `--since DATE` only mail from DATE on; neither copies everything still missing (the final
-//! delta pass after cutover, which copies only what earlier passes did not).
+//! delta pass after cutover, which copies only what earlier passes did not). A staged pass
+//! that completes saves its cutoff in the folder pair's state; a later `--since` later than
+//! a saved `--before` (or a `--before` earlier than a saved `--since`) would leave the mail
+//! dated in between to no stage, and is refused with exit status 64, naming both dates.
+//!
+//! Target profiles: what the target refuses in folder names (`--target-profile`; guessed
+//! when not given: `X-GM-EXT-1` in the target's CAPABILITY or a host under gmail.com is
+//! Gmail, a host under office365.com or outlook.com is Exchange, anything else generic). With `exchange` or `gmail`, names that differ only in case, reserved names
+//! and trailing blanks are renamed before CREATE, exactly as `imapmig folders map
+//! --profile` shows. The profile used, and why, is said on stderr.
+//!
+//! Quota: the source's size less what the mapped target folders already hold (counted
+//! once) must fit what the target's quota leaves (`--quota`, or the target's own
+//! GETQUOTAROOT). With `--quota-pool BYTES` the mailbox is judged against a quota shared
+//! with other mailboxes: the pool less `--quota-pool-used` (default: the usage the
+//! target's GETQUOTAROOT reports, else 0); the target's own quota, when tighter, still
+//! holds. A target size or quota that cannot be read is said on stderr, with what that
+//! means for the verdict.
 //!
 //! The last line on stdout is `copied: C present: P skipped: S failed: F`.
 //!
@@ -58,7 +76,7 @@
 //! | 7 | the state directory or skip log could not be used |
 //! | 8 | the folder map is unusable: two source folders map to one target, or a rule is invalid |
 //! | 9 | a server refused a command for good (a NO that is not throttling), or answered what cannot be used |
-//! | 64 | usage: a malformed URL or option, or a missing password |
+//! | 64 | usage: a malformed URL or option, a missing password, or a `--since`/`--before` that would leave a gap after the stage cutoffs saved in the state |
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -72,6 +90,7 @@ use futures::StreamExt;
 use imapmig_core::inventory::{self, FolderSize, InventoryPolicy, MailboxInventory, Quota};
 use imapmig_core::throttle::Limits;
 use imapmig_core::{FileStore, FolderState, Policy, Stage, StateStore, StoreKey, Tolerance, Uid};
+use imapmig_folders::TargetProfile;
 use imapmig_folders::{Listing, Mapper, Rules};
 
 use crate::imap::pace::{self, PaceLimits, Pacer, Provider};
@@ -200,10 +219,12 @@ pub(crate) struct Options {
     /// Largest fraction of bad messages allowed (0.0-1.0).
     #[arg(long)]
     max_bad_fraction: Option<f64>,
-    /// Pre-stage: copy only mail with INTERNALDATE before this day (YYYY-MM-DD, UTC).
+    /// Pre-stage: copy only mail with INTERNALDATE before this day (YYYY-MM-DD, UTC). A
+    /// completed pre-stage saves its cutoff in the state.
     #[arg(long, conflicts_with = "since")]
     before: Option<String>,
-    /// Delta: copy only mail from this day on (YYYY-MM-DD, UTC).
+    /// Delta: copy only mail from this day on (YYYY-MM-DD, UTC). Refused (exit 64) when later
+    /// than a saved pre-stage cutoff: the mail in between would be copied by no stage.
     #[arg(long)]
     since: Option<String>,
     /// Plan and report; change nothing on the target or in the state.
@@ -215,6 +236,20 @@ pub(crate) struct Options {
     /// Target quota in bytes (default: the target's own GETQUOTAROOT, if it has one).
     #[arg(long)]
     quota: Option<u64>,
+    /// A quota pooled across mailboxes, in bytes: this mailbox is judged against what the
+    /// pool has left (the pool less --quota-pool-used).
+    #[arg(long, value_name = "BYTES", conflicts_with = "quota")]
+    quota_pool: Option<u64>,
+    /// What the pool already holds, other mailboxes included, in bytes (default: the usage
+    /// the target's GETQUOTAROOT reports, else 0).
+    #[arg(long, value_name = "BYTES", requires = "quota_pool")]
+    quota_pool_used: Option<u64>,
+    /// What the target refuses in folder names: generic, exchange (also office365) or
+    /// gmail. Default: guessed from the target's CAPABILITY and host (X-GM-EXT-1 or
+    /// gmail.com: gmail; office365.com or outlook.com: exchange; otherwise generic, so give
+    /// `exchange` for an on-premises Exchange); the profile used and why is said on stderr.
+    #[arg(long, value_name = "generic|exchange|gmail")]
+    target_profile: Option<TargetProfile>,
     /// Gmail handling: All Mail skipped, archived-only mail placed in the archive folder.
     #[arg(long, value_enum, default_value = "auto")]
     gmail: GmailMode,
@@ -381,6 +416,70 @@ fn parse_day(s: &str, what: &str) -> Result<i64, Fatal> {
     })?;
     Ok(d.and_hms_opt(0, 0, 0)
         .map_or(0, |t| t.and_utc().timestamp()))
+}
+
+/// A cutoff as the day the options take (`YYYY-MM-DD`, UTC).
+fn day(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map_or_else(|| secs.to_string(), |d| d.format("%Y-%m-%d").to_string())
+}
+
+/// Why a stage is refused for a folder pair whose state saved other cutoffs.
+fn stage_refusal(folder: &str, stage: &Stage, gap: &imapmig_core::StageGap) -> String {
+    let (before, since) = (day(gap.before), day(gap.since));
+    let asked = match stage {
+        Stage::Delta { .. } => format!(
+            "--since {since} is later than the pre-stage cutoff --before {before} saved for folder {folder}"
+        ),
+        _ => format!(
+            "--before {before} is earlier than the delta cutoff --since {since} saved for folder {folder}"
+        ),
+    };
+    format!(
+        "{asked}: mail dated from {before} up to {since} would be copied by no stage. Use \
+         --since {before} or earlier, or the final pass (neither --before nor --since), which \
+         copies everything still missing"
+    )
+}
+
+/// The target profile guessed from the target's CAPABILITY words and host name, and why.
+fn guess_profile(capabilities: &[String], host: &str) -> (TargetProfile, String) {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let under = |domain: &str| host == domain || host.ends_with(&format!(".{domain}"));
+    if capabilities
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case("X-GM-EXT-1"))
+    {
+        (
+            TargetProfile::Gmail,
+            "guessed: the target's CAPABILITY has X-GM-EXT-1".to_owned(),
+        )
+    } else if ["gmail.com", "googlemail.com"].into_iter().any(under) {
+        (
+            TargetProfile::Gmail,
+            format!("guessed: the target host {host} is Gmail's"),
+        )
+    } else if ["office365.com", "outlook.com"].into_iter().any(under) {
+        (
+            TargetProfile::Exchange,
+            format!("guessed: the target host {host} is Exchange Online's"),
+        )
+    } else {
+        (
+            TargetProfile::Generic,
+            "guessed: neither the target's CAPABILITY nor its host name says Gmail or \
+             Exchange; give --target-profile exchange for an Exchange server"
+                .to_owned(),
+        )
+    }
+}
+
+fn profile_name(profile: TargetProfile) -> &'static str {
+    match profile {
+        TargetProfile::Exchange => "exchange",
+        TargetProfile::Gmail => "gmail",
+        _ => "generic",
+    }
 }
 
 /// Whether `host` is this machine (a loopback address or `localhost`), decided from the
@@ -844,15 +943,23 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
         EightBitMode::Off => false,
         EightBitMode::Auto => munges_8bit_headers(&dst.conn.capabilities().all),
     };
-    if repair_8bit_headers && args.repair_8bit_headers == EightBitMode::Auto {
+    if repair_8bit_headers && args.repair_8bit_headers == EightBitMode::Auto && !args.quiet {
         eprintln!(
             "target is Cyrus IMAP, which stores raw 8-bit header bytes as X: they are \
              RFC 2047-encoded before APPEND (--repair-8bit-headers=off to send them as they are)"
         );
     }
+    let (profile, why) = match args.target_profile {
+        Some(p) => (p, "--target-profile".to_owned()),
+        None => guess_profile(&dst.conn.capabilities().all, &s.target.host),
+    };
+    if !args.quiet {
+        eprintln!("target profile: {} ({why})", profile_name(profile));
+    }
     let mut mapper = Mapper::from_listings(&src_listing, &dst_listing)
         .map_err(|e| Fatal::new(Exit::FolderMap, format!("folder hierarchy: {e}")))?
         .rules(rules)
+        .profile(profile)
         .target_listing(&dst_listing);
     if gmail {
         mapper = mapper.gmail(imapmig_folders::GmailPolicy::default());
@@ -863,10 +970,37 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
     plan.check()
         .map_err(|e| Fatal::new(Exit::FolderMap, format!("folder map: {e}")))?;
 
+    // A stage that would leave a gap after the staged passes saved in the state is refused
+    // before anything is created or copied.
+    if s.stage != Stage::Final {
+        for entry in plan.entries() {
+            let Some(target) = entry.target() else {
+                continue;
+            };
+            let key = StoreKey::for_folder_pair(
+                &s.source.to_string(),
+                &String::from_utf8_lossy(entry.source.wire()),
+                &s.target.to_string(),
+                &String::from_utf8_lossy(target.wire()),
+            );
+            let saved = store
+                .load(&key)
+                .map_err(|e| Fatal::new(Exit::State, e.to_string()))?
+                .unwrap_or_default();
+            if let Some(gap) = saved.stage_cutoffs().gap(&s.stage) {
+                return Err(Fatal::new(
+                    Exit::Usage,
+                    stage_refusal(entry.source.as_str(), &s.stage, &gap),
+                ));
+            }
+        }
+    }
+
     // Inventory and the quota verdict (imapmig-core), before any copying. What the mapped
     // target folders hold already (an earlier pass) is not needed again.
     let mut folders = Vec::new();
     let mut on_target = 0u64;
+    let mut size_unknown = false;
     for entry in plan.entries() {
         let Some(target) = entry.target() else {
             continue;
@@ -884,28 +1018,98 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
             bytes,
         });
         let target_wire = String::from_utf8_lossy(target.wire()).into_owned();
+        let exists = dst_listing
+            .entries()
+            .iter()
+            .any(|e| e.kind() == imapmig_folders::ListKind::List && e.name() == target);
         let there = dst
             .run("STATUS", async |c: &mut Connection| {
                 match c.folder_size(&target_wire).await {
-                    Ok((_, bytes)) => Ok(bytes),
-                    // Not created yet: nothing there.
-                    Err(e @ ImapError::No { .. }) if !e.is_transient() => Ok(0),
+                    Ok((_, bytes)) => Ok(Ok(bytes)),
+                    Err(e @ ImapError::No { .. }) if !e.is_transient() => Ok(Err(e)),
                     Err(e) => Err(e),
                 }
             })
             .await?;
-        on_target += there;
+        match there {
+            // Mail beyond the source folder's size is not source mail already copied.
+            Ok(there) => on_target += there.min(bytes),
+            // Not created yet: nothing there.
+            Err(_) if !exists => {}
+            Err(e) => {
+                size_unknown = true;
+                eprintln!(
+                    "warning: the size of target folder {} cannot be read ({e}); it is counted \
+                     as empty, so the quota check may refuse a plan that would fit",
+                    target.as_str()
+                );
+            }
+        }
     }
-    let available = match args.quota {
-        Some(q) => Some(q),
-        None => dst
+    let server_quota = if args.quota.is_some() {
+        None
+    } else {
+        let read = dst
             .run("GETQUOTAROOT", async |c: &mut Connection| {
-                c.storage_quota().await
+                match c.storage_quota().await {
+                    Ok(q) => Ok(Ok(q)),
+                    Err(e @ (ImapError::No { .. } | ImapError::Protocol { .. }))
+                        if !e.is_transient() =>
+                    {
+                        Ok(Err(e))
+                    }
+                    Err(e) => Err(e),
+                }
             })
-            .await?
-            .map(|(used, limit)| limit.saturating_sub(used)),
+            .await?;
+        match read {
+            Ok(q) => q,
+            Err(e) => {
+                eprintln!(
+                    "warning: the target's quota cannot be read ({e}); {}",
+                    if args.quota_pool.is_some() {
+                        "the pool's usage is taken as 0 unless --quota-pool-used says it"
+                    } else {
+                        "the quota is not judged before copying (give --quota BYTES to judge it)"
+                    }
+                );
+                None
+            }
+        }
     };
-    if let Some(available) = available {
+    // (available bytes, how they are shared)
+    let available = match (args.quota, args.quota_pool) {
+        (Some(q), _) => Some((q, Quota::PerSeat(q))),
+        (None, Some(pool)) => {
+            let used = args
+                .quota_pool_used
+                .or_else(|| server_quota.map(|(used, _)| used))
+                .unwrap_or(0);
+            let left = pool.saturating_sub(used);
+            if !args.quiet {
+                eprintln!(
+                    "quota pool: {pool} bytes, {used} used (by every mailbox sharing it), {left} left"
+                );
+            }
+            // The target's own quota, when it has one, still holds.
+            match server_quota.map(|(used, limit)| limit.saturating_sub(used)) {
+                Some(own) if own < left => {
+                    if !args.quiet {
+                        eprintln!(
+                            "quota: the target's own GETQUOTAROOT leaves {own} bytes, less than the pool"
+                        );
+                    }
+                    Some((own, Quota::PerSeat(own)))
+                }
+                _ => Some((left, Quota::Pooled(left))),
+            }
+        }
+        (None, None) => server_quota.map(|(used, limit)| {
+            let left = limit.saturating_sub(used);
+            (left, Quota::PerSeat(left))
+        }),
+    };
+    if let Some((available, quota)) = available {
         let source_bytes: u64 = folders.iter().map(|f| f.bytes).sum();
         let needed = source_bytes.saturating_sub(on_target);
         let mailbox = MailboxInventory {
@@ -919,7 +1123,7 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
         let report = inventory::assess(
             &[mailbox],
             &InventoryPolicy {
-                quota: Quota::PerSeat(available),
+                quota,
                 ..InventoryPolicy::default()
             },
         );
@@ -932,7 +1136,17 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
             return Err(Fatal::new(
                 Exit::Quota,
                 format!(
-                    "refused before copying: {verdict} (source {source_bytes} bytes, {on_target} already on the target)"
+                    "refused before copying: {verdict} (source {source_bytes} bytes, {on_target} already on the target, {available} available{}{})",
+                    if matches!(quota, Quota::Pooled(_)) {
+                        " in the shared pool"
+                    } else {
+                        ""
+                    },
+                    if size_unknown {
+                        "; a target folder's size could not be read and was counted as empty"
+                    } else {
+                        ""
+                    }
                 ),
             ));
         }
@@ -1106,6 +1320,23 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
                 }
                 let (copied, present) = (rep.copied, rep.present);
                 let ok = rep.failed == 0 && rep.duplicates.is_empty();
+                // A staged pass that completed saves its cutoff, so that a later stage
+                // cannot leave a gap.
+                if rep.failed == 0 && setup.stage != Stage::Final {
+                    let key = pair_key(&setup, job);
+                    let saved = store.load(&key).and_then(|state| {
+                        let mut state = state.unwrap_or_default();
+                        state.record_stage(&setup.stage);
+                        store.save(&key, &state)
+                    });
+                    if let Err(e) = saved {
+                        eprintln!("error: {}: saving the stage cutoff: {e}", job.names.display);
+                        worst.get_or_insert(Fatal::new(
+                            Exit::State,
+                            format!("{}: saving the stage cutoff: {e}", job.names.display),
+                        ));
+                    }
+                }
                 say!(
                     "folder {} -> {}: source {} target {} asked {} copied {} present {} skipped {} failed {}{}",
                     job.names.display,
@@ -1451,6 +1682,60 @@ mod tests {
         assert_eq!(parse_day("1970-01-02", "before").unwrap(), 86_400);
         assert!(parse_day("2024-13-01", "before").is_err());
         assert!(parse_day("yesterday", "since").is_err());
+    }
+
+    #[test]
+    fn the_target_profile_is_guessed_from_capability_and_host() {
+        let words = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
+        let gmail = words(
+            "IMAP4rev1 UNSELECT IDLE NAMESPACE QUOTA ID XLIST CHILDREN X-GM-EXT-1 UIDPLUS COMPRESS=DEFLATE ENABLE MOVE CONDSTORE ESEARCH UTF8=ACCEPT LIST-EXTENDED LIST-STATUS LITERAL- SPECIAL-USE APPENDLIMIT=35651584",
+        );
+        let (p, why) = guess_profile(&gmail, "imap.example.org");
+        assert_eq!(p, TargetProfile::Gmail);
+        assert!(why.contains("X-GM-EXT-1"), "{why}");
+        assert_eq!(
+            guess_profile(&words("IMAP4REV1 x-gm-ext-1"), "h").0,
+            TargetProfile::Gmail
+        );
+        let exchange = words("IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID");
+        let (p, why) = guess_profile(&exchange, "Outlook.Office365.com.");
+        assert_eq!(p, TargetProfile::Exchange);
+        assert!(why.contains("outlook.office365.com"), "{why}");
+        assert_eq!(
+            guess_profile(&exchange, "imap.gmail.com").0,
+            TargetProfile::Gmail
+        );
+        // A name that only ends like one is not one.
+        assert_eq!(
+            guess_profile(&exchange, "notoutlook.com").0,
+            TargetProfile::Generic
+        );
+        for caps in [
+            "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES LITERAL+ NAMESPACE QUOTA UIDPLUS CONDSTORE",
+            "IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+",
+            "",
+        ] {
+            let (p, why) = guess_profile(&words(caps), "127.0.0.1");
+            assert_eq!(p, TargetProfile::Generic, "{caps}");
+            assert!(why.contains("--target-profile exchange"), "{why}");
+        }
+        assert_eq!(profile_name(TargetProfile::Exchange), "exchange");
+    }
+
+    #[test]
+    fn a_stage_refusal_names_both_dates() {
+        let gap = imapmig_core::StageGap {
+            before: 1_704_067_200,
+            since: 1_706_745_600,
+        };
+        let delta = stage_refusal("INBOX", &Stage::Delta { since: gap.since }, &gap);
+        assert!(
+            delta.contains("--since 2024-02-01 is later than the pre-stage cutoff --before 2024-01-01 saved for folder INBOX"),
+            "{delta}"
+        );
+        let pre = stage_refusal("INBOX", &Stage::PreStage { before: gap.before }, &gap);
+        assert!(pre.contains("--before 2024-01-01 is earlier than"), "{pre}");
+        assert_eq!(day(-86_400), "1969-12-31");
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod gmail;
 mod large;
 mod matrix;
 mod oauth;
+mod plan;
 mod refusals;
 mod repair;
 mod resume;

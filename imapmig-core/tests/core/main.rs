@@ -10,3 +10,4 @@ mod engine_sim;
 mod model;
 mod plan_props;
 mod replies;
+mod stage_props;
