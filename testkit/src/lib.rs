@@ -47,6 +47,9 @@
 //!   ([`Fault::RejectEvery`]), `UID FETCH` ended by `NO`/`BAD` after n
 //!   responses, `* BYE` inside a body literal, unsolicited `FETCH (FLAGS)`,
 //!   an unparseable line.
+//! - [`GmailFront`]: an emulation of Gmail's IMAP extensions (X-GM-EXT-1,
+//!   `X-GM-MSGID`, `X-GM-LABELS` from the folders a message is in) before a
+//!   [`Layout::Gmail`] Dovecot.
 //! - [`RawImap`]: a blocking IMAP connection returning raw reply bytes.
 //!
 //! # Missing servers
@@ -74,6 +77,7 @@ mod courier;
 mod cyrus;
 mod dovecot;
 mod fault_proxy;
+mod gmail;
 mod imap;
 mod imap_account;
 mod internal_date;
@@ -87,6 +91,7 @@ pub use courier::{Courier, CourierConfig};
 pub use cyrus::{Cyrus, CyrusConfig};
 pub use dovecot::{Dovecot, DovecotConfig, Layout};
 pub use fault_proxy::{AppendRule, Fault, FaultCounts, FaultProxy, RejectCode};
+pub use gmail::{GM_ID_HEADER, GmailFront};
 pub use imap::{Closed, RawImap, quote_mailbox};
 pub use knot::Knot;
 pub use postgres::Postgres;

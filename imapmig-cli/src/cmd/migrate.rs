@@ -4,6 +4,7 @@
 //! imapmig migrate --source imap://USER@HOST:PORT --target imap://USER@HOST:PORT --state DIR
 //!                 [--rules FILE] [--skip-log FILE] [--max-bad N] [--before DATE | --since DATE]
 //!                 [--dry-run] [--parallel N] [--quota BYTES] [--gmail auto|on|off]
+//!                 [--gmail-labels first|per-label]
 //!                 [--quota-pool BYTES [--quota-pool-used BYTES]]
 //!                 [--target-profile generic|exchange|gmail] [--ca-file FILE]
 //! ```
@@ -60,6 +61,14 @@
 //! holds. A target size or quota that cannot be read is said on stderr, with what that
 //! means for the verdict.
 //!
+//! Gmail (`--gmail auto`: on when the source shows a `\All` folder or offers X-GM-EXT-1): All
+//! Mail is not copied as a folder. With X-GM-EXT-1, each message is read once from All Mail
+//! with its X-GM-MSGID and X-GM-LABELS and placed by label (`--gmail-labels first`, the
+//! default: one copy in its first label's folder, INBOX first, the other labels as keywords;
+//! `per-label`: a copy per label), mail with no label in the archive folder; what a folder
+//! shows outside All Mail (Spam, Trash) is copied from the folder. Without X-GM-EXT-1 each
+//! label folder is copied as a folder and mail seen only in All Mail goes to the archive.
+//!
 //! The last line on stdout is `copied: C present: P skipped: S failed: F`.
 //!
 //! # Exit status
@@ -94,6 +103,7 @@ use imapmig_folders::TargetProfile;
 use imapmig_folders::{Listing, Mapper, Rules};
 
 use crate::imap::pace::{self, PaceLimits, Pacer, Provider};
+use crate::imap::pair::Filter;
 use crate::imap::pair::{
     self, Connector, Interrupted, PairContext, PairError, PairNames, PairOutcome, SkipOutcome,
     SkipRow, SkipSink, SourceFilter, StateSlot,
@@ -179,6 +189,16 @@ fn munges_8bit_headers(capabilities: &[String]) -> bool {
     has("X-REPLICATION") || has("NO_ATOMIC_RENAME")
 }
 
+/// Where a Gmail message with several labels goes (when the source offers X-GM-EXT-1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum GmailLabels {
+    /// One copy, in the folder of its first folder label (INBOX first); the other labels
+    /// become keywords.
+    First,
+    /// One copy in the folder of each label.
+    PerLabel,
+}
+
 /// Arguments of `imapmig migrate` (boxed: the option set is large).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -253,6 +273,11 @@ pub(crate) struct Options {
     /// Gmail handling: All Mail skipped, archived-only mail placed in the archive folder.
     #[arg(long, value_enum, default_value = "auto")]
     gmail: GmailMode,
+    /// Gmail with X-GM-EXT-1: mail is read once from All Mail and placed by its X-GM-LABELS,
+    /// one copy in its first label's folder (`first`, INBOX first, the other labels kept as
+    /// keywords) or one copy per label (`per-label`).
+    #[arg(long, value_enum, default_value = "first")]
+    gmail_labels: GmailLabels,
     /// Seconds to wait for any one server answer.
     #[arg(long, default_value_t = 120)]
     io_timeout: u64,
@@ -961,8 +986,16 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
         .rules(rules)
         .profile(profile)
         .target_listing(&dst_listing);
+    // With X-GM-EXT-1 the labels place the mail (see `gmail_label_jobs`).
+    let gmail_labels = gmail && src.conn.capabilities().gmail;
     if gmail {
-        mapper = mapper.gmail(imapmig_folders::GmailPolicy::default());
+        mapper = mapper.gmail(imapmig_folders::GmailPolicy {
+            multi_label: match args.gmail_labels {
+                GmailLabels::First => imapmig_folders::MultiLabel::FirstLabel,
+                GmailLabels::PerLabel => imapmig_folders::MultiLabel::CopyPerLabel,
+            },
+            ..imapmig_folders::GmailPolicy::default()
+        });
     }
     let plan = mapper
         .plan(&src_listing)
@@ -1251,6 +1284,10 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
         }
     }
 
+    if gmail_labels {
+        jobs = gmail_label_jobs(&setup, &plan, jobs, args.retries).await?;
+    }
+
     // The bad-item threshold counts across runs: what earlier runs skipped, from the state.
     if !args.retry_skipped {
         let earlier: u64 = jobs
@@ -1276,8 +1313,9 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
     .await;
     reports.extend(results);
 
-    // Gmail: mail that lives only in All Mail goes to the archive folder.
+    // Gmail without labels: mail that lives only in All Mail goes to the archive folder.
     if gmail
+        && !gmail_labels
         && let Some(archive) = plan.archive_target()
         && reports.iter().all(|(_, r)| r.is_ok())
         && let Some(job) = archived_only_job(&setup, &ctx, &plan, archive, args.retries).await?
@@ -1610,8 +1648,173 @@ async fn archived_only_job(
             target_display: archive.as_str().to_owned(),
         },
         source_messages: keep.len() as u64,
-        filter: Some(Arc::new(keep)),
+        filter: Some(Arc::new(Filter::Headers(keep))),
     }))
+}
+
+/// Builds the jobs of a Gmail source that offers X-GM-EXT-1, in place of `folder_jobs` (one
+/// per copied folder): each message is read once, from `[Gmail]/All Mail`, and placed by its
+/// X-GM-LABELS with the plan's policy ([`imapmig_folders::FolderPlan::place_labels`]).
+///
+/// - One job per target folder, from All Mail, filtered to the UIDs placed there; each UID
+///   carries its other labels as keywords ([`imapmig_folders::GmailLabel::keyword`]: user
+///   labels in modified UTF-7 with the characters atoms forbid as `_`, `\Important` as
+///   `$Important`, `\Starred` as `\Flagged`). Mail with no folder label goes to the archive
+///   folder.
+/// - X-GM-MSGID is the identity across folders: All Mail shows one message once per
+///   X-GM-MSGID (the lowest UID is used when a server shows it more), and a copied folder's
+///   messages whose X-GM-MSGID is not in All Mail (Spam, Trash, or anything All Mail does
+///   not show) are copied from that folder, by a job filtered to their UIDs. So nothing a
+///   folder shows is left out, and nothing is read from two folders.
+/// - Each job has its own state (All Mail -> target folder), so a rerun copies nothing and a
+///   killed run resumes without duplicates, as for folder jobs. A label changed between runs
+///   moves the message's placement: it is then copied to its new folder too.
+async fn gmail_label_jobs(
+    setup: &Setup,
+    plan: &imapmig_folders::FolderPlan,
+    folder_jobs: Vec<Job>,
+    retries: u32,
+) -> Result<Vec<Job>, Fatal> {
+    use std::collections::{BTreeMap, HashMap, HashSet};
+    let Some(all) = plan
+        .entries()
+        .iter()
+        .find(|e| e.reason == imapmig_folders::Reason::AllMail)
+    else {
+        return Ok(folder_jobs);
+    };
+    let wire = |n: &imapmig_folders::MailboxName| String::from_utf8_lossy(n.wire()).into_owned();
+    // Throttling and dropped connections are retried as in discovery.
+    let mut src = Control {
+        conn: connect(
+            &setup.source,
+            &setup.source_cred,
+            setup.timeout,
+            retries,
+            true,
+        )
+        .await?,
+        endpoint: &setup.source,
+        cred: &setup.source_cred,
+        timeout: setup.timeout,
+        retries,
+        side: "source",
+    };
+    let all_wire = wire(&all.source);
+    let metas = src
+        .run("X-GM-LABELS", async |c: &mut Connection| {
+            gmail_items(c, &all_wire).await
+        })
+        .await?;
+    // Target folder (wire) -> (display, UID -> keywords).
+    let mut groups: BTreeMap<String, (String, HashMap<u32, Vec<String>>)> = BTreeMap::new();
+    let mut seen: HashSet<u64> = HashSet::new();
+    for m in &metas {
+        if let Some(id) = m.msgid
+            && !seen.insert(id)
+        {
+            continue;
+        }
+        let labels = match &m.labels {
+            Some(raw) => imapmig_folders::parse_labels(raw).map_err(|e| {
+                Fatal::new(
+                    Exit::Refused,
+                    format!("{} uid {}: X-GM-LABELS: {e}", all.source.as_str(), m.uid),
+                )
+            })?,
+            None => Vec::new(),
+        };
+        let placement = plan.place_labels(&labels);
+        if placement.folders.is_empty() {
+            return Err(Fatal::new(
+                Exit::FolderMap,
+                format!(
+                    "{} uid {} has no folder label and the plan has no archive folder",
+                    all.source.as_str(),
+                    m.uid
+                ),
+            ));
+        }
+        for folder in &placement.folders {
+            groups
+                .entry(wire(folder))
+                .or_insert_with(|| (folder.as_str().to_owned(), HashMap::new()))
+                .1
+                .insert(m.uid, placement.keywords.clone());
+        }
+    }
+    let mut jobs = Vec::new();
+    for (target, (target_display, uids)) in groups {
+        jobs.push(Job {
+            names: PairNames {
+                source: all_wire.clone(),
+                target,
+                display: format!("{} (labels)", all.source.as_str()),
+                target_display,
+            },
+            source_messages: uids.len() as u64,
+            filter: Some(Arc::new(Filter::Uids(uids))),
+        });
+    }
+    // What a copied folder shows outside All Mail is copied from the folder itself.
+    for job in folder_jobs {
+        let folder = job.names.source.clone();
+        let leftovers: HashMap<u32, Vec<String>> = src
+            .run("X-GM-MSGID", async |c: &mut Connection| {
+                gmail_items(c, &folder).await
+            })
+            .await?
+            .into_iter()
+            .filter(|m| m.msgid.is_none_or(|id| !seen.contains(&id)))
+            .map(|m| (m.uid, Vec::new()))
+            .collect();
+        if leftovers.is_empty() {
+            continue;
+        }
+        jobs.push(Job {
+            source_messages: leftovers.len() as u64,
+            filter: Some(Arc::new(Filter::Uids(leftovers))),
+            ..job
+        });
+    }
+    src.conn.logout().await;
+    Ok(jobs)
+}
+
+/// X-GM-MSGID and X-GM-LABELS of every message of a folder, by UID. A FETCH the server ends
+/// with NO or BAD after part of its answers is asked again from after the last UID that
+/// arrived; a message that never arrives is missing here (a labelled one is then copied from
+/// its label folder, as mail outside All Mail is) and counted in a warning.
+async fn gmail_items(
+    conn: &mut Connection,
+    folder: &str,
+) -> Result<Vec<crate::imap::session::GmailMeta>, ImapError> {
+    let exists = conn.select(folder, true).await?.exists;
+    let mut out = Vec::new();
+    if exists == 0 {
+        return Ok(out);
+    }
+    let mut lo = 1u32;
+    loop {
+        let (metas, refused) = conn.fetch_gmail(&format!("{lo}:*")).await?;
+        // `n:*` always returns the last message, even below n.
+        let highest = metas.iter().map(|m| m.uid).filter(|&u| u >= lo).max();
+        out.extend(metas.into_iter().filter(|m| m.uid >= lo));
+        match (refused, highest) {
+            (None, _) => break,
+            (Some(_), Some(u)) if u < u32::MAX => lo = u + 1,
+            (Some(e), _) => return Err(e),
+        }
+    }
+    out.sort_unstable_by_key(|m| m.uid);
+    out.dedup_by_key(|m| m.uid);
+    if out.len() < exists as usize {
+        eprintln!(
+            "warning: {folder}: the server reported {exists} messages but sent X-GM items for {}",
+            out.len()
+        );
+    }
+    Ok(out)
 }
 
 /// The run's limits: the operator's options and the providers' published limits, the

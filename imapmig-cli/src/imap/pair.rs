@@ -149,8 +149,36 @@ pub(crate) struct PairContext {
     pub(crate) on_planned: Arc<dyn Fn(u64) + Send + Sync>,
 }
 
-/// Only these source messages (by header fingerprint): Gmail's archived-only mail.
-pub(crate) type SourceFilter = Option<Arc<HashSet<u128>>>;
+/// Only some of the source folder's messages; `None` for all of them.
+pub(crate) type SourceFilter = Option<Arc<Filter>>;
+
+/// Which source messages a pair copies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Filter {
+    /// These header fingerprints: Gmail's archived-only mail on a source without X-GM-EXT-1.
+    Headers(HashSet<u128>),
+    /// These UIDs, each with keywords added to its own flags: a group of Gmail's All Mail
+    /// placed by X-GM-LABELS (the keywords carry the labels not used as the folder).
+    Uids(HashMap<u32, Vec<String>>),
+}
+
+impl Filter {
+    /// Whether the message with this UID and header fingerprint is copied.
+    fn keeps(&self, uid: u32, header: u128) -> bool {
+        match self {
+            Filter::Headers(set) => set.contains(&header),
+            Filter::Uids(map) => map.contains_key(&uid),
+        }
+    }
+
+    /// Keywords to add to the message's flags.
+    fn keywords(&self, uid: u32) -> &[String] {
+        match self {
+            Filter::Headers(_) => &[],
+            Filter::Uids(map) => map.get(&uid).map_or(&[], Vec::as_slice),
+        }
+    }
+}
 
 /// A pair's result: the engine's report and what the driver knows of the messages.
 #[derive(Debug, Clone)]
@@ -495,6 +523,40 @@ pub(crate) async fn fetch_all_meta(
     Ok(out)
 }
 
+/// The metadata of these UIDs (sorted) of the selected folder, a few hundred per command so
+/// that each command line stays short. A FETCH ended by NO or BAD after part of its answers is
+/// asked again for the rest while that makes progress; a UID the server no longer has is
+/// left out.
+pub(crate) async fn fetch_meta_of(
+    conn: &mut Connection,
+    uids: &[u32],
+) -> Result<Vec<MessageMeta>, ImapError> {
+    const UIDS_PER_FETCH: usize = 500;
+    let fields: Vec<&str> = imapmig_dedupe::fingerprint::HEADER_FIELDS.to_vec();
+    let mut out: Vec<MessageMeta> = Vec::with_capacity(uids.len());
+    for chunk in uids.chunks(UIDS_PER_FETCH) {
+        let mut pending: Vec<u32> = chunk.to_vec();
+        while !pending.is_empty() {
+            let set = super::session::uid_set(&pending);
+            let (metas, refused) = conn.fetch_meta_partial(&set, &fields).await?;
+            let got: HashSet<u32> = metas
+                .iter()
+                .map(|m| m.uid)
+                .filter(|u| pending.binary_search(u).is_ok())
+                .collect();
+            out.extend(metas.into_iter().filter(|m| got.contains(&m.uid)));
+            match refused {
+                None => break,
+                Some(e) if got.is_empty() => return Err(e),
+                Some(_) => pending.retain(|u| !got.contains(u)),
+            }
+        }
+    }
+    out.sort_unstable_by_key(|m| m.uid);
+    out.dedup_by_key(|m| m.uid);
+    Ok(out)
+}
+
 impl<C: Connector> Driver<'_, C> {
     async fn src(&mut self) -> Result<&mut Connection, ImapError> {
         if self.src.is_none() {
@@ -736,10 +798,20 @@ impl<C: Connector> Driver<'_, C> {
         flags_changed_since: Option<ModSeq>,
     ) -> Result<Observation, PairError> {
         let source_name = self.names.source.clone();
+        let filter = self.filter;
         let src = self.src().await?;
         let sel = src.select(&source_name, true).await?;
         let status = status_of(&sel)?;
-        let metas = fetch_all_meta(src, &status).await?;
+        let metas = match filter.as_deref() {
+            // A group of Gmail's All Mail: only its own messages are read, so the groups
+            // together read All Mail about once.
+            Some(Filter::Uids(keep)) => {
+                let mut uids: Vec<u32> = keep.keys().copied().collect();
+                uids.sort_unstable();
+                fetch_meta_of(src, &uids).await?
+            }
+            _ => fetch_all_meta(src, &status).await?,
+        };
         let changed: Option<HashMap<u32, Vec<String>>> = match flags_changed_since {
             Some(m) => Some(
                 src.fetch_changed_flags(m.get())
@@ -790,7 +862,7 @@ impl<C: Connector> Driver<'_, C> {
         for m in &metas {
             let header = self.header_fp(m);
             if let Some(keep) = self.filter.as_ref()
-                && !keep.contains(&header)
+                && !keep.keeps(m.uid, header)
             {
                 continue;
             }
@@ -814,6 +886,17 @@ impl<C: Connector> Driver<'_, C> {
                 }
                 _ => Some(flags_of(&m.flags)),
             };
+            // Gmail labels kept as keywords are part of the message's source flags, so flag
+            // sync keeps them on the target.
+            if let (Some(flags), Some(keep)) = (o.flags.as_mut(), self.filter.as_ref()) {
+                for k in keep.keywords(m.uid) {
+                    if let Ok(f) = k.parse::<Flag>()
+                        && !flags.contains(&f)
+                    {
+                        flags.push(f);
+                    }
+                }
+            }
             known.insert(
                 m.uid,
                 Known {
@@ -981,10 +1064,28 @@ impl<C: Connector> Driver<'_, C> {
             self.dst().await?
         };
         for chunk in uids.chunks(CONTENT_CHUNK) {
-            let mut fetch = conn.fetch_bodies(chunk).await?;
-            while let Some(item) = fetch.next(&budget).await {
-                let body = item?;
-                out.insert(body.uid, fingerprinter.content(&body.body).as_u128());
+            let mut pending = chunk.to_vec();
+            while !pending.is_empty() {
+                let mut fetch = conn.fetch_bodies(&pending).await?;
+                let mut got = 0usize;
+                let mut refused = None;
+                while let Some(item) = fetch.next(&budget).await {
+                    match item {
+                        Ok(body) => {
+                            got += 1;
+                            out.insert(body.uid, fingerprinter.content(&body.body).as_u128());
+                        }
+                        // Gmail's `NO Some messages could not be FETCHed` after part of the
+                        // answers: the rest is asked again while that makes progress.
+                        Err(e @ ImapError::No { .. }) if !e.is_transient() => refused = Some(e),
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                match refused {
+                    None => break,
+                    Some(e) if got == 0 => return Err(e.into()),
+                    Some(_) => pending = fetch.missing(),
+                }
             }
         }
         Ok(out)

@@ -111,6 +111,17 @@ pub(crate) struct MessageMeta {
     pub(crate) header: Vec<u8>,
 }
 
+/// One message's Gmail items from `UID FETCH <set> (UID X-GM-MSGID X-GM-LABELS)` (X-GM-EXT-1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GmailMeta {
+    /// The message UID.
+    pub(crate) uid: u32,
+    /// X-GM-MSGID: Gmail's identity of the message, the same in every folder it shows in.
+    pub(crate) msgid: Option<u64>,
+    /// The raw X-GM-LABELS list (`(\Inbox "Work")`), for `imapmig_folders::parse_labels`.
+    pub(crate) labels: Option<Vec<u8>>,
+}
+
 /// One message to APPEND. The body is borrowed (a [`Bytes`] from [`BodyFetch`] derefs to it),
 /// so nothing is copied on the way to the socket.
 #[derive(Debug, Clone)]
@@ -212,6 +223,118 @@ fn capability_words(frame: &[u8]) -> Option<Vec<String>> {
             .map(str::to_ascii_uppercase)
             .collect(),
     )
+}
+
+/// The UID, X-GM-MSGID and raw X-GM-LABELS of a `* n FETCH (...)` frame (literals inline),
+/// `None` unless it is a FETCH carrying a UID and at least one of the two Gmail items.
+pub(crate) fn gmail_fetch_items(frame: &[u8]) -> Option<GmailMeta> {
+    let rest = frame.strip_prefix(b"* ")?;
+    let space = rest.iter().position(|&b| b == b' ')?;
+    if !rest[..space].iter().all(u8::is_ascii_digit) || space == 0 {
+        return None;
+    }
+    let rest = &rest[space + 1..];
+    if !starts_with_ci(rest, b"FETCH (") {
+        return None;
+    }
+    let start = frame.len() - rest.len() + 7;
+    let mut meta = GmailMeta {
+        uid: 0,
+        msgid: None,
+        labels: None,
+    };
+    let mut uid = None;
+    let mut i = start;
+    loop {
+        while frame.get(i) == Some(&b' ') {
+            i += 1;
+        }
+        if *frame.get(i)? == b')' {
+            break;
+        }
+        // The item name: an atom, with a `[section]` that may hold spaces and a `<partial>`.
+        let name_start = i;
+        while let Some(&b) = frame.get(i) {
+            if b == b'[' {
+                i += frame[i..].iter().position(|&c| c == b']')? + 1;
+                continue;
+            }
+            if b == b' ' || b == b'(' || b == b')' {
+                break;
+            }
+            i += 1;
+        }
+        let name = &frame[name_start..i];
+        if frame.get(i) != Some(&b' ') {
+            return None;
+        }
+        i += 1;
+        let value_start = i;
+        i = skip_value(frame, i, 0)?;
+        let value = &frame[value_start..i];
+        let number = || std::str::from_utf8(value).ok()?.parse::<u64>().ok();
+        if name.eq_ignore_ascii_case(b"UID") {
+            uid = u32::try_from(number()?).ok();
+        } else if name.eq_ignore_ascii_case(b"X-GM-MSGID") {
+            meta.msgid = number();
+        } else if name.eq_ignore_ascii_case(b"X-GM-LABELS") {
+            meta.labels = Some(value.to_vec());
+        }
+    }
+    meta.uid = uid?;
+    (meta.msgid.is_some() || meta.labels.is_some()).then_some(meta)
+}
+
+/// The end of one value at `i`: an atom or number, a quoted string, a literal, or a
+/// parenthesised list of those (nested at most 64 deep); `None` when the frame ends first.
+fn skip_value(frame: &[u8], mut i: usize, depth: u32) -> Option<usize> {
+    match frame.get(i)? {
+        b'"' => {
+            i += 1;
+            loop {
+                match frame.get(i)? {
+                    b'\\' => i += 2,
+                    b'"' => return Some(i + 1),
+                    _ => i += 1,
+                }
+            }
+        }
+        b'{' => {
+            let close = i + frame[i..].iter().position(|&b| b == b'}')?;
+            let digits = &frame[i + 1..close];
+            let digits = digits.strip_suffix(b"+").unwrap_or(digits);
+            let n: usize = std::str::from_utf8(digits).ok()?.parse().ok()?;
+            let data = close + 1 + 2;
+            (data + n <= frame.len()).then_some(data + n)
+        }
+        b'(' if depth < 64 => {
+            i += 1;
+            loop {
+                while frame.get(i) == Some(&b' ') {
+                    i += 1;
+                }
+                if *frame.get(i)? == b')' {
+                    return Some(i + 1);
+                }
+                i = skip_value(frame, i, depth + 1)?;
+            }
+        }
+        b'(' => None,
+        _ => {
+            let start = i;
+            while let Some(&b) = frame.get(i) {
+                if b == b'[' {
+                    i += frame[i..].iter().position(|&c| c == b']')? + 1;
+                    continue;
+                }
+                if b <= b' ' || b == b'(' || b == b')' {
+                    break;
+                }
+                i += 1;
+            }
+            (i > start).then_some(i)
+        }
+    }
 }
 
 fn starts_with_ci(frame: &[u8], prefix: &[u8]) -> bool {
@@ -955,6 +1078,40 @@ impl Connection {
             .await?;
         let refused = self.check("UID FETCH", done).err();
         Ok((out, refused))
+    }
+
+    /// Gmail's items of every message in `uid_set` of the selected folder: `UID FETCH <set>
+    /// (UID X-GM-MSGID X-GM-LABELS)`. imap-proto reads neither a label sent as a literal nor
+    /// every atom Gmail sends, so these responses are read from the raw frame
+    /// ([`gmail_fetch_items`]); any other response goes the usual way. Like
+    /// `fetch_meta_partial`, what arrived before a tagged NO or BAD is kept, with the refusal.
+    pub(crate) async fn fetch_gmail(
+        &mut self,
+        uid_set: &str,
+    ) -> Result<(Vec<GmailMeta>, Option<ImapError>), ImapError> {
+        const COMMAND: &str = "UID FETCH X-GM-LABELS";
+        let line = format!("UID FETCH {uid_set} (UID X-GM-MSGID X-GM-LABELS)");
+        let tag = self.send(COMMAND, line.as_bytes()).await?;
+        let mut out = Vec::new();
+        loop {
+            let frame = self.read_frame(COMMAND).await?;
+            let parsed = wire::classify(&frame);
+            if let Classified::Done(done) = &parsed
+                && done.tag == tag
+            {
+                let done = done.clone();
+                self.note_throttled(done.code.as_ref(), &done.text);
+                let refused = self.check(COMMAND, done).err();
+                return Ok((out, refused));
+            }
+            if !matches!(parsed, Classified::Done(_) | Classified::Continue)
+                && let Some(meta) = gmail_fetch_items(&frame)
+            {
+                out.push(meta);
+                continue;
+            }
+            self.untagged(COMMAND, &frame, &parsed)?;
+        }
     }
 
     /// UIDs of the selected folder whose metadata changed after `modseq`

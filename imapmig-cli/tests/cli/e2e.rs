@@ -19,6 +19,7 @@ mod engine;
 mod faults;
 mod flags;
 mod gmail;
+mod gmail_labels;
 mod large;
 mod matrix;
 mod oauth;

@@ -739,3 +739,33 @@ fn capabilities_from_words() {
     assert!(!c.namespace && !c.gmail && !c.special_use && !c.moves);
     assert_eq!(c.append_limit, None);
 }
+
+#[test]
+fn gmail_items_are_read_from_the_raw_frame() {
+    // A label sent as a literal and atoms imap-proto does not read; the body literal before
+    // the Gmail items is skipped whole.
+    let frame = b"* 3 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {14}\r\nSubject: )x\r\n UID 9 X-GM-MSGID 1278455344230334865 X-GM-LABELS (\\Inbox {5}\r\na b c \"Q\\\"t\" Atom))\r\n";
+    let meta = gmail_fetch_items(frame).unwrap();
+    assert_eq!(meta.uid, 9);
+    assert_eq!(meta.msgid, Some(1_278_455_344_230_334_865));
+    let labels = imapmig_folders::parse_labels(meta.labels.as_deref().unwrap()).unwrap();
+    assert_eq!(labels.len(), 4, "{labels:?}");
+    assert_eq!(labels[1], imapmig_folders::GmailLabel::User("a b c".into()));
+    // Not a FETCH with Gmail items, or cut short: no answer, no panic.
+    assert_eq!(gmail_fetch_items(b"* 1 FETCH (UID 4 FLAGS ())\r\n"), None);
+    assert_eq!(gmail_fetch_items(b"* 1 EXISTS\r\n"), None);
+    assert_eq!(
+        gmail_fetch_items(b"* 1 FETCH (UID 4 X-GM-LABELS (\"a"),
+        None
+    );
+    assert_eq!(
+        gmail_fetch_items(b"* 1 FETCH (UID 4 X-GM-LABELS {99}\r\nab)"),
+        None
+    );
+    let deep = format!(
+        "* 1 FETCH (UID 4 X-GM-LABELS {}a{})\r\n",
+        "(".repeat(500),
+        ")".repeat(500)
+    );
+    assert_eq!(gmail_fetch_items(deep.as_bytes()), None);
+}
