@@ -348,6 +348,10 @@ pub(crate) struct Options {
     /// Batch: no per-folder lines and no totals line on stdout (the batch prints its own).
     #[arg(skip)]
     quiet: bool,
+    /// Batch: the folder states in another store than the files under `--state` (PostgreSQL),
+    /// with the fingerprint key every worker of the batch shares.
+    #[arg(skip)]
+    shared_state: Option<SharedState>,
     /// Read the source password from this file instead of the environment.
     #[arg(long)]
     source_password_file: Option<PathBuf>,
@@ -360,6 +364,27 @@ pub(crate) struct Options {
     /// Read the target bearer token (XOAUTH2/OAUTHBEARER) from this file.
     #[arg(long)]
     target_token_file: Option<PathBuf>,
+}
+
+/// The folder states' store of a batch mailbox, as the migration shares it.
+pub(crate) type DynStore = Arc<dyn StateStore + Send + Sync>;
+
+/// A batch mailbox's state kept elsewhere than under `--state`: its store (PostgreSQL, fenced by
+/// the mailbox's lease) and the fingerprint key every worker of the batch shares. `--state`
+/// then holds only the skip log and the not-copied list.
+#[derive(Clone)]
+pub(crate) struct SharedState {
+    /// Where the folder states are loaded from and saved to.
+    pub(crate) store: DynStore,
+    /// The fingerprint key (the same for every worker, so fingerprints agree across them).
+    pub(crate) fingerprint_key: [u8; 32],
+}
+
+impl std::fmt::Debug for SharedState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.write_str("SharedState { .. }")
+    }
 }
 
 /// A failure that decides the exit status.
@@ -637,7 +662,7 @@ impl SkipSink for Skips {
 
 /// One pair's state file in the store.
 struct Slot {
-    store: Arc<FileStore>,
+    store: DynStore,
     key: StoreKey,
 }
 
@@ -879,6 +904,12 @@ pub(crate) fn options_for_batch(
     Ok(options)
 }
 
+/// A batch row's options with its folder states elsewhere than under `--state` (PostgreSQL)
+/// and the batch's shared fingerprint key.
+pub(crate) fn share_state(options: &mut Options, shared: SharedState) {
+    options.shared_state = Some(shared);
+}
+
 /// Runs one mailbox's migration with these options (a batch row's), quietly.
 pub(crate) async fn run_mailbox(mut args: Options) -> MailboxOutcome {
     args.quiet = true;
@@ -907,9 +938,16 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
             format!("state directory {}: {e}", args.state.display()),
         )
     })?;
-    let store = Arc::new(FileStore::new(&args.state));
-    let key =
-        fingerprint_key(&args.state).map_err(|e| Fatal::new(Exit::State, format!("{e:#}")))?;
+    let (store, key): (DynStore, _) = match &args.shared_state {
+        Some(shared) => (
+            shared.store.clone(),
+            imapmig_dedupe::FingerprintKey::from_bytes(shared.fingerprint_key),
+        ),
+        None => (
+            Arc::new(FileStore::new(&args.state)),
+            fingerprint_key(&args.state).map_err(|e| Fatal::new(Exit::State, format!("{e:#}")))?,
+        ),
+    };
     let rules = match &args.rules {
         None => Rules::new(),
         Some(p) => {
@@ -1583,7 +1621,7 @@ fn pair_key(setup: &Setup, job: &Job) -> StoreKey {
 async fn run_job(
     setup: &Setup,
     ctx: &PairContext,
-    store: &Arc<FileStore>,
+    store: &DynStore,
     job: &Job,
     retries: u32,
 ) -> Result<PairOutcome, Interrupted> {

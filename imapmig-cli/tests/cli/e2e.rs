@@ -13,6 +13,7 @@
 
 mod basic;
 mod batch;
+mod batch_pg;
 mod crash;
 mod eightbit_headers;
 mod engine;
