@@ -28,6 +28,18 @@
 //! target's own listing. A throttled, dropped or stalled connection is retried with backoff;
 //! a killed run resumes where it stopped, copying nothing twice.
 //!
+//! Raw 8-bit header text (`--repair-8bit-headers[=auto|on|off]`): when on, each message's
+//! raw 8-bit Subject, Comments, X- fields and address display names are RFC 2047-encoded
+//! before APPEND (imapmig-mime's `encode_8bit_headers`); what has no safe 7-bit form (an 8-bit
+//! Message-ID or address) is sent as it is and named on stderr. The rule for `auto`, the
+//! default: on when the target is Cyrus IMAP (it announces `X-REPLICATION` or
+//! `NO_ATOMIC_RENAME`), which by default stores every raw 8-bit header byte as `X`; off
+//! otherwise (Dovecot and Courier-IMAP store the bytes as they are). A repaired copy differs
+//! from the source in bytes and size: it is verified by the UID the target gave it
+//! (APPENDUID), and the state keeps the source's own fingerprint. After a UIDVALIDITY change on
+//! either side such a copy cannot be found again by fingerprint, so the run stops unconfirmed
+//! (exit 1) rather than copy it twice; `--accept-reset` would copy it again.
+//!
 //! Staging: `--before DATE` copies only mail older than DATE (the historic pre-stage);
 //! `--since DATE` only mail from DATE on; neither copies everything still missing (the final
 //! delta pass after cutover, which copies only what earlier passes did not). A staged pass
@@ -154,6 +166,27 @@ pub(crate) enum GmailMode {
     On,
     /// Never: All Mail is an ordinary folder.
     Off,
+}
+
+/// Whether raw 8-bit header text is RFC 2047-encoded before APPEND (`--repair-8bit-headers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum EightBitMode {
+    /// On when the target is known to change such bytes: Cyrus IMAP (see
+    /// [`munges_8bit_headers`]).
+    Auto,
+    /// Always.
+    On,
+    /// Never: the bytes go as they are (Cyrus then stores them as `X`).
+    Off,
+}
+
+/// Whether a target, by its capabilities, is Cyrus IMAP, which by default (`munge8bit: 1`)
+/// replaces every raw 8-bit byte of a message's header by `X` on APPEND (Dovecot and
+/// Courier-IMAP store such bytes as they are). Cyrus announces capability words of its own:
+/// `X-REPLICATION` and `NO_ATOMIC_RENAME` (seen on Cyrus 3.6, with `X-CREATEDMODSEQ`).
+fn munges_8bit_headers(capabilities: &[String]) -> bool {
+    let has = |w: &str| capabilities.iter().any(|c| c.eq_ignore_ascii_case(w));
+    has("X-REPLICATION") || has("NO_ATOMIC_RENAME")
 }
 
 /// Where a Gmail message with several labels goes (when the source offers X-GM-EXT-1).
@@ -289,6 +322,21 @@ pub(crate) struct Options {
     /// when they are byte for byte the same as the copy kept (needs UIDPLUS on the target).
     #[arg(long)]
     remove_own_duplicates: bool,
+    /// RFC 2047-encode raw 8-bit header text before APPEND (imapmig-mime's repair): Subject,
+    /// Comments, X- fields and the display names of address fields become `=?UTF-8?B?...?=`
+    /// words; a Message-ID, an address or other structured field stays as it is (and is
+    /// reported). `auto` (the default) turns it on for a target that changes such bytes:
+    /// Cyrus IMAP, known by its capabilities, stores them as `X`. The bare option means `on`.
+    #[arg(
+        long = "repair-8bit-headers",
+        value_enum,
+        value_name = "auto|on|off",
+        default_value = "auto",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "on"
+    )]
+    repair_8bit_headers: EightBitMode,
     /// After a UIDVALIDITY change that cannot be confirmed (too few recorded messages found
     /// again), copy by fingerprint anyway: what is on the target is never copied twice.
     #[arg(long)]
@@ -994,6 +1042,17 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
                     .any(|e| e.attributes().contains(&imapmig_folders::Attribute::All))
         }
     };
+    let repair_8bit_headers = match args.repair_8bit_headers {
+        EightBitMode::On => true,
+        EightBitMode::Off => false,
+        EightBitMode::Auto => munges_8bit_headers(&dst.conn.capabilities().all),
+    };
+    if repair_8bit_headers && args.repair_8bit_headers == EightBitMode::Auto && !args.quiet {
+        eprintln!(
+            "target is Cyrus IMAP, which stores raw 8-bit header bytes as X: they are \
+             RFC 2047-encoded before APPEND (--repair-8bit-headers=off to send them as they are)"
+        );
+    }
     let (profile, why) = match args.target_profile {
         Some(p) => (p, "--target-profile".to_owned()),
         None => {
@@ -1282,6 +1341,7 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
         max_message_size: args.max_message_size,
         dry_run: args.dry_run,
         remove_own_duplicates: args.remove_own_duplicates,
+        repair_8bit_headers,
         skips: skips.clone(),
         pacer,
         on_copied: Arc::new(move |n| {
@@ -1884,6 +1944,31 @@ fn progress_bar() -> indicatif::ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cyrus_is_known_by_its_capabilities() {
+        let words =
+            |line: &str| -> Vec<String> { line.split_whitespace().map(str::to_owned).collect() };
+        // After LOGIN, as the test kit's servers announce them.
+        let cyrus = words(
+            "IMAP4REV1 LITERAL+ ID ENABLE ACL BINARY CONDSTORE MOVE MULTIAPPEND NAMESPACE QRESYNC \
+             QUOTA UIDPLUS DIGEST=SHA1 LIST-METADATA NO_ATOMIC_RENAME SCAN X-CREATEDMODSEQ \
+             X-REPLICATION X-SIEVE-MAILBOX XLIST XMOVE IDLE APPENDLIMIT=4294967295",
+        );
+        let dovecot = words(
+            "IMAP4REV1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT THREAD=REFERENCES MULTIAPPEND \
+             UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC MOVE \
+             SPECIAL-USE BINARY LITERAL+",
+        );
+        let courier = words(
+            "IMAP4REV1 UIDPLUS CHILDREN NAMESPACE THREAD=ORDEREDSUBJECT THREAD=REFERENCES SORT \
+             QUOTA IDLE ACL ACL2=UNION",
+        );
+        assert!(munges_8bit_headers(&cyrus));
+        assert!(!munges_8bit_headers(&dovecot));
+        assert!(!munges_8bit_headers(&courier));
+        assert!(!munges_8bit_headers(&[]));
+    }
 
     #[test]
     fn days_parse_to_utc_midnight() {

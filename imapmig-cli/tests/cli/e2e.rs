@@ -15,6 +15,7 @@ mod basic;
 mod batch;
 mod batch_pg;
 mod crash;
+mod eightbit_headers;
 mod eightbit_names;
 mod engine;
 mod faults;
