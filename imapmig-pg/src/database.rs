@@ -95,7 +95,8 @@ impl fmt::Debug for Database {
 impl Database {
     /// Connects (without TLS) to a `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?OPTIONS]`
     /// URL, or a `key=value` connection string, as libpq takes them.
-    /// Without `connect_timeout` in the URL, connecting gives up after
+    /// Without a password in the URL, `PGPASSWORD` from the environment
+    /// is used when set (as libpq does). Without `connect_timeout` in the URL, connecting gives up after
     /// [`DEFAULT_CONNECT_TIMEOUT`]. The session's `application_name` is
     /// `imapmig`.
     ///
@@ -114,6 +115,13 @@ impl Database {
                     url: shown.to_string(),
                     reason: e.to_string(),
                 })?;
+        // As libpq does: the password from the environment when the URL has none, so that
+        // it need not be on a command line.
+        if config.get_password().is_none()
+            && let Some(password) = std::env::var_os("PGPASSWORD").filter(|p| !p.is_empty())
+        {
+            config.password(password.as_encoded_bytes());
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }

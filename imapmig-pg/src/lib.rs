@@ -57,6 +57,7 @@
 //! | `imapmig_mailboxes` | one row per (source URL, target URL): `size_bytes`, `messages`, `status` (`queued`, `running`, `done`, `failed`), `attempts`, the last `worker`, and the result: `exit_class`, `exit_code`, `copied`, `present`, `skipped`, `failed`, `bytes`, `duration_ms`, `reason`; `enqueued_at`, `updated_at` |
 //! | `imapmig_leases` | the lease of a claimed mailbox: `worker`, fencing `token` (from the sequence `imapmig_lease_token`), `acquired_at`, `expires_at` |
 //! | `imapmig_folder_states` | per mailbox and store key, the bytes of imapmig-core's `store::encode` (versioned, checksummed) and `updated_at` |
+//! | `imapmig_shared` | values every worker must agree on, made once by the first ([`Database::shared_value`]): `imapmig batch` keeps its fingerprint key there |
 //!
 //! # Guarantees
 //!
@@ -102,11 +103,12 @@ mod fleet;
 mod lease_keeper;
 pub mod queue;
 mod schema;
+mod shared;
 mod state_store;
 
 pub use database::{DEFAULT_CONNECT_TIMEOUT, Database, redact_url};
 pub use error::Error;
-pub use fleet::FleetSummary;
+pub use fleet::{FleetSummary, RunningMailbox};
 pub use lease_keeper::LeaseKeeper;
 pub use queue::{
     Claim, Enqueued, LeaseToken, Mailbox, MailboxId, MailboxResult, MailboxRow, Outcome, Status,

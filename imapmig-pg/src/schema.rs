@@ -57,6 +57,13 @@ const MIGRATIONS: &[&str] = &[
         updated_at   timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (mailbox_id, store_key)
     );",
+    // 3: values every worker of a batch must share, made once (the
+    // fingerprint key).
+    "CREATE TABLE imapmig_shared (
+        name         text PRIMARY KEY,
+        value        bytea NOT NULL,
+        created_at   timestamptz NOT NULL DEFAULT now()
+    );",
 ];
 
 /// The schema version this build creates and works with.

@@ -19,6 +19,9 @@
 //! (`source,bytes` rows, e.g. from `imapmig inventory`) the shards are balanced by size,
 //! largest mailbox first; without it rows go round-robin.
 //!
+//! With `--state postgres://...` the rows go to a queue in PostgreSQL that every worker shares
+//! instead: see the `pg` module (and `imapmig batch status`).
+//!
 //! Output: a progress line on stderr as each mailbox ends (done, running, failed and waiting
 //! mailboxes; messages and bytes; an ETA); a per-mailbox result table in
 //! `DIR/results-SHARD.csv` and `.json` (exit class, copied/present/skipped/failed, bytes,
@@ -37,15 +40,22 @@ use futures::StreamExt;
 use super::migrate::{self, Exit, MailboxOutcome};
 use crate::imap::{Endpoint, ImapError, SecretSource};
 
+mod pg;
+
 /// Arguments of `imapmig batch`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub(crate) struct Args {
+    #[command(subcommand)]
+    command: Option<BatchCommand>,
     /// The mailbox pairs: `source,target,source_secret,target_secret[,rules,target_profile]`.
-    #[arg(long)]
-    csv: PathBuf,
-    /// Directory for every mailbox's state, skip log and the result tables.
-    #[arg(long)]
-    state: PathBuf,
+    #[arg(long, required = true)]
+    csv: Option<PathBuf>,
+    /// Directory for every mailbox's state, skip log and the result tables; or
+    /// `postgres://USER@HOST[:PORT]/DATABASE`: a queue with leases shared by every worker, the
+    /// folder states and the fingerprint key in PostgreSQL (password from `PGPASSWORD`).
+    #[arg(long, required = true, value_name = "DIR|postgres://...")]
+    state: Option<String>,
     /// Mailboxes migrated at once.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
     jobs: u16,
@@ -55,9 +65,40 @@ pub(crate) struct Args {
     /// `source,bytes` per mailbox: shards balanced by size, largest first.
     #[arg(long, value_name = "FILE")]
     sizes: Option<PathBuf>,
+    /// PostgreSQL state: the local directory for each mailbox's skip log and not-copied list
+    /// (`DIR/<user@host-hash>/skipped.csv`) and this worker's result tables.
+    #[arg(long, value_name = "DIR", default_value = "imapmig-skips")]
+    skip_dir: PathBuf,
+    /// PostgreSQL state: queue the failed mailboxes again before taking any.
+    #[arg(long)]
+    retry_failed: bool,
+    /// PostgreSQL state: this worker's name in the queue (default `HOST:PID`); each job slot
+    /// adds `/SLOT`.
+    #[arg(long, value_name = "NAME")]
+    worker: Option<String>,
+    /// PostgreSQL state: a mailbox's lease in seconds, renewed every third of it while it
+    /// runs; a dead worker's mailbox is taken over once it runs out.
+    #[arg(long, hide = true, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    lease_secs: u64,
     /// Options passed to every mailbox's migration (after `--`), e.g. `--parallel 2`.
     #[arg(last = true, value_name = "MIGRATE-OPTIONS")]
     migrate: Vec<String>,
+}
+
+/// `imapmig batch` subcommands.
+#[derive(Debug, clap::Subcommand)]
+enum BatchCommand {
+    /// The fleet's progress from PostgreSQL state: waiting, running (worker and lease age),
+    /// done and failed mailboxes, messages and bytes copied, an ETA.
+    Status(StatusArgs),
+}
+
+/// Arguments of `imapmig batch status`.
+#[derive(Debug, clap::Args)]
+struct StatusArgs {
+    /// The batch's state, `postgres://USER@HOST[:PORT]/DATABASE`.
+    #[arg(long, value_name = "postgres://...")]
+    state: String,
 }
 
 /// One valid row of the CSV.
@@ -401,9 +442,22 @@ fn class_of(exit: Exit) -> &'static str {
     }
 }
 
+/// Whether `--state` names a PostgreSQL database rather than a directory.
+fn is_postgres(state: &str) -> bool {
+    let lower = state.to_ascii_lowercase();
+    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+}
+
 /// Runs the command.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let rows = match read_rows(&args.csv) {
+    if let Some(BatchCommand::Status(status)) = &args.command {
+        return pg::status(&status.state);
+    }
+    let (Some(csv), Some(state)) = (args.csv.clone(), args.state.clone()) else {
+        eprintln!("error: `imapmig batch` needs --csv FILE and --state DIR|postgres://...");
+        return Ok(ExitCode::from(Exit::Usage.code()));
+    };
+    let rows = match read_rows(&csv) {
         Ok(rows) => rows,
         Err(errors) => {
             for e in &errors {
@@ -412,6 +466,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(Exit::Usage.code()));
         }
     };
+    if is_postgres(&state) {
+        return pg::run(&args, &csv, &state, rows);
+    }
+    let state = PathBuf::from(state);
     let (index, count) = match shard(args.shard.as_deref()) {
         Ok(s) => s,
         Err(e) => {
@@ -422,13 +480,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let sizes = args.sizes.as_deref().map(read_sizes).transpose()?;
     let total_rows = rows.len();
     let mine = assign(rows, sizes.as_deref(), index, count);
-    std::fs::create_dir_all(args.state.join("mailboxes"))
-        .with_context(|| format!("state directory {}", args.state.display()))?;
+    std::fs::create_dir_all(state.join("mailboxes"))
+        .with_context(|| format!("state directory {}", state.display()))?;
 
     // Every row's migrate options, checked before anything starts.
     let mut jobs = Vec::with_capacity(mine.len());
     for row in &mine {
-        let dir = args.state.join("mailboxes").join(mailbox_dir(row));
+        let dir = state.join("mailboxes").join(mailbox_dir(row));
         let mut words = vec![
             "--source".to_owned(),
             row.source.to_string(),
@@ -506,7 +564,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     });
     let mut results = results;
     results.sort_by_key(|r| r.line);
-    let tables = write_tables(&args.state, index, count, &results);
+    let tables = write_tables(&state, &format!("results-{index}-of-{count}"), &results);
     let failed = results.iter().filter(|r| r.exit != 0).count();
     if let Err(e) = tables {
         eprintln!("error: result tables: {e:#}");
@@ -570,9 +628,9 @@ impl Board {
     }
 }
 
-/// `results-I-of-N.csv` and `.json` in the state directory.
-fn write_tables(dir: &Path, index: u64, count: u64, rows: &[ResultRow]) -> anyhow::Result<()> {
-    let stem = dir.join(format!("results-{index}-of-{count}"));
+/// `NAME.csv` and `NAME.json` (`results-I-of-N` in the state directory).
+fn write_tables(dir: &Path, name: &str, rows: &[ResultRow]) -> anyhow::Result<()> {
+    let stem = dir.join(name);
     let mut w = csv::Writer::from_path(stem.with_extension("csv"))?;
     for r in rows {
         w.serialize(r)?;
@@ -630,6 +688,52 @@ mod tests {
         // Loads end at 120 and 110.
         assert_eq!(a, vec![2, 3, 5]);
         assert_eq!(b, vec![6, 7, 4]);
+    }
+
+    #[test]
+    fn status_is_a_subcommand_beside_the_batch_form() {
+        use clap::{Args as _, FromArgMatches};
+        let parse = |words: &[&str]| {
+            Args::augment_args(clap::Command::new("batch"))
+                .try_get_matches_from(words)
+                .and_then(|m| Args::from_arg_matches(&m))
+        };
+        let run = parse(&[
+            "batch",
+            "--csv",
+            "m.csv",
+            "--state",
+            "postgres://u@h/db",
+            "--jobs",
+            "3",
+            "--",
+            "--parallel",
+            "2",
+        ])
+        .unwrap();
+        assert!(run.command.is_none());
+        assert_eq!(run.state.as_deref(), Some("postgres://u@h/db"));
+        assert_eq!(run.migrate, ["--parallel", "2"]);
+        assert_eq!((run.lease_secs, run.retry_failed), (60, false));
+        let status = parse(&["batch", "status", "--state", "postgres://u@h/db"]).unwrap();
+        assert!(matches!(
+            status.command,
+            Some(BatchCommand::Status(StatusArgs { ref state })) if state == "postgres://u@h/db"
+        ));
+        assert!(
+            parse(&["batch", "--jobs", "2"]).is_err(),
+            "--csv and --state are required"
+        );
+        assert!(parse(&["batch", "--csv", "m.csv", "status", "--state", "x"]).is_err());
+        assert!(parse(&["batch", "status"]).is_err());
+    }
+
+    #[test]
+    fn postgres_urls_are_told_from_directories() {
+        assert!(is_postgres("postgres://u@h/db"));
+        assert!(is_postgres("PostgreSQL://h/db"));
+        assert!(!is_postgres("/srv/imapmig"));
+        assert!(!is_postgres("postgres"));
     }
 
     #[test]

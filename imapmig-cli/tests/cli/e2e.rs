@@ -13,13 +13,17 @@
 
 mod basic;
 mod batch;
+mod batch_pg;
 mod crash;
+mod eightbit_headers;
+mod eightbit_names;
 mod engine;
 mod faults;
 mod flags;
 mod gmail;
 mod gmail_labels;
 mod large;
+mod logindisabled;
 mod matrix;
 mod oauth;
 mod plan;

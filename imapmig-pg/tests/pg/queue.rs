@@ -240,6 +240,23 @@ fn fleet_summary_counts_by_status() {
     assert_eq!((summary.messages_done, summary.messages_total), (50, 150));
     assert_eq!((summary.bytes_done, summary.bytes_total), (5000, 15000));
     assert_eq!(summary.bytes_copied, 5100);
+    assert_eq!(summary.messages_copied, 53);
+    let running: Vec<(&str, bool)> = summary
+        .running_mailboxes
+        .iter()
+        .map(|r| (r.worker.as_str(), r.expires_in.is_some()))
+        .collect();
+    assert_eq!(running, [("w2", true), ("w3", false)]);
+    assert!(
+        summary.running_mailboxes[1].lease_age >= Duration::from_millis(300),
+        "{:?}",
+        summary.running_mailboxes
+    );
+    assert!(summary.elapsed >= Duration::from_millis(300));
+    // 10,000 of 15,000 bytes left at the pace of 5,100 copied so far.
+    let rate = summary.bytes_per_second().expect("a rate");
+    let eta = summary.eta().expect("an eta").as_secs_f64();
+    assert!((eta - 10_000.0 / rate).abs() < 1e-3, "{eta} {rate}");
 
     let failed_row = db.mailbox(failed.id()).expect("read").expect("exists");
     let result = failed_row.result.expect("a result");
@@ -309,4 +326,38 @@ fn a_lease_keeper_holds_the_lease_and_notices_its_loss() {
     other
         .finish(&taken, &super::result(Outcome::Done, 1, 1))
         .expect("finish");
+}
+
+#[test]
+fn a_shared_value_is_made_once_whoever_races_for_it() {
+    let Some((server, db)) = super::migrated() else {
+        return;
+    };
+    let url = server.url();
+    let barrier = Arc::new(Barrier::new(4));
+    let got: Vec<Vec<u8>> = (0..4u8)
+        .map(|i| {
+            let (url, barrier) = (url.clone(), barrier.clone());
+            thread::spawn(move || {
+                let db = Database::connect(&url).expect("connect");
+                barrier.wait();
+                db.shared_value("fingerprint_key", &[i; 32])
+                    .expect("shared")
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("thread"))
+        .collect();
+    assert!(got.iter().all(|v| *v == got[0]), "{got:?}");
+    assert_eq!(got[0].len(), 32);
+    assert_eq!(
+        db.shared_value("fingerprint_key", &[9; 32]).expect("again"),
+        got[0],
+        "a later candidate never replaces the value"
+    );
+    assert!(matches!(
+        db.shared_value("", b"x"),
+        Err(Error::InvalidValue { .. })
+    ));
 }

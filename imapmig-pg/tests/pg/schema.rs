@@ -25,7 +25,7 @@ fn migrations_apply_once_and_are_idempotent() {
             "postgres",
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM imapmig_schema"
         ),
-        "1,2"
+        "1,2,3"
     );
     let tables = server.psql(
         "postgres",
@@ -33,7 +33,7 @@ fn migrations_apply_once_and_are_idempotent() {
     );
     assert_eq!(
         tables,
-        "imapmig_folder_states,imapmig_leases,imapmig_mailboxes,imapmig_schema"
+        "imapmig_folder_states,imapmig_leases,imapmig_mailboxes,imapmig_schema,imapmig_shared"
     );
 }
 
