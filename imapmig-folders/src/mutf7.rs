@@ -50,14 +50,9 @@ pub fn encode(name: &str) -> String {
             out.extend_from_slice(b"&-");
             i += 1;
         } else {
-            // A run of characters that are not printable ASCII: up to the
-            // next printable ASCII byte (a char boundary).
-            let end = bytes[i..]
-                .iter()
-                .position(|&b| (0x20..=0x7e).contains(&b))
-                .map_or(bytes.len(), |n| i + n);
-            push_run(name.get(i..end).unwrap_or_default(), &mut out);
-            i = end;
+            // A run of characters that are not printable ASCII, up to the
+            // next printable ASCII character.
+            i += push_run(name.get(i..).unwrap_or_default(), &mut out);
         }
         let end = bytes[i..]
             .iter()
@@ -85,10 +80,12 @@ pub fn encode_bytes(name: &[u8]) -> Result<String, Error> {
     }
 }
 
-/// Writes `run` as `&`, its UTF-16 in modified base64, `-`: every three
-/// UTF-16 units (48 bits) become eight base64 characters at once, taken
-/// from the units as they come, without collecting them.
-fn push_run(run: &str, out: &mut Vec<u8>) {
+/// Writes the run of characters at the start of `rest` that are not
+/// printable ASCII as `&`, their UTF-16 in modified base64, `-`, and returns
+/// the run's length in bytes: every three UTF-16 units (48 bits) become
+/// eight base64 characters at once, taken from the units as they come,
+/// without collecting them.
+fn push_run(rest: &str, out: &mut Vec<u8>) -> usize {
     let sextet = |acc: u64, shift: u32| ALPHABET[((acc >> shift) & 0x3f) as usize];
     out.push(b'&');
     let mut acc: u64 = 0;
@@ -110,8 +107,13 @@ fn push_run(run: &str, out: &mut Vec<u8>) {
             (acc, units) = (0, 0);
         }
     };
-    for c in run.chars() {
+    let mut used = rest.len();
+    for (at, c) in rest.char_indices() {
         let c = u32::from(c);
+        if (0x20..=0x7e).contains(&c) {
+            used = at;
+            break;
+        }
         if c < 0x1_0000 {
             push_unit(c, out);
         } else {
@@ -136,6 +138,7 @@ fn push_run(run: &str, out: &mut Vec<u8>) {
         ]),
         _ => out.push(b'-'),
     }
+    used
 }
 
 fn sextet(b: u8) -> Option<u32> {
