@@ -12,6 +12,14 @@
 //! machine of the worker that met the message; the skipped messages are in the folder states
 //! in PostgreSQL too, and their count in the mailbox's result.
 //!
+//! Rounds: once a pass finished, every mailbox is `done`. The cutover's delta pass (after the
+//! MX switch, or with `-- --since DATE`) runs on the same database with `--round 2` (then 3,
+//! ...): every worker enqueues the CSV for that round, which queues each mailbox of an earlier
+//! round again (its previous result kept in `imapmig_round_results`), and the migrations
+//! resume from the folder states in PostgreSQL, so only new mail is copied. A mailbox still
+//! running under an older round's lease is left to its worker and queued again when it
+//! finishes. A round behind the database's exits 64.
+//!
 //! `imapmig batch status --state postgres://...` prints the fleet's progress.
 
 use std::collections::HashMap;
@@ -132,7 +140,7 @@ pub(super) fn run(args: &Args, csv: &Path, url: &str, rows: Vec<Row>) -> anyhow:
     };
     let setup = || -> Result<_, imapmig_pg::Error> {
         db.migrate()?;
-        let enqueued = db.enqueue(&queue)?;
+        let enqueued = db.enqueue_round(&queue, args.round)?;
         let requeued = if args.retry_failed {
             db.requeue_failed()?
         } else {
@@ -142,6 +150,10 @@ pub(super) fn run(args: &Args, csv: &Path, url: &str, rows: Vec<Row>) -> anyhow:
     };
     let (enqueued, requeued) = match setup() {
         Ok(done) => done,
+        Err(e @ imapmig_pg::Error::RoundBehind { .. }) => {
+            eprintln!("error: --round {}: {e}", args.round);
+            return Ok(ExitCode::from(Exit::Usage.code()));
+        }
         Err(e) => return Ok(state_failure("batch state", &e)),
     };
     let candidate =
@@ -157,10 +169,12 @@ pub(super) fn run(args: &Args, csv: &Path, url: &str, rows: Vec<Row>) -> anyhow:
     std::fs::create_dir_all(&args.skip_dir)
         .with_context(|| format!("--skip-dir {}", args.skip_dir.display()))?;
     eprintln!(
-        "batch: state {}: {} mailboxes in this CSV ({} new to the queue{}), {} at once as worker {worker_name}",
+        "batch: state {}: round {}: {} mailboxes in this CSV ({} new to the queue, {} queued again for this round{}), {} at once as worker {worker_name}",
         db.url(),
+        args.round,
         queue.len(),
         enqueued.added,
+        enqueued.raised,
         if requeued > 0 {
             format!(", {requeued} failed ones queued again")
         } else {
@@ -503,15 +517,17 @@ pub(super) fn status(url: &str) -> anyhow::Result<ExitCode> {
     for r in &fleet.running_mailboxes {
         match r.expires_in {
             Some(left) => println!(
-                "running: {} worker {} lease age {} (expires in {})",
+                "running: {} round {} worker {} lease age {} (expires in {})",
                 r.source,
+                r.round,
                 r.worker,
                 human(r.lease_age),
                 human(left)
             ),
             None => println!(
-                "stalled: {} worker {} lease age {} (expired: the next claim takes it over)",
+                "stalled: {} round {} worker {} lease age {} (expired: the next claim takes it over)",
                 r.source,
+                r.round,
                 r.worker,
                 human(r.lease_age)
             ),
@@ -526,10 +542,19 @@ pub(super) fn status(url: &str) -> anyhow::Result<ExitCode> {
             )
         });
         println!(
-            "failed: {} exit {code} ({class}) attempts {}: {reason}",
-            m.source, m.attempts
+            "failed: {} round {} exit {code} ({class}) attempts {}: {reason}",
+            m.source, m.round, m.attempts
         );
     }
+    println!(
+        "round: {}{}",
+        fleet.round,
+        if fleet.behind > 0 {
+            format!(" ({} mailboxes still at an earlier round)", fleet.behind)
+        } else {
+            String::new()
+        }
+    );
     let rate =
         |per_second: Option<f64>| per_second.map_or_else(|| "-".to_owned(), |r| format!("{r:.1}"));
     println!(
