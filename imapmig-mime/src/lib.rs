@@ -29,6 +29,25 @@
 //! assert!(fixed.bytes.starts_with(b"From: Kim <kim@example.org>\r\n"));
 //! ```
 //!
+//! # Raw 8-bit headers: an opt-in repair
+//!
+//! Raw UTF-8 (or legacy 8-bit) text in a header is not a defect a reader
+//! trips over, but some servers change it: Cyrus IMAP stores every raw 8-bit
+//! header byte as `X` by default. [`encode_8bit_headers`] (or
+//! [`repair_with_options`] with [`RepairOptions::eight_bit_headers`])
+//! rewrites such text as RFC 2047 encoded words where RFC 2047 §5 allows
+//! them, and lists what it had to leave ([`Unencoded`], with a
+//! [`LeftReason`]):
+//!
+//! ```
+//! let raw = "From: Jörg <joerg@example.org>\r\nSubject: Grüße\r\n\r\nHallo\r\n";
+//! let r = imapmig_mime::encode_8bit_headers(raw.as_bytes());
+//! assert_eq!(r.encoded, ["From", "Subject"]);
+//! let header_end = r.bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+//! assert!(r.bytes[..header_end].is_ascii());
+//! assert!(r.unencoded.is_empty());
+//! ```
+//!
 //! # What is checked
 //!
 //! [`classify`] walks the message once and reports [`Defect`]s from a fixed
@@ -116,6 +135,7 @@ mod charset;
 mod classify;
 mod date;
 mod defect;
+mod eight_bit;
 mod encoded_word;
 mod error;
 pub mod exchange;
@@ -127,9 +147,13 @@ mod transfer;
 
 pub use classify::{Classification, Part, Verdict, classify, classify_with};
 pub use defect::{Defect, DefectKind, Severity, UnknownDefectCode};
+pub use eight_bit::{LeftReason, Unencoded};
 pub use error::Error;
 pub use limits::Limits;
-pub use repair::{Repaired, repair, repair_classified, repair_with};
+pub use repair::{
+    RepairOptions, Repaired, encode_8bit_headers, repair, repair_classified, repair_with,
+    repair_with_options,
+};
 pub use transfer::TransferEncoding;
 
 #[cfg(doctest)]

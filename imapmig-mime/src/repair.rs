@@ -5,6 +5,7 @@ use std::ops::Range;
 
 use crate::classify::{Classification, Verdict, classify_with};
 use crate::defect::DefectKind;
+use crate::eight_bit::{self, Unencoded};
 use crate::header::{self, LineKind};
 use crate::limits::Limits;
 use crate::transfer::TransferEncoding;
@@ -20,6 +21,14 @@ pub struct Repaired<'a> {
     pub fixed: Vec<DefectKind>,
     /// The classification of [`Repaired::bytes`].
     pub after: Classification,
+    /// The header fields whose raw 8-bit text was RFC 2047-encoded, by name
+    /// in header order; empty unless that repair was asked for
+    /// ([`RepairOptions::eight_bit_headers`], [`encode_8bit_headers`]).
+    pub encoded: Vec<String>,
+    /// The header fields that still hold raw 8-bit bytes because encoding
+    /// them would not be safe, each with its reason; empty unless the 8-bit
+    /// header repair was asked for.
+    pub unencoded: Vec<Unencoded>,
 }
 
 impl Repaired<'_> {
@@ -83,6 +92,157 @@ pub fn repair_with<'a>(bytes: &'a [u8], limits: &Limits) -> Repaired<'a> {
     repair_classified(bytes, before, limits)
 }
 
+/// Repairs beyond [`repair`]'s, made only when asked for because they change
+/// how the header is written (not what it says).
+///
+/// ```
+/// use imapmig_mime::{RepairOptions, repair_with_options, Limits};
+///
+/// let raw = "From: Jörg <j@example.org>\nSubject: Grüße\nDate: Mon, 1 Jan 2024 10:00:00 +0000\nMessage-ID: <1@example.org>\n\nHallo\n";
+/// let options = RepairOptions::default().with_eight_bit_headers(true);
+/// let r = repair_with_options(raw.as_bytes(), &Limits::default(), options);
+/// assert_eq!(r.fixed_codes(), ["bare-lf"]);
+/// assert_eq!(r.encoded, ["From", "Subject"]);
+/// assert!(r.bytes.starts_with(b"From: =?UTF-8?B?SsO2cmc=?= <j@example.org>\r\nSubject: =?UTF-8?B?R3LDvMOfZQ==?=\r\n"));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct RepairOptions {
+    /// RFC 2047-encode raw 8-bit text in the message's header (see
+    /// [`encode_8bit_headers`]). Off by default.
+    pub eight_bit_headers: bool,
+}
+
+impl RepairOptions {
+    /// Turn the 8-bit header repair on or off.
+    #[must_use]
+    pub fn with_eight_bit_headers(mut self, on: bool) -> Self {
+        self.eight_bit_headers = on;
+        self
+    }
+}
+
+/// [`repair_with`], plus the repairs `options` turn on (made after the
+/// default ones, on their result).
+pub fn repair_with_options<'a>(
+    bytes: &'a [u8],
+    limits: &Limits,
+    options: RepairOptions,
+) -> Repaired<'a> {
+    let before = classify_with(bytes, limits);
+    if !options.eight_bit_headers {
+        return repair_classified(bytes, before, limits);
+    }
+    let original: Vec<DefectKind> = before.defects.iter().map(|d| d.kind).collect();
+    let first = repair_classified(bytes, before, limits);
+    let pass = eight_bit::encode(&first.bytes);
+    let Some(out) = pass.bytes else {
+        return Repaired {
+            encoded: pass.encoded,
+            unencoded: pass.unencoded,
+            ..first
+        };
+    };
+    let after = classify_with(&out, limits);
+    let mut fixed: Vec<DefectKind> = original.into_iter().filter(|k| !after.has(*k)).collect();
+    fixed.dedup();
+    Repaired {
+        bytes: Cow::Owned(out),
+        fixed,
+        after,
+        encoded: pass.encoded,
+        unencoded: pass.unencoded,
+    }
+}
+
+/// The 8-bit header repair alone: RFC 2047-encode the raw 8-bit text of the
+/// message's own header block, where RFC 2047 §5 allows encoded words.
+///
+/// RFC 5322 headers are 7-bit; raw UTF-8 in them (RFC 6532) is only valid
+/// where both ends agreed on it, and legacy 8-bit bytes in other charsets
+/// never are. Servers handle such mail differently: Cyrus IMAP replaces
+/// every 8-bit header byte by `X` on APPEND by default (`munge8bit`), so the
+/// copy's Subject and names are lost. Encoding them first keeps their text.
+///
+/// * **Where.** Unstructured text (`Subject`, `Comments`,
+///   `Content-Description`, `Thread-Topic`, `X-` fields): each run of words
+///   holding 8-bit text becomes `=?UTF-8?B?...?=` words. Address lists
+///   (`From`, `To`, `Cc`, `Bcc`, `Reply-To`, `Sender`, and `Resent-`):
+///   a display name holding 8-bit text becomes encoded words, quotes
+///   included in what it says; the address itself never. Nothing else:
+///   `Message-ID`, `References`, `Received`, `Date`, `Content-Type` and
+///   other structured fields forbid encoded words (RFC 2047 §5), and an
+///   8-bit address has no 7-bit form; those fields stay as they are and are
+///   listed in [`Repaired::unencoded`] with a [`LeftReason`](crate::LeftReason).
+/// * **Charset.** Valid UTF-8 is encoded as UTF-8. Bytes that are not UTF-8
+///   are decoded, strictly, in the charset the message's `Content-Type`
+///   declares, and encoded as UTF-8; without a declared charset, or when
+///   they are not valid in it, the field is left (`no-charset`,
+///   `undecodable`).
+/// * **Form.** Encoded words are at most 75 characters, split between
+///   characters; a field holding one is refolded at its white space to
+///   lines of at most 76 characters where its words allow (folding does
+///   not change a value, RFC 5322 §2.2.3). White space between a new and an
+///   existing encoded word is encoded with the new one, since readers drop
+///   white space between adjacent encoded words (RFC 2047 §6.2). Decoding
+///   the encoded words gives back the original text.
+/// * MIME part headers are not rewritten (Cyrus inspects only the
+///   message's own header block).
+///
+/// Idempotent; a message whose header is 7-bit is returned unchanged
+/// (borrowed). [`Repaired::fixed`] lists `eight-bit-header` when the
+/// classification had it before and not after.
+///
+/// # Example
+///
+/// ```
+/// let raw = "From: \"Müller, Jörg\" <j@example.org>\r\n\
+///            Subject: Re: Grüße aus Köln\r\n\
+///            Message-ID: <größe@example.org>\r\n\
+///            Date: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\nHallo\r\n";
+/// let r = imapmig_mime::encode_8bit_headers(raw.as_bytes());
+/// assert_eq!(r.encoded, ["From", "Subject"]);
+/// let text = std::str::from_utf8(&r.bytes).unwrap();
+/// assert!(text.starts_with(
+///     "From: =?UTF-8?B?TcO8bGxlciwgSsO2cmc=?= <j@example.org>\r\n\
+///      Subject: Re: =?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4=?=\r\n"
+/// ));
+/// // A Message-ID cannot hold an encoded word: it stays, and is reported.
+/// assert_eq!(r.unencoded.len(), 1);
+/// assert_eq!(r.unencoded[0].field, "Message-ID");
+/// assert_eq!(r.unencoded[0].reason.code(), "structured-field");
+/// // Idempotent:
+/// assert!(!imapmig_mime::encode_8bit_headers(&r.bytes).changed());
+/// ```
+pub fn encode_8bit_headers(bytes: &[u8]) -> Repaired<'_> {
+    let pass = eight_bit::encode(bytes);
+    let limits = Limits::default();
+    let Some(out) = pass.bytes else {
+        return Repaired {
+            encoded: pass.encoded,
+            unencoded: pass.unencoded,
+            ..unchanged(bytes, classify_with(bytes, &limits))
+        };
+    };
+    let before = classify_with(bytes, &limits);
+    let after = classify_with(&out, &limits);
+    let mut fixed: Vec<DefectKind> = before
+        .defects
+        .iter()
+        .map(|d| d.kind)
+        .filter(|k| !after.has(*k))
+        .collect();
+    fixed.dedup();
+    Repaired {
+        bytes: Cow::Owned(out),
+        fixed,
+        after,
+        encoded: pass.encoded,
+        unencoded: pass.unencoded,
+    }
+}
+
 /// Repair a message already classified with `limits` (saves classifying it again).
 pub fn repair_classified<'a>(
     bytes: &'a [u8],
@@ -119,6 +279,8 @@ pub fn repair_classified<'a>(
         bytes: current,
         fixed,
         after: classification,
+        encoded: Vec::new(),
+        unencoded: Vec::new(),
     }
 }
 
@@ -146,6 +308,8 @@ fn unchanged(bytes: &[u8], classification: Classification) -> Repaired<'_> {
         bytes: Cow::Borrowed(bytes),
         fixed: Vec::new(),
         after: classification,
+        encoded: Vec::new(),
+        unencoded: Vec::new(),
     }
 }
 

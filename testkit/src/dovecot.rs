@@ -90,11 +90,18 @@ pub struct DovecotConfig {
     /// server certificate for `localhost` and `127.0.0.1`; the server offers
     /// STARTTLS on [`Dovecot::port`] and TLS from the first byte on
     /// [`Dovecot::imaps_port`]. Plain-text login stays allowed on the
-    /// plain port. `false`: no TLS at all.
+    /// plain port unless [`DovecotConfig::tls_required_for_login`]. `false`:
+    /// no TLS at all.
     pub tls: bool,
     /// More users besides the default one (same password); see
     /// [`DovecotConfig::with_users`].
     pub users: Vec<String>,
+    /// `disable_plaintext_auth = yes`: on a connection without TLS the server announces
+    /// `LOGINDISABLED` and no `AUTH=` mechanism, and refuses a password. Dovecot counts a
+    /// client whose address equals the server's (127.0.0.1 to 127.0.0.1) as secure anyway,
+    /// so connect from another loopback address (127.0.0.2) to see it. `false`: plain-text
+    /// login allowed everywhere.
+    pub tls_required_for_login: bool,
 }
 
 impl Default for DovecotConfig {
@@ -105,6 +112,7 @@ impl Default for DovecotConfig {
             max_connections: None,
             tls: false,
             users: Vec::new(),
+            tls_required_for_login: false,
         }
     }
 }
@@ -164,6 +172,15 @@ impl DovecotConfig {
     #[must_use]
     pub fn with_tls(mut self) -> DovecotConfig {
         self.tls = true;
+        self
+    }
+
+    /// Turns TLS on and refuses passwords without it (see
+    /// [`DovecotConfig::tls_required_for_login`]).
+    #[must_use]
+    pub fn with_tls_required_for_login(mut self) -> DovecotConfig {
+        self.tls = true;
+        self.tls_required_for_login = true;
         self
     }
 }
@@ -599,7 +616,7 @@ login_greeting = {greeting}
 protocols = imap
 listen = 127.0.0.1
 {ssl}
-disable_plaintext_auth = no
+disable_plaintext_auth = {plaintext}
 auth_mechanisms = plain login xoauth2 oauthbearer
 auth_failure_delay = 0
 {identity}
@@ -647,6 +664,11 @@ protocol imap {{
             "ssl = no".to_owned()
         },
         imaps_port = tls.map_or(0, |t| t.imaps_port),
+        plaintext = if config.tls_required_for_login {
+            "yes"
+        } else {
+            "no"
+        },
         identity = who.settings(),
         mail_uid = who.mail_uid,
         mail_gid = who.mail_gid,

@@ -63,10 +63,9 @@ pub(crate) async fn folder_sizes(conn: &mut Connection) -> Result<Vec<FolderSize
         if !entry.is_selectable() {
             continue;
         }
-        let wire = String::from_utf8_lossy(entry.name().wire()).into_owned();
-        let (messages, bytes) = conn.folder_size(&wire).await?;
+        let (messages, bytes) = conn.folder_size(entry.name().wire()).await?;
         out.push(FolderSize {
-            name: entry.name().as_str().to_owned(),
+            name: crate::imap::display_name(entry.name()),
             messages: u64::from(messages),
             bytes,
         });

@@ -28,6 +28,18 @@
 //! target's own listing. A throttled, dropped or stalled connection is retried with backoff;
 //! a killed run resumes where it stopped, copying nothing twice.
 //!
+//! Raw 8-bit header text (`--repair-8bit-headers[=auto|on|off]`): when on, each message's
+//! raw 8-bit Subject, Comments, X- fields and address display names are RFC 2047-encoded
+//! before APPEND (imapmig-mime's `encode_8bit_headers`); what has no safe 7-bit form (an 8-bit
+//! Message-ID or address) is sent as it is and named on stderr. The rule for `auto`, the
+//! default: on when the target is Cyrus IMAP (it announces `X-REPLICATION` or
+//! `NO_ATOMIC_RENAME`), which by default stores every raw 8-bit header byte as `X`; off
+//! otherwise (Dovecot and Courier-IMAP store the bytes as they are). A repaired copy differs
+//! from the source in bytes and size: it is verified by the UID the target gave it
+//! (APPENDUID), and the state keeps the source's own fingerprint. After a UIDVALIDITY change on
+//! either side such a copy cannot be found again by fingerprint, so the run stops unconfirmed
+//! (exit 1) rather than copy it twice; `--accept-reset` would copy it again.
+//!
 //! Staging: `--before DATE` copies only mail older than DATE (the historic pre-stage);
 //! `--since DATE` only mail from DATE on; neither copies everything still missing (the final
 //! delta pass after cutover, which copies only what earlier passes did not). A staged pass
@@ -154,6 +166,27 @@ pub(crate) enum GmailMode {
     On,
     /// Never: All Mail is an ordinary folder.
     Off,
+}
+
+/// Whether raw 8-bit header text is RFC 2047-encoded before APPEND (`--repair-8bit-headers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum EightBitMode {
+    /// On when the target is known to change such bytes: Cyrus IMAP (see
+    /// [`munges_8bit_headers`]).
+    Auto,
+    /// Always.
+    On,
+    /// Never: the bytes go as they are (Cyrus then stores them as `X`).
+    Off,
+}
+
+/// Whether a target, by its capabilities, is Cyrus IMAP, which by default (`munge8bit: 1`)
+/// replaces every raw 8-bit byte of a message's header by `X` on APPEND (Dovecot and
+/// Courier-IMAP store such bytes as they are). Cyrus announces capability words of its own:
+/// `X-REPLICATION` and `NO_ATOMIC_RENAME` (seen on Cyrus 3.6, with `X-CREATEDMODSEQ`).
+fn munges_8bit_headers(capabilities: &[String]) -> bool {
+    let has = |w: &str| capabilities.iter().any(|c| c.eq_ignore_ascii_case(w));
+    has("X-REPLICATION") || has("NO_ATOMIC_RENAME")
 }
 
 /// Where a Gmail message with several labels goes (when the source offers X-GM-EXT-1).
@@ -289,6 +322,21 @@ pub(crate) struct Options {
     /// when they are byte for byte the same as the copy kept (needs UIDPLUS on the target).
     #[arg(long)]
     remove_own_duplicates: bool,
+    /// RFC 2047-encode raw 8-bit header text before APPEND (imapmig-mime's repair): Subject,
+    /// Comments, X- fields and the display names of address fields become `=?UTF-8?B?...?=`
+    /// words; a Message-ID, an address or other structured field stays as it is (and is
+    /// reported). `auto` (the default) turns it on for a target that changes such bytes:
+    /// Cyrus IMAP, known by its capabilities, stores them as `X`. The bare option means `on`.
+    #[arg(
+        long = "repair-8bit-headers",
+        value_enum,
+        value_name = "auto|on|off",
+        default_value = "auto",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "on"
+    )]
+    repair_8bit_headers: EightBitMode,
     /// After a UIDVALIDITY change that cannot be confirmed (too few recorded messages found
     /// again), copy by fingerprint anyway: what is on the target is never copied twice.
     #[arg(long)]
@@ -444,11 +492,52 @@ fn stage_refusal(folder: &str, stage: &Stage, gap: &imapmig_core::StageGap) -> S
     )
 }
 
-/// The target profile guessed from the target's CAPABILITY words and host name, and why.
-fn guess_profile(capabilities: &[String], host: &str) -> (TargetProfile, String) {
+/// The target profile guessed from what the target says of itself — its CAPABILITY words,
+/// its greeting and its RFC 2971 ID (`name`, `vendor`) — and its host name, and why.
+fn guess_profile(
+    capabilities: &[String],
+    host: &str,
+    greeting: &str,
+    id: &[(String, String)],
+) -> (TargetProfile, String) {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     let under = |domain: &str| host == domain || host.ends_with(&format!(".{domain}"));
-    if capabilities
+    let id_says = |key: &str, needle: &str| {
+        id.iter().any(|(k, v)| {
+            k == key
+                && v.to_ascii_lowercase()
+                    .contains(&needle.to_ascii_lowercase())
+        })
+    };
+    let shown = |key: &str| {
+        id.iter()
+            .find(|(k, _)| k == key)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    if id_says("name", "gimap") || id_says("vendor", "google") {
+        (
+            TargetProfile::Gmail,
+            format!(
+                "guessed: the target's ID says name \"{}\", vendor \"{}\"",
+                shown("name"),
+                shown("vendor")
+            ),
+        )
+    } else if id_says("name", "exchange") || id_says("vendor", "microsoft") {
+        (
+            TargetProfile::Exchange,
+            format!(
+                "guessed: the target's ID says name \"{}\", vendor \"{}\"",
+                shown("name"),
+                shown("vendor")
+            ),
+        )
+    } else if greeting.to_ascii_lowercase().contains("microsoft exchange") {
+        (
+            TargetProfile::Exchange,
+            format!("guessed: the target's greeting says \"{greeting}\""),
+        )
+    } else if capabilities
         .iter()
         .any(|c| c.eq_ignore_ascii_case("X-GM-EXT-1"))
     {
@@ -469,8 +558,8 @@ fn guess_profile(capabilities: &[String], host: &str) -> (TargetProfile, String)
     } else {
         (
             TargetProfile::Generic,
-            "guessed: neither the target's CAPABILITY nor its host name says Gmail or \
-             Exchange; give --target-profile exchange for an Exchange server"
+            "guessed: neither the target's CAPABILITY, greeting, ID nor its host name \
+             says Gmail or Exchange; give --target-profile exchange for an Exchange server"
                 .to_owned(),
         )
     }
@@ -953,9 +1042,30 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
                     .any(|e| e.attributes().contains(&imapmig_folders::Attribute::All))
         }
     };
+    let repair_8bit_headers = match args.repair_8bit_headers {
+        EightBitMode::On => true,
+        EightBitMode::Off => false,
+        EightBitMode::Auto => munges_8bit_headers(&dst.conn.capabilities().all),
+    };
+    if repair_8bit_headers && args.repair_8bit_headers == EightBitMode::Auto && !args.quiet {
+        eprintln!(
+            "target is Cyrus IMAP, which stores raw 8-bit header bytes as X: they are \
+             RFC 2047-encoded before APPEND (--repair-8bit-headers=off to send them as they are)"
+        );
+    }
     let (profile, why) = match args.target_profile {
         Some(p) => (p, "--target-profile".to_owned()),
-        None => guess_profile(&dst.conn.capabilities().all, &s.target.host),
+        None => {
+            let id = dst
+                .run("ID", async |c: &mut Connection| c.server_id().await)
+                .await?;
+            guess_profile(
+                &dst.conn.capabilities().all,
+                &s.target.host,
+                dst.conn.greeting_text(),
+                &id,
+            )
+        }
     };
     if !args.quiet {
         eprintln!("target profile: {} ({why})", profile_name(profile));
@@ -991,9 +1101,9 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
             };
             let key = StoreKey::for_folder_pair(
                 &s.source.to_string(),
-                &String::from_utf8_lossy(entry.source.wire()),
+                &crate::imap::state_name(entry.source.wire()),
                 &s.target.to_string(),
-                &String::from_utf8_lossy(target.wire()),
+                &crate::imap::state_name(target.wire()),
             );
             let saved = store
                 .load(&key)
@@ -1002,7 +1112,7 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
             if let Some(gap) = saved.stage_cutoffs().gap(&s.stage) {
                 return Err(Fatal::new(
                     Exit::Usage,
-                    stage_refusal(entry.source.as_str(), &s.stage, &gap),
+                    stage_refusal(&crate::imap::display_name(&entry.source), &s.stage, &gap),
                 ));
             }
         }
@@ -1017,26 +1127,26 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
         let Some(target) = entry.target() else {
             continue;
         };
-        let wire = String::from_utf8_lossy(entry.source.wire()).into_owned();
+        let wire = entry.source.wire();
         let (messages, bytes) = src
             .run("STATUS", async |c: &mut Connection| {
-                c.folder_size(&wire).await
+                c.folder_size(wire).await
             })
             .await?;
         marks.source_messages += u64::from(messages);
         folders.push(FolderSize {
-            name: entry.source.as_str().to_owned(),
+            name: crate::imap::display_name(&entry.source),
             messages: u64::from(messages),
             bytes,
         });
-        let target_wire = String::from_utf8_lossy(target.wire()).into_owned();
+        let target_wire = target.wire();
         let exists = dst_listing
             .entries()
             .iter()
             .any(|e| e.kind() == imapmig_folders::ListKind::List && e.name() == target);
         let there = dst
             .run("STATUS", async |c: &mut Connection| {
-                match c.folder_size(&target_wire).await {
+                match c.folder_size(target_wire).await {
                     Ok((_, bytes)) => Ok(Ok(bytes)),
                     Err(e @ ImapError::No { .. }) if !e.is_transient() => Ok(Err(e)),
                     Err(e) => Err(e),
@@ -1167,8 +1277,8 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
     // Create the target folders, parents first.
     if !args.dry_run {
         for (name, _) in plan.creation_order() {
-            let wire = String::from_utf8_lossy(name.wire()).into_owned();
-            dst.run("CREATE", async |c: &mut Connection| c.create(&wire).await)
+            let wire = name.wire();
+            dst.run("CREATE", async |c: &mut Connection| c.create(wire).await)
                 .await?;
         }
     }
@@ -1231,6 +1341,7 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
         max_message_size: args.max_message_size,
         dry_run: args.dry_run,
         remove_own_duplicates: args.remove_own_duplicates,
+        repair_8bit_headers,
         skips: skips.clone(),
         pacer,
         on_copied: Arc::new(move |n| {
@@ -1248,15 +1359,15 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
         if let Some(t) = entry.target() {
             jobs.push(Job {
                 names: PairNames {
-                    source: String::from_utf8_lossy(entry.source.wire()).into_owned(),
-                    target: String::from_utf8_lossy(t.wire()).into_owned(),
-                    display: entry.source.as_str().to_owned(),
+                    source: entry.source.wire().to_vec(),
+                    target: t.wire().to_vec(),
+                    display: crate::imap::display_name(&entry.source),
                     target_display: t.as_str().to_owned(),
                 },
                 filter: None,
                 source_messages: folders
                     .iter()
-                    .find(|f| f.name == entry.source.as_str())
+                    .find(|f| f.name == crate::imap::display_name(&entry.source))
                     .map_or(0, |f| f.messages),
             });
         }
@@ -1551,9 +1662,9 @@ fn join(uids: &[Uid]) -> String {
 fn pair_key(setup: &Setup, job: &Job) -> StoreKey {
     StoreKey::for_folder_pair(
         &setup.source.to_string(),
-        &job.names.source,
+        &crate::imap::state_name(&job.names.source),
         &setup.target.to_string(),
-        &job.names.target,
+        &crate::imap::state_name(&job.names.target),
     )
 }
 
@@ -1597,8 +1708,7 @@ async fn archived_only_job(
         if entry.target().is_none() && !is_all {
             continue;
         }
-        let wire = String::from_utf8_lossy(entry.source.wire()).into_owned();
-        let sel = src.select(&wire, true).await?;
+        let sel = src.select(entry.source.wire(), true).await?;
         let status = pair::status_of(&sel)?;
         for m in pair::fetch_all_meta(&mut src, &status).await? {
             let f = ctx
@@ -1620,9 +1730,9 @@ async fn archived_only_job(
         .collect();
     Ok(Some(Job {
         names: PairNames {
-            source: String::from_utf8_lossy(all.source.wire()).into_owned(),
-            target: String::from_utf8_lossy(archive.wire()).into_owned(),
-            display: format!("{} (archived only)", all.source.as_str()),
+            source: all.source.wire().to_vec(),
+            target: archive.wire().to_vec(),
+            display: format!("{} (archived only)", crate::imap::display_name(&all.source)),
             target_display: archive.as_str().to_owned(),
         },
         source_messages: keep.len() as u64,
@@ -1661,7 +1771,7 @@ async fn gmail_label_jobs(
     else {
         return Ok(folder_jobs);
     };
-    let wire = |n: &imapmig_folders::MailboxName| String::from_utf8_lossy(n.wire()).into_owned();
+    let wire = |n: &imapmig_folders::MailboxName| n.wire().to_vec();
     // Throttling and dropped connections are retried as in discovery.
     let mut src = Control {
         conn: connect(
@@ -1685,7 +1795,8 @@ async fn gmail_label_jobs(
         })
         .await?;
     // Target folder (wire) -> (display, UID -> keywords).
-    let mut groups: BTreeMap<String, (String, HashMap<u32, Vec<String>>)> = BTreeMap::new();
+    type Groups = BTreeMap<Vec<u8>, (String, HashMap<u32, Vec<String>>)>;
+    let mut groups: Groups = BTreeMap::new();
     let mut seen: HashSet<u64> = HashSet::new();
     for m in &metas {
         if let Some(id) = m.msgid
@@ -1765,7 +1876,7 @@ async fn gmail_label_jobs(
 /// its label folder, as mail outside All Mail is) and counted in a warning.
 async fn gmail_items(
     conn: &mut Connection,
-    folder: &str,
+    folder: &[u8],
 ) -> Result<Vec<crate::imap::session::GmailMeta>, ImapError> {
     let exists = conn.select(folder, true).await?.exists;
     let mut out = Vec::new();
@@ -1788,7 +1899,8 @@ async fn gmail_items(
     out.dedup_by_key(|m| m.uid);
     if out.len() < exists as usize {
         eprintln!(
-            "warning: {folder}: the server reported {exists} messages but sent X-GM items for {}",
+            "warning: {}: the server reported {exists} messages but sent X-GM items for {}",
+            folder.escape_ascii(),
             out.len()
         );
     }
@@ -1834,6 +1946,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cyrus_is_known_by_its_capabilities() {
+        let words =
+            |line: &str| -> Vec<String> { line.split_whitespace().map(str::to_owned).collect() };
+        // After LOGIN, as the test kit's servers announce them.
+        let cyrus = words(
+            "IMAP4REV1 LITERAL+ ID ENABLE ACL BINARY CONDSTORE MOVE MULTIAPPEND NAMESPACE QRESYNC \
+             QUOTA UIDPLUS DIGEST=SHA1 LIST-METADATA NO_ATOMIC_RENAME SCAN X-CREATEDMODSEQ \
+             X-REPLICATION X-SIEVE-MAILBOX XLIST XMOVE IDLE APPENDLIMIT=4294967295",
+        );
+        let dovecot = words(
+            "IMAP4REV1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT THREAD=REFERENCES MULTIAPPEND \
+             UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC MOVE \
+             SPECIAL-USE BINARY LITERAL+",
+        );
+        let courier = words(
+            "IMAP4REV1 UIDPLUS CHILDREN NAMESPACE THREAD=ORDEREDSUBJECT THREAD=REFERENCES SORT \
+             QUOTA IDLE ACL ACL2=UNION",
+        );
+        assert!(munges_8bit_headers(&cyrus));
+        assert!(!munges_8bit_headers(&dovecot));
+        assert!(!munges_8bit_headers(&courier));
+        assert!(!munges_8bit_headers(&[]));
+    }
+
+    #[test]
     fn days_parse_to_utc_midnight() {
         assert_eq!(parse_day("1970-01-02", "before").unwrap(), 86_400);
         assert!(parse_day("2024-13-01", "before").is_err());
@@ -1846,24 +1983,24 @@ mod tests {
         let gmail = words(
             "IMAP4rev1 UNSELECT IDLE NAMESPACE QUOTA ID XLIST CHILDREN X-GM-EXT-1 UIDPLUS COMPRESS=DEFLATE ENABLE MOVE CONDSTORE ESEARCH UTF8=ACCEPT LIST-EXTENDED LIST-STATUS LITERAL- SPECIAL-USE APPENDLIMIT=35651584",
         );
-        let (p, why) = guess_profile(&gmail, "imap.example.org");
+        let (p, why) = guess_profile(&gmail, "imap.example.org", "", &[]);
         assert_eq!(p, TargetProfile::Gmail);
         assert!(why.contains("X-GM-EXT-1"), "{why}");
         assert_eq!(
-            guess_profile(&words("IMAP4REV1 x-gm-ext-1"), "h").0,
+            guess_profile(&words("IMAP4REV1 x-gm-ext-1"), "h", "", &[]).0,
             TargetProfile::Gmail
         );
         let exchange = words("IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID");
-        let (p, why) = guess_profile(&exchange, "Outlook.Office365.com.");
+        let (p, why) = guess_profile(&exchange, "Outlook.Office365.com.", "", &[]);
         assert_eq!(p, TargetProfile::Exchange);
         assert!(why.contains("outlook.office365.com"), "{why}");
         assert_eq!(
-            guess_profile(&exchange, "imap.gmail.com").0,
+            guess_profile(&exchange, "imap.gmail.com", "", &[]).0,
             TargetProfile::Gmail
         );
         // A name that only ends like one is not one.
         assert_eq!(
-            guess_profile(&exchange, "notoutlook.com").0,
+            guess_profile(&exchange, "notoutlook.com", "", &[]).0,
             TargetProfile::Generic
         );
         for caps in [
@@ -1871,11 +2008,50 @@ mod tests {
             "IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+",
             "",
         ] {
-            let (p, why) = guess_profile(&words(caps), "127.0.0.1");
+            let (p, why) = guess_profile(&words(caps), "127.0.0.1", "", &[]);
             assert_eq!(p, TargetProfile::Generic, "{caps}");
             assert!(why.contains("--target-profile exchange"), "{why}");
         }
         assert_eq!(profile_name(TargetProfile::Exchange), "exchange");
+    }
+
+    #[test]
+    fn the_target_profile_is_guessed_from_greeting_and_id() {
+        let pairs = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let caps = vec!["IMAP4REV1".to_owned(), "ID".to_owned()];
+        // On-premises Exchange: a host name of its own, its greeting names it.
+        let (p, why) = guess_profile(
+            &caps,
+            "mail.corp.example",
+            "The Microsoft Exchange IMAP4 service is ready.",
+            &[],
+        );
+        assert_eq!(p, TargetProfile::Exchange);
+        assert!(why.contains("greeting"), "{why}");
+        // Gmail behind a name of its own: its ID (as imap.gmail.com answers ID NIL).
+        let gimap = pairs(&[
+            ("name", "GImap"),
+            ("vendor", "Google, Inc."),
+            ("support-url", "https://support.google.com/mail"),
+        ]);
+        let (p, why) = guess_profile(&caps, "imap.example.org", "Gimap ready", &gimap);
+        assert_eq!(p, TargetProfile::Gmail);
+        assert!(why.contains("GImap"), "{why}");
+        let exchange = pairs(&[("name", "Microsoft Exchange"), ("vendor", "Microsoft")]);
+        assert_eq!(
+            guess_profile(&caps, "10.0.0.5", "ready", &exchange).0,
+            TargetProfile::Exchange
+        );
+        // Dovecot says what it is, which is neither.
+        let dovecot = pairs(&[("name", "Dovecot")]);
+        assert_eq!(
+            guess_profile(&caps, "127.0.0.1", "Dovecot ready.", &dovecot).0,
+            TargetProfile::Generic
+        );
     }
 
     #[test]

@@ -19,7 +19,30 @@ pub(crate) use endpoint::Endpoint;
 pub(crate) use secret::{Credential, SecretSource};
 pub(crate) use session::Connection;
 
+use std::borrow::Cow;
+
 use imapmig_core::throttle::{ReplyClass, classify};
+use imapmig_folders::{MailboxName, NameEncoding};
+
+/// A folder's name for people, logs and the skip log: the decoded name, or for a raw 8-bit
+/// name in an unknown charset its bytes with the 8-bit ones (and `\`) escaped (`Caf\xe9`),
+/// so no byte is lost to a replacement character.
+pub(crate) fn display_name(name: &MailboxName) -> String {
+    match name.encoding() {
+        NameEncoding::EightBit => name.wire().escape_ascii().to_string(),
+        _ => name.as_str().to_owned(),
+    }
+}
+
+/// A folder's wire name as the text the state is keyed by, without losing a byte: a UTF-8
+/// (or ASCII, modified UTF-7) name is itself, as it always was; any other is NUL (which no
+/// mailbox name holds) followed by its bytes escaped, so it can never equal another name's key.
+pub(crate) fn state_name(wire: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(wire) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(format!("\0{}", wire.escape_ascii())),
+    }
+}
 
 /// What went wrong talking to a server. Secrets never appear in these messages.
 #[derive(Debug, thiserror::Error)]
@@ -361,6 +384,24 @@ mod tests {
             limit: 2 << 30,
         };
         assert!(!too_large.is_transient());
+    }
+
+    #[test]
+    fn eight_bit_names_keep_every_byte_in_keys_and_logs() {
+        let latin1 = MailboxName::from_wire(b"Caf\xe9".to_vec()).unwrap();
+        let other = MailboxName::from_wire(b"Caf\xe8".to_vec()).unwrap();
+        // Both decode to the same replacement character, but keep apart here.
+        assert_eq!(latin1.as_str(), other.as_str());
+        assert_eq!(display_name(&latin1), "Caf\\xe9");
+        assert_ne!(display_name(&latin1), display_name(&other));
+        assert_ne!(state_name(latin1.wire()), state_name(other.wire()));
+        // A UTF-8 name spelled like the escape is still another folder.
+        assert_ne!(state_name(latin1.wire()), state_name(b"Caf\\xe9"));
+        // Names that are text keep the key they always had, and their decoded display.
+        assert_eq!(state_name(b"INBOX/&AMk-t&AOk-"), "INBOX/&AMk-t&AOk-");
+        assert_eq!(state_name("Grüße".as_bytes()), "Grüße");
+        let mutf7 = MailboxName::from_wire(b"&AMk-t&AOk-".to_vec()).unwrap();
+        assert_eq!(display_name(&mutf7), "Été");
     }
 
     #[test]

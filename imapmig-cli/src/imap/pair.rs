@@ -113,11 +113,11 @@ pub(crate) trait Connector: Send + Sync {
 /// The two folders of a pair, as the servers name them on the wire.
 #[derive(Debug, Clone)]
 pub(crate) struct PairNames {
-    /// Source folder (wire form).
-    pub(crate) source: String,
-    /// Target folder (wire form).
-    pub(crate) target: String,
-    /// Human-readable source name, for logs and the skip log.
+    /// Source folder: the exact bytes the server listed (8-bit ones too).
+    pub(crate) source: Vec<u8>,
+    /// Target folder: the exact bytes to send.
+    pub(crate) target: Vec<u8>,
+    /// Human-readable source name, for logs and the skip log ([`super::display_name`]).
     pub(crate) display: String,
     /// Human-readable target name.
     pub(crate) target_display: String,
@@ -136,6 +136,9 @@ pub(crate) struct PairContext {
     pub(crate) dry_run: bool,
     /// Delete extra copies this run appended, when byte-identical to the copy kept.
     pub(crate) remove_own_duplicates: bool,
+    /// RFC 2047-encode raw 8-bit header text before APPEND (`--repair-8bit-headers`, or a
+    /// target that munges it).
+    pub(crate) repair_8bit_headers: bool,
     /// Sink for skips (CSV) and bad-item accounting.
     pub(crate) skips: Arc<dyn SkipSink>,
     /// The run's pace (rates, transfer budgets) and progress, shared by the pairs.
@@ -1091,6 +1094,7 @@ impl<C: Connector> Driver<'_, C> {
     /// Classifies a message the target refused, fetching its body again.
     async fn classify(&mut self, source: Uid) -> Result<Classified, PairError> {
         let budget = self.budget.clone();
+        let eight_bit = self.ctx.repair_8bit_headers;
         let src = self.src().await?;
         let mut fetch = src.fetch_bodies(&[source.get()]).await?;
         let mut body = None;
@@ -1108,7 +1112,7 @@ impl<C: Connector> Driver<'_, C> {
         let codes: Vec<String> = verdict.codes().iter().map(|c| (*c).to_owned()).collect();
         Ok(match verdict.verdict {
             imapmig_mime::Verdict::Corrupt => Classified::Corrupt { codes },
-            imapmig_mime::Verdict::Repairable if repaired(&body.body).is_some() => {
+            imapmig_mime::Verdict::Repairable if repaired(&body.body, eight_bit).is_some() => {
                 Classified::Repairable { codes }
             }
             imapmig_mime::Verdict::Repairable => Classified::Corrupt { codes },
@@ -1157,6 +1161,7 @@ impl<C: Connector> Driver<'_, C> {
             let mut events: Vec<Event> = Vec::new();
             let mut copied = 0u64;
             let on_copied = self.ctx.on_copied.clone();
+            let eight_bit = self.ctx.repair_8bit_headers;
             let consumer = async {
                 // The receiver lives in this future: when the target fails, it is dropped
                 // with it, so the source side stops instead of waiting to send forever.
@@ -1171,6 +1176,15 @@ impl<C: Connector> Driver<'_, C> {
                         match tokio::time::timeout_at(deadline, rx.recv()).await {
                             Ok(Some(b)) => round.push(b),
                             _ => break,
+                        }
+                    }
+                    if eight_bit {
+                        for body in &mut round {
+                            if let Some(source) = Uid::try_from(body.uid).ok()
+                                && let Some(encoded) = encoded_8bit(&body.body, &target, source)
+                            {
+                                body.body = encoded.into();
+                            }
                         }
                     }
                     append_round(
@@ -1315,7 +1329,7 @@ impl<C: Connector> Driver<'_, C> {
 /// the same as a copy that stays. Returns the target UIDs removed.
 pub(crate) async fn remove_own_duplicates(
     dst: &mut Connection,
-    folder: &str,
+    folder: &[u8],
     target: &Observation,
     duplicates: &[imapmig_core::engine::Duplicate],
 ) -> Result<Vec<u32>, ImapError> {
@@ -1358,7 +1372,7 @@ pub(crate) async fn remove_own_duplicates(
 /// One pipelined round of APPENDs; outcomes become engine events.
 async fn append_round(
     dst: &mut Connection,
-    target: &str,
+    target: &[u8],
     by_uid: &HashMap<u32, CopyItem>,
     round: &[super::session::FetchedBody],
     events: &mut Vec<Event>,
@@ -1380,8 +1394,9 @@ async fn append_round(
                 .collect(),
         );
         // A repaired copy is the only time a body is copied in memory.
+        // (With --repair-8bit-headers the body's header is encoded already.)
         bodies.push(if item.repair {
-            Some(repaired(&body.body).unwrap_or_else(|| body.body.to_vec()))
+            Some(repaired(&body.body, false).unwrap_or_else(|| body.body.to_vec()))
         } else {
             None
         });
@@ -1423,13 +1438,40 @@ async fn append_round(
     Ok(())
 }
 
-/// A repaired copy of a message, when imapmig-mime can repair it.
-fn repaired(body: &[u8]) -> Option<Vec<u8>> {
+/// A repaired copy of a message, when imapmig-mime can repair it (with `eight_bit`, its raw
+/// 8-bit header text RFC 2047-encoded too).
+fn repaired(body: &[u8], eight_bit: bool) -> Option<Vec<u8>> {
     let c = imapmig_mime::classify(body);
     if c.verdict != imapmig_mime::Verdict::Repairable {
         return None;
     }
-    let r = imapmig_mime::repair_classified(body, c, &imapmig_mime::Limits::default());
+    let r = if eight_bit {
+        let options = imapmig_mime::RepairOptions::default().with_eight_bit_headers(true);
+        imapmig_mime::repair_with_options(body, &imapmig_mime::Limits::default(), options)
+    } else {
+        imapmig_mime::repair_classified(body, c, &imapmig_mime::Limits::default())
+    };
+    r.changed().then(|| r.bytes.into_owned())
+}
+
+/// A copy of a message with its raw 8-bit header text RFC 2047-encoded (imapmig-mime's
+/// opt-in repair), when it has any. Fields that cannot be encoded safely (an 8-bit
+/// Message-ID or address, text in an unknown charset) stay as they are and are reported on
+/// stderr: the target may change them (Cyrus stores them as `X`), and the copy is still
+/// verified by its APPENDUID.
+fn encoded_8bit(body: &[u8], target: &str, source: Uid) -> Option<Vec<u8>> {
+    let r = imapmig_mime::encode_8bit_headers(body);
+    if !r.unencoded.is_empty() {
+        let left: Vec<String> = r
+            .unencoded
+            .iter()
+            .map(|u| format!("{} ({})", u.field, u.reason))
+            .collect();
+        eprintln!(
+            "8-bit header kept: {target} from source uid {source}: {} cannot be RFC 2047-encoded",
+            left.join(", ")
+        );
+    }
     r.changed().then(|| r.bytes.into_owned())
 }
 
@@ -1556,7 +1598,7 @@ mod tests {
             target_uids: vec![uid(2), uid(3)],
             source_uids: vec![uid(11)],
         }];
-        let removed = remove_own_duplicates(&mut conn, "INBOX", &observed, &dups)
+        let removed = remove_own_duplicates(&mut conn, b"INBOX", &observed, &dups)
             .await
             .unwrap();
         assert_eq!(removed, vec![2]);

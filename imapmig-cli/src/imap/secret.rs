@@ -1,32 +1,31 @@
 //! Secrets (passwords, bearer tokens): read from the environment or a file, never from argv,
-//! never printed.
+//! never printed, kept in `secrecy`'s [`SecretString`] and wiped (`zeroize`) when dropped.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use secrecy::{ExposeSecret as _, SecretString};
+use zeroize::Zeroize as _;
+
 use super::ImapError;
 
-/// A password or token. `Debug` and `Display` print `[redacted]`; the bytes are overwritten
-/// with zeros when it is dropped.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Secret(Vec<u8>);
+/// A password or token, held in a [`SecretString`] (wiped when dropped). `Debug` and
+/// `Display` print `[redacted]`.
+#[derive(Clone)]
+pub(crate) struct Secret(SecretString);
 
 impl Secret {
-    /// Wraps a secret string.
-    pub(crate) fn new(s: String) -> Self {
-        Self(s.into_bytes())
+    /// Takes a secret string; its buffer is wiped once copied into the secret's own.
+    pub(crate) fn new(mut s: String) -> Self {
+        let secret = SecretString::from(s.as_str());
+        s.zeroize();
+        Self(secret)
     }
 
-    /// The secret itself, for the one place that sends it to the server.
+    /// The secret itself, for the one place that sends it to the server (into a
+    /// `zeroize::Zeroizing` buffer).
     pub(crate) fn expose(&self) -> &str {
-        // Built only from a `String`, so always UTF-8.
-        std::str::from_utf8(&self.0).unwrap_or_default()
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        self.0.iter_mut().for_each(|b| *b = 0);
+        self.0.expose_secret()
     }
 }
 
@@ -42,13 +41,22 @@ impl fmt::Display for Secret {
     }
 }
 
-/// What proves who we are to one server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What proves who we are to one server. `Debug` names the kind only.
+#[derive(Clone)]
 pub(crate) enum Credential {
     /// A password, for LOGIN or AUTHENTICATE PLAIN.
     Password(Secret),
     /// An OAuth 2.0 bearer token, for XOAUTH2 or OAUTHBEARER.
     Token(Secret),
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Password(_) => f.write_str("Password([redacted])"),
+            Self::Token(_) => f.write_str("Token([redacted])"),
+        }
+    }
 }
 
 /// Where to look for one side's secret.
@@ -149,10 +157,8 @@ impl SecretSource {
 }
 
 fn env_secret(name: &str) -> Option<Secret> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .map(Secret::new)
+    let value = std::env::var(name).ok()?;
+    (!value.is_empty()).then(|| Secret::new(value))
 }
 
 /// Reads a secret file, dropping one trailing line ending.
@@ -181,9 +187,20 @@ mod tests {
     #[test]
     fn secret_is_never_printed() {
         let s = Secret::new("hunter2".to_owned());
-        assert_eq!(format!("{s} {s:?}"), "[redacted] [redacted]");
-        let c = Credential::Token(s.clone());
-        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(
+            format!("{s} {s:?} {s:#?}"),
+            "[redacted] [redacted] [redacted]"
+        );
+        for c in [
+            Credential::Token(s.clone()),
+            Credential::Password(s.clone()),
+        ] {
+            let shown = format!("{c:?} {c:#?}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("[redacted]"), "{shown}");
+        }
+        let src = SecretSource::source(None, None);
+        assert!(!format!("{src:?}").contains("hunter2"));
         assert_eq!(s.expose(), "hunter2");
     }
 

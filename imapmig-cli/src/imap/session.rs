@@ -9,6 +9,13 @@
 //! be parsed, a timeout or a lost connection leaves the connection *broken*: every later call
 //! fails at once with a transient error, so the driver reconnects.
 //!
+//! Mailbox names are bytes, exactly as the server listed them (a raw 8-bit name of an old
+//! server included): each goes out as a quoted string or a literal ([`Command`]), never
+//! re-encoded. Before login the capabilities are read from the greeting (or asked for, and
+//! asked again after STARTTLS, RFC 3501 §6.2.1); LOGIN is never sent to a server announcing
+//! `LOGINDISABLED` ([`choose_mechanism`]); after login they are taken from the OK's
+//! `[CAPABILITY …]` or asked for. The secret goes to the socket from `zeroize` buffers only.
+//!
 //! Message bodies (`UID FETCH (UID BODY.PEEK[])`) are read once, into the frame buffer, and
 //! handed out as [`Bytes`] slices of it ([`BodyFetch`]); APPEND writes them to the target's
 //! socket from that slice. `BODY.PEEK[]` rather than `BINARY.PEEK[]`: it is what every server
@@ -25,11 +32,14 @@ use imap_proto::{AttributeValue, MailboxDatum, Response, ResponseCode};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use zeroize::Zeroizing;
 
 use super::endpoint::{Endpoint, Mechanism, Security};
 use super::secret::Credential;
 use super::transport::Transport;
-use super::wire::{self, Classified, Done, DoneStatus, FrameReader, Limits, ReadFailure, Step};
+use super::wire::{
+    self, Classified, Command, Done, DoneStatus, FrameReader, Limits, ReadFailure, Step,
+};
 use super::{ImapError, Refusal, ReplyCode};
 
 /// The pause suggested by a `[THROTTLED]` that came without a hint.
@@ -171,7 +181,7 @@ pub(crate) struct Connection {
     reader: FrameReader,
     caps: Capabilities,
     timeout: Duration,
-    selected: Option<String>,
+    selected: Option<Vec<u8>>,
     next_tag: u32,
     /// Why the connection is unusable, once it is.
     broken: Option<String>,
@@ -180,21 +190,88 @@ pub(crate) struct Connection {
     /// The most body-budget permits ever seen available at once: the budget's total, as far
     /// as we can tell.
     budget_seen: usize,
+    /// The greeting's human text (printable ASCII, at most [`GREETING_TEXT_MAX`] bytes):
+    /// servers name themselves there (`The Microsoft Exchange IMAP4 service is ready.`).
+    greeting: String,
 }
 
-/// Quotes a mailbox name or other string as an IMAP quoted string.
-pub(crate) fn quote(s: &str) -> Result<String, ImapError> {
-    if s.contains(['\r', '\n', '\0']) {
-        return Err(ImapError::Protocol {
-            command: "quote".into(),
-            reason: format!("{s:?} cannot be sent as a quoted string"),
-        });
+/// The longest greeting text kept.
+const GREETING_TEXT_MAX: usize = 200;
+
+/// The length of `s` as a quoted string (quotes and escapes included).
+fn quoted_len(s: &[u8]) -> usize {
+    s.len() + 2 + s.iter().filter(|b| matches!(b, b'"' | b'\\')).count()
+}
+
+/// Appends `s` as a quoted string; `out` must have room for [`quoted_len`] more bytes, so a
+/// secret is never copied by a reallocation.
+fn push_quoted(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    for &b in s {
+        if b == b'"' || b == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(b);
     }
-    Ok(quoted(s))
+    out.push(b'"');
 }
 
-fn quoted(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+/// The concatenation of `parts` in a buffer of exactly their length, wiped when dropped.
+fn secret_bytes(parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(parts.iter().map(|p| p.len()).sum()));
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+/// How to log in, from the mechanism asked for (`?auth=`, else LOGIN for a password and
+/// XOAUTH2 for a token) and what the server announced before login. LOGIN is never sent to a
+/// server that announces `LOGINDISABLED` (RFC 3501 §6.2.3): AUTHENTICATE PLAIN is used when
+/// it offers `AUTH=PLAIN`, else the login fails here, saying why, without the password
+/// leaving this process.
+pub(crate) fn choose_mechanism(
+    requested: Option<Mechanism>,
+    credential: &Credential,
+    announced: &[String],
+) -> Result<Mechanism, String> {
+    let has = |w: &str| announced.iter().any(|x| x.eq_ignore_ascii_case(w));
+    let mechanism = requested.unwrap_or(match credential {
+        Credential::Password(_) => Mechanism::Login,
+        Credential::Token(_) => Mechanism::XOAuth2,
+    });
+    if !has("LOGINDISABLED") {
+        return Ok(mechanism);
+    }
+    match mechanism {
+        Mechanism::Login | Mechanism::Plain if has("AUTH=PLAIN") => Ok(Mechanism::Plain),
+        Mechanism::Login | Mechanism::Plain => Err(
+            "the server announces LOGINDISABLED and offers no AUTHENTICATE PLAIN on this \
+             connection, so the password was not sent; connect with TLS (imaps:// or \
+             ?starttls)"
+                .into(),
+        ),
+        other => Ok(other),
+    }
+}
+
+/// The words of a `CAPABILITY …` response code's text (`CAPABILITY IMAP4rev1 …`),
+/// upper-cased; `None` for another code.
+fn capability_list(code_text: &[u8]) -> Option<Vec<String>> {
+    let text = std::str::from_utf8(code_text).ok()?;
+    let mut words = text.split_ascii_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("CAPABILITY") {
+        return None;
+    }
+    Some(words.map(str::to_ascii_uppercase).collect())
+}
+
+/// The capabilities in a status line's `[CAPABILITY …]` code (a greeting's, usually).
+fn capability_code(frame: &[u8]) -> Option<Vec<String>> {
+    let open = memchr::memchr(b'[', frame)?;
+    let rest = &frame[open + 1..];
+    let close = memchr::memchr(b']', rest)?;
+    capability_list(&rest[..close])
 }
 
 /// Flags as we keep them: `\Recent` and `\*` dropped.
@@ -354,6 +431,7 @@ impl Connection {
             unsolicited: Vec::new(),
             slowdown: None,
             budget_seen: 0,
+            greeting: String::new(),
         }
     }
 
@@ -424,12 +502,39 @@ impl Connection {
                 )
             }
         };
-        if endpoint.security != Security::StartTls {
-            conn.greeting(&addr).await?;
-        }
-        conn.login(endpoint, credential, &addr).await?;
+        // After STARTTLS nothing said before the handshake counts (RFC 3501 §6.2.1): the
+        // capabilities are asked for again.
+        let announced = if endpoint.security == Security::StartTls {
+            None
+        } else {
+            conn.greeting(&addr).await?
+        };
+        let words = match announced {
+            Some(words) => words,
+            None => conn.capability().await?,
+        };
+        let mechanism =
+            choose_mechanism(endpoint.mechanism, credential, &words).map_err(|reason| {
+                ImapError::Login {
+                    user: endpoint.user.clone(),
+                    reason,
+                }
+            })?;
+        conn.caps = Capabilities::from_words(words);
+        let after_login = conn.login(endpoint, credential, mechanism, &addr).await?;
+        // What the server can do changes with the login; ask unless the OK said it.
+        let words = match after_login {
+            Some(words) => words,
+            None => conn.capability().await?,
+        };
+        conn.caps = Capabilities::from_words(words);
+        Ok(conn)
+    }
+
+    /// `CAPABILITY`: the words, upper-cased.
+    async fn capability(&mut self) -> Result<Vec<String>, ImapError> {
         let mut words = None;
-        let done = conn
+        let done = self
             .run(
                 "CAPABILITY",
                 b"CAPABILITY",
@@ -442,13 +547,13 @@ impl Connection {
                 },
             )
             .await?;
-        conn.check("CAPABILITY", done)?;
-        conn.caps = Capabilities::from_words(words.unwrap_or_default());
-        Ok(conn)
+        self.check("CAPABILITY", done)?;
+        Ok(words.unwrap_or_default())
     }
 
-    /// Reads the greeting: OK or PREAUTH goes on, BYE is [`ImapError::Bye`].
-    async fn greeting(&mut self, addr: &str) -> Result<(), ImapError> {
+    /// Reads the greeting: OK or PREAUTH goes on (with the capabilities, when its
+    /// `[CAPABILITY …]` code names them), BYE is [`ImapError::Bye`].
+    async fn greeting(&mut self, addr: &str) -> Result<Option<Vec<String>>, ImapError> {
         let connect = |reason: String| ImapError::Connect {
             addr: addr.to_owned(),
             reason,
@@ -460,7 +565,14 @@ impl Connection {
         };
         use imapmig_core::throttle::Status as S;
         match wire::untagged_status(&frame) {
-            Some((S::Ok | S::Preauth, _, _)) => Ok(()),
+            Some((S::Ok | S::Preauth, _, text)) => {
+                self.greeting = text
+                    .chars()
+                    .filter(|c| c.is_ascii_graphic() || *c == ' ')
+                    .take(GREETING_TEXT_MAX)
+                    .collect();
+                Ok(capability_code(&frame))
+            }
             Some((S::Bye, code, text)) => Err(ImapError::Bye {
                 text: code_and_text(code.as_ref(), &text),
             }),
@@ -472,49 +584,82 @@ impl Connection {
         }
     }
 
+    /// The next tag.
+    fn take_tag(&mut self) -> String {
+        let tag = format!("m{}", self.next_tag);
+        self.next_tag = self.next_tag.wrapping_add(1);
+        tag
+    }
+
+    /// Logs in with `mechanism` (chosen by [`choose_mechanism`]). The secret goes into
+    /// [`Zeroizing`] buffers only (the LOGIN line, the SASL payload and its base64), which are
+    /// wiped when dropped. Returns the capabilities when the OK names them.
     async fn login(
         &mut self,
         endpoint: &Endpoint,
         credential: &Credential,
+        mechanism: Mechanism,
         addr: &str,
-    ) -> Result<(), ImapError> {
-        let mechanism = endpoint.mechanism.unwrap_or(match credential {
-            Credential::Password(_) => Mechanism::Login,
-            Credential::Token(_) => Mechanism::XOAuth2,
-        });
+    ) -> Result<Option<Vec<String>>, ImapError> {
         let user = endpoint.user.as_str();
-        let (first, after, name): (Vec<u8>, &[u8], &str) = match (mechanism, credential) {
+        let (first, after, name): (Zeroizing<Vec<u8>>, &[u8], &str) = match (mechanism, credential)
+        {
             (Mechanism::Login, Credential::Password(p)) => {
-                if user.contains(['\r', '\n', '\0']) || p.expose().contains(['\r', '\n', '\0']) {
+                let password = p.expose().as_bytes();
+                if user.contains(['\r', '\n', '\0'])
+                    || password.iter().any(|b| matches!(b, b'\r' | b'\n' | 0))
+                {
                     return Err(ImapError::Secret {
                         reason: "the user name or password contains CR, LF or NUL".into(),
                     });
                 }
-                let line = format!("LOGIN {} {}", quoted(user), quoted(p.expose()));
-                let done = self
-                    .run("LOGIN", line.as_bytes(), |_, _| false)
-                    .await
-                    .map_err(|e| self.login_failure(e, addr))?;
+                let tag = self.take_tag();
+                let mut line = Zeroizing::new(Vec::with_capacity(
+                    tag.len() + 7 + quoted_len(user.as_bytes()) + 1 + quoted_len(password) + 2,
+                ));
+                line.extend_from_slice(tag.as_bytes());
+                line.extend_from_slice(b" LOGIN ");
+                push_quoted(&mut line, user.as_bytes());
+                line.push(b' ');
+                push_quoted(&mut line, password);
+                line.extend_from_slice(b"\r\n");
+                let done = async {
+                    self.write_idle("LOGIN", &line).await?;
+                    self.flush_idle("LOGIN").await?;
+                    self.until_done("LOGIN", &tag, |_, _| false).await
+                }
+                .await
+                .map_err(|e| self.login_failure(e, addr))?;
                 return self.logged_in(done, user);
             }
             (Mechanism::Plain, Credential::Password(p)) => (
-                format!("\0{user}\0{}", p.expose()).into_bytes(),
+                secret_bytes(&[b"\0", user.as_bytes(), b"\0", p.expose().as_bytes()]),
                 b"",
                 "PLAIN",
             ),
             (Mechanism::XOAuth2, Credential::Token(t)) => (
-                format!("user={user}\x01auth=Bearer {}\x01\x01", t.expose()).into_bytes(),
+                secret_bytes(&[
+                    b"user=",
+                    user.as_bytes(),
+                    b"\x01auth=Bearer ",
+                    t.expose().as_bytes(),
+                    b"\x01\x01",
+                ]),
                 b"",
                 "XOAUTH2",
             ),
             (Mechanism::OAuthBearer, Credential::Token(t)) => (
-                format!(
-                    "n,a={user},\x01host={}\x01port={}\x01auth=Bearer {}\x01\x01",
-                    endpoint.host,
-                    endpoint.port,
-                    t.expose()
-                )
-                .into_bytes(),
+                secret_bytes(&[
+                    b"n,a=",
+                    user.as_bytes(),
+                    b",\x01host=",
+                    endpoint.host.as_bytes(),
+                    b"\x01port=",
+                    endpoint.port.to_string().as_bytes(),
+                    b"\x01auth=Bearer ",
+                    t.expose().as_bytes(),
+                    b"\x01\x01",
+                ]),
                 b"\x01",
                 "OAUTHBEARER",
             ),
@@ -535,11 +680,13 @@ impl Connection {
             .authenticate(name, &first, after)
             .await
             .map_err(|e| self.login_failure(e, addr))?;
+        drop(first);
         self.logged_in(done, user)
     }
 
     /// `AUTHENTICATE name`, answering the first challenge with `first` and any later one (an
-    /// error report, RFC 7628 §3.2.3) with `after`, base64-encoded.
+    /// error report, RFC 7628 §3.2.3) with `after`, base64-encoded into a buffer that is
+    /// wiped when dropped.
     async fn authenticate(
         &mut self,
         name: &str,
@@ -558,11 +705,15 @@ impl Connection {
                 Classified::Continue => {
                     let answer = if answered { after } else { first };
                     answered = true;
-                    let mut line = base64::engine::general_purpose::STANDARD
-                        .encode(answer)
-                        .into_bytes();
-                    line.extend_from_slice(b"\r\n");
-                    self.write_idle(command, &line).await?;
+                    let len = base64::encoded_len(answer.len(), true).unwrap_or(usize::MAX);
+                    let mut line = Zeroizing::new(vec![0u8; len.saturating_add(2)]);
+                    let n = base64::engine::general_purpose::STANDARD
+                        .encode_slice(answer, &mut line[..len])
+                        .map_err(|e| ImapError::Secret {
+                            reason: format!("cannot encode the SASL response: {e}"),
+                        })?;
+                    line[n..n + 2].copy_from_slice(b"\r\n");
+                    self.write_idle(command, &line[..n + 2]).await?;
                     self.flush_idle(command).await?;
                 }
                 Classified::Done(done) if done.tag == tag => return Ok(done),
@@ -572,9 +723,12 @@ impl Connection {
     }
 
     /// A tagged NO/BAD to LOGIN or AUTHENTICATE is a refused login.
-    fn logged_in(&mut self, done: Done, user: &str) -> Result<(), ImapError> {
+    fn logged_in(&mut self, done: Done, user: &str) -> Result<Option<Vec<String>>, ImapError> {
         if done.status == DoneStatus::Ok {
-            return Ok(());
+            return Ok(done
+                .code_text
+                .as_deref()
+                .and_then(|c| capability_list(c.as_bytes())));
         }
         Err(ImapError::Login {
             user: user.to_owned(),
@@ -850,6 +1004,84 @@ impl Connection {
         self.until_done(command, &tag, on).await
     }
 
+    /// A command with string arguments: `name` as a quoted string or a literal (see
+    /// [`Command`]), the rest as text.
+    fn command_with_name(
+        &self,
+        command: &str,
+        head: &[u8],
+        name: &[u8],
+        tail: &[u8],
+    ) -> Result<Command<'static>, ImapError> {
+        let mut cmd = Command::new(self.caps.literal_plus, head);
+        cmd.string(name).map_err(|e| ImapError::Protocol {
+            command: command.to_owned(),
+            reason: format!(
+                "the mailbox name holds NUL at byte {}, which no IMAP string can carry",
+                e.offset
+            ),
+        })?;
+        cmd.text(tail);
+        Ok(cmd)
+    }
+
+    /// Writes `<tag> ` and the pieces of `cmd`, waiting for the server's `+` before each
+    /// synchronising literal, then CRLF (not flushed). `Ok(Err(done))` when the server
+    /// answered the command before a literal was sent (a refusal, usually).
+    async fn send_command(
+        &mut self,
+        command: &str,
+        cmd: &Command<'_>,
+    ) -> Result<Result<String, Done>, ImapError> {
+        let tag = format!("m{}", self.next_tag);
+        self.next_tag = self.next_tag.wrapping_add(1);
+        let mut first = true;
+        for (wait, bytes) in cmd.pieces() {
+            if first {
+                let mut out = Vec::with_capacity(tag.len() + 1 + bytes.len());
+                out.extend_from_slice(tag.as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(bytes);
+                self.write_idle(command, &out).await?;
+                first = false;
+                continue;
+            }
+            if wait {
+                self.flush_idle(command).await?;
+                loop {
+                    let frame = self.read_frame(command).await?;
+                    match wire::classify(&frame) {
+                        Classified::Continue => break,
+                        Classified::Done(done) if done.tag == tag => {
+                            self.note_throttled(done.code.as_ref(), &done.text);
+                            return Ok(Err(done));
+                        }
+                        other => self.untagged(command, &frame, &other)?,
+                    }
+                }
+            }
+            self.write_idle(command, bytes).await?;
+        }
+        self.write_idle(command, b"\r\n").await?;
+        Ok(Ok(tag))
+    }
+
+    /// Sends a [`Command`] and reads to its completion (see [`Self::until_done`]).
+    async fn run_command(
+        &mut self,
+        command: &str,
+        cmd: &Command<'_>,
+        on: impl FnMut(&Bytes, &Classified<'_>) -> bool,
+    ) -> Result<Done, ImapError> {
+        match self.send_command(command, cmd).await? {
+            Ok(tag) => {
+                self.flush_idle(command).await?;
+                self.until_done(command, &tag, on).await
+            }
+            Err(done) => Ok(done),
+        }
+    }
+
     /// A NO or BAD completion as [`ImapError::No`].
     fn check(&self, command: &str, done: Done) -> Result<Done, ImapError> {
         match done.status {
@@ -864,6 +1096,43 @@ impl Connection {
     }
 
     // ----- commands -----
+
+    /// The greeting's text, as the server sent it (control characters removed).
+    pub(crate) fn greeting_text(&self) -> &str {
+        &self.greeting
+    }
+
+    /// RFC 2971 `ID NIL`: what the server says it is (`name`, `vendor`, `version`...), keys
+    /// lower-cased and sorted. Empty when the server has no `ID` capability, answers `NIL`, or
+    /// refuses the command (an identification is a hint, never a reason to stop).
+    pub(crate) async fn server_id(&mut self) -> Result<Vec<(String, String)>, ImapError> {
+        if !self.caps.all.iter().any(|c| c == "ID") {
+            return Ok(Vec::new());
+        }
+        let mut found = Vec::new();
+        let done = self
+            .run("ID", b"ID NIL", |_, parsed| match parsed {
+                Classified::Untagged(Response::Id(map)) => {
+                    found = map
+                        .iter()
+                        .flatten()
+                        .take(64)
+                        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+                        .collect();
+                    true
+                }
+                _ => false,
+            })
+            .await?;
+        match self.check("ID", done) {
+            Ok(_) => {}
+            Err(e @ ImapError::No { .. }) if e.is_transient() => return Err(e),
+            Err(ImapError::No { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        }
+        found.sort();
+        Ok(found)
+    }
 
     /// The raw `* NAMESPACE` response, if the server has NAMESPACE.
     pub(crate) async fn namespace(&mut self) -> Result<Option<Vec<u8>>, ImapError> {
@@ -907,9 +1176,12 @@ impl Connection {
     }
 
     /// CREATE; "already exists" counts as success.
-    pub(crate) async fn create(&mut self, name: &str) -> Result<(), ImapError> {
-        let line = format!("CREATE {}", quote(name)?);
-        let done = self.run("CREATE", line.as_bytes(), |_, _| false).await?;
+    pub(crate) async fn create(
+        &mut self,
+        name: &(impl AsRef<[u8]> + ?Sized),
+    ) -> Result<(), ImapError> {
+        let cmd = self.command_with_name("CREATE", b"CREATE ", name.as_ref(), b"")?;
+        let done = self.run_command("CREATE", &cmd, |_, _| false).await?;
         let exists = done.status == DoneStatus::No
             && (done.text.to_ascii_lowercase().contains("exists")
                 || done.code == Some(ReplyCode::Other("ALREADYEXISTS".into())));
@@ -922,19 +1194,21 @@ impl Connection {
     /// SELECT (read-write) or EXAMINE (read-only) a folder.
     pub(crate) async fn select(
         &mut self,
-        name: &str,
+        name: &(impl AsRef<[u8]> + ?Sized),
         read_only: bool,
     ) -> Result<Selected, ImapError> {
+        let name = name.as_ref();
         let command = if read_only { "EXAMINE" } else { "SELECT" };
-        let line = format!(
-            "{command} {}{}",
-            quote(name)?,
+        let cmd = self.command_with_name(
+            command,
+            format!("{command} ").as_bytes(),
+            name,
             if self.caps.condstore {
-                " (CONDSTORE)"
+                b" (CONDSTORE)"
             } else {
-                ""
-            }
-        );
+                b""
+            },
+        )?;
         self.selected = None;
         self.unsolicited.clear();
         let mut sel = Selected {
@@ -944,7 +1218,7 @@ impl Connection {
             highest_modseq: None,
         };
         let done = self
-            .run(command, line.as_bytes(), |_, parsed| {
+            .run_command(command, &cmd, |_, parsed| {
                 let Classified::Untagged(r) = parsed else {
                     return false;
                 };
@@ -969,22 +1243,23 @@ impl Connection {
             })
             .await?;
         self.check(command, done)?;
-        self.selected = Some(name.to_owned());
+        self.selected = Some(name.to_vec());
         Ok(sel)
     }
 
     /// `STATUS name (MESSAGES SIZE)` where STATUS=SIZE is offered: (messages, bytes).
     pub(crate) async fn status_size(
         &mut self,
-        name: &str,
+        name: &(impl AsRef<[u8]> + ?Sized),
     ) -> Result<Option<(u32, u64)>, ImapError> {
         if !self.caps.status_size {
             return Ok(None);
         }
-        let line = format!("STATUS {} (MESSAGES SIZE)", quote(name)?);
+        let cmd =
+            self.command_with_name("STATUS", b"STATUS ", name.as_ref(), b" (MESSAGES SIZE)")?;
         let mut found = None;
         let done = self
-            .run("STATUS", line.as_bytes(), |frame, parsed| {
+            .run_command("STATUS", &cmd, |frame, parsed| {
                 if !matches!(
                     parsed,
                     Classified::Raw(wire::RawKind::Status)
@@ -1176,23 +1451,34 @@ impl Connection {
     /// its own outcome, in order; a refusal of one does not stop or desynchronise the others.
     pub(crate) async fn append_batch(
         &mut self,
-        mailbox: &str,
+        mailbox: &(impl AsRef<[u8]> + ?Sized),
         items: &[AppendItem<'_>],
     ) -> Result<Vec<Appended>, ImapError> {
         let command = "APPEND";
-        let mbox = quote(mailbox)?;
+        let mailbox = mailbox.as_ref();
+        let append = |conn: &Self, item: &AppendItem<'_>| -> Result<Command<'static>, ImapError> {
+            let mut cmd =
+                conn.command_with_name(command, b"APPEND ", mailbox, append_args(item).as_bytes())?;
+            cmd.text(b" ");
+            Ok(cmd)
+        };
         let mut out = Vec::with_capacity(items.len());
         if self.caps.literal_plus {
             let mut tags = Vec::with_capacity(items.len());
             for item in items {
-                let line = format!(
-                    "APPEND {mbox}{} {{{}+}}",
-                    append_args(item),
-                    item.body.len()
-                );
-                tags.push(self.write_command(command, line.as_bytes()).await?);
-                self.write_idle(command, item.body).await?;
-                self.write_idle(command, b"\r\n").await?;
+                let mut cmd = append(self, item)?;
+                cmd.literal(Cow::Borrowed(item.body));
+                match self.send_command(command, &cmd).await? {
+                    Ok(tag) => tags.push(tag),
+                    // Nothing waits for a `+` with LITERAL+.
+                    Err(_) => {
+                        let e = ImapError::Protocol {
+                            command: command.into(),
+                            reason: "a completion before the command was sent".into(),
+                        };
+                        return Err(self.broken(e));
+                    }
+                }
             }
             self.flush_idle(command).await?;
             // Completions are matched by tag, in whatever order they come.
@@ -1215,29 +1501,20 @@ impl Connection {
             out.extend(done.into_iter().flatten().map(appended));
         } else {
             for item in items {
-                let line = format!("APPEND {mbox}{} {{{}}}", append_args(item), item.body.len());
-                let tag = self.send(command, line.as_bytes()).await?;
-                // Wait for the go-ahead (or an early refusal).
-                let early = loop {
-                    let frame = self.read_frame(command).await?;
-                    match wire::classify(&frame) {
-                        Classified::Continue => break None,
-                        Classified::Done(done) if done.tag == tag => break Some(done),
-                        other => self.untagged(command, &frame, &other)?,
-                    }
-                };
-                let done = match early {
-                    Some(done) if done.status == DoneStatus::Ok => {
+                let mut cmd = append(self, item)?;
+                cmd.literal(Cow::Borrowed(item.body));
+                // Each literal (the name's, if any, and the message) waits for the go-ahead,
+                // or an early refusal.
+                let done = match self.send_command(command, &cmd).await? {
+                    Err(done) if done.status == DoneStatus::Ok => {
                         let e = ImapError::Protocol {
                             command: command.into(),
                             reason: "OK before the message was sent".into(),
                         };
                         return Err(self.broken(e));
                     }
-                    Some(refused) => refused,
-                    None => {
-                        self.write_idle(command, item.body).await?;
-                        self.write_idle(command, b"\r\n").await?;
+                    Err(refused) => refused,
+                    Ok(tag) => {
                         self.flush_idle(command).await?;
                         self.until_done(command, &tag, |_, _| false).await?
                     }
@@ -1255,24 +1532,21 @@ impl Connection {
             return Ok(None);
         }
         let mut found = None;
+        let cmd = self.command_with_name("GETQUOTAROOT", b"GETQUOTAROOT ", b"INBOX", b"")?;
         let done = self
-            .run(
-                "GETQUOTAROOT",
-                b"GETQUOTAROOT \"INBOX\"",
-                |_, parsed| match parsed {
-                    Classified::Untagged(Response::Quota(q)) => {
-                        if found.is_none() {
-                            found = q.resources.iter().find_map(|r| {
-                                (r.name == imap_proto::rfc2087::QuotaResourceName::Storage).then(
-                                    || (r.usage.saturating_mul(1024), r.limit.saturating_mul(1024)),
-                                )
-                            });
-                        }
-                        true
+            .run_command("GETQUOTAROOT", &cmd, |_, parsed| match parsed {
+                Classified::Untagged(Response::Quota(q)) => {
+                    if found.is_none() {
+                        found = q.resources.iter().find_map(|r| {
+                            (r.name == imap_proto::rfc2087::QuotaResourceName::Storage).then(|| {
+                                (r.usage.saturating_mul(1024), r.limit.saturating_mul(1024))
+                            })
+                        });
                     }
-                    _ => false,
-                },
-            )
+                    true
+                }
+                _ => false,
+            })
             .await?;
         self.check("GETQUOTAROOT", done)?;
         Ok(found)
@@ -1280,7 +1554,11 @@ impl Connection {
 
     /// Message count and total size of a folder: STATUS SIZE where offered, else the sum of
     /// RFC822.SIZE over `UID FETCH 1:* (RFC822.SIZE)` (the folder is EXAMINEd for that).
-    pub(crate) async fn folder_size(&mut self, name: &str) -> Result<(u32, u64), ImapError> {
+    pub(crate) async fn folder_size(
+        &mut self,
+        name: &(impl AsRef<[u8]> + ?Sized),
+    ) -> Result<(u32, u64), ImapError> {
+        let name = name.as_ref();
         if let Some(found) = self.status_size(name).await? {
             return Ok(found);
         }

@@ -21,6 +21,7 @@
 //! bytes the folder parser wants anyway, Courier's `* QUOTA "ROOT"` without any list).
 //! Anything else is [`Classified::Unparseable`].
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use bytes::{BufMut as _, Bytes, BytesMut};
@@ -433,6 +434,93 @@ pub(crate) fn untagged_status(
         reply.code.map(ReplyCode::from_atom),
         reply.text.to_owned(),
     ))
+}
+
+/// One command to send, cut where a synchronising literal must wait for the server's `+`.
+///
+/// A mailbox name is an IMAP string of the exact bytes the server listed
+/// ([`imapmig_folders::MailboxName::wire`]): a quoted string when every byte may stand in
+/// one (7-bit, no CR, LF, `"` or `\`), else a literal, `{n+}` when the server has LITERAL+
+/// (RFC 7888) and `{n}` otherwise. Nothing is re-encoded on the way, so a raw 8-bit name of
+/// an old server is selected by the very bytes it sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Command<'a> {
+    /// `(wait for "+" first, bytes)`; the first piece starts after the tag.
+    pieces: Vec<(bool, Cow<'a, [u8]>)>,
+    literal_plus: bool,
+}
+
+/// A name that no IMAP string can carry (it holds NUL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NotSendable {
+    /// Where the NUL is.
+    pub(crate) offset: usize,
+}
+
+impl<'a> Command<'a> {
+    /// A command starting with `text` (e.g. `SELECT `); literals are non-synchronising when
+    /// `literal_plus`.
+    pub(crate) fn new(literal_plus: bool, text: &[u8]) -> Self {
+        Self {
+            pieces: vec![(false, Cow::Owned(text.to_vec()))],
+            literal_plus,
+        }
+    }
+
+    /// Appends plain command text.
+    pub(crate) fn text(&mut self, text: &[u8]) -> &mut Self {
+        match self.pieces.last_mut() {
+            Some((_, Cow::Owned(v))) => v.extend_from_slice(text),
+            _ => self.pieces.push((false, Cow::Owned(text.to_vec()))),
+        }
+        self
+    }
+
+    /// Appends a string argument (a mailbox name): quoted when it can be, else a literal.
+    pub(crate) fn string(&mut self, bytes: &[u8]) -> Result<&mut Self, NotSendable> {
+        if let Some(offset) = memchr::memchr(0, bytes) {
+            return Err(NotSendable { offset });
+        }
+        if quotable(bytes) {
+            let mut q = Vec::with_capacity(bytes.len() + 2);
+            q.push(b'"');
+            q.extend_from_slice(bytes);
+            q.push(b'"');
+            self.text(&q);
+            return Ok(self);
+        }
+        Ok(self.literal(Cow::Owned(bytes.to_vec())))
+    }
+
+    /// Appends a literal (its announcement, then the bytes), borrowed when it can be.
+    pub(crate) fn literal(&mut self, bytes: Cow<'a, [u8]>) -> &mut Self {
+        let plus = if self.literal_plus { "+" } else { "" };
+        self.text(format!("{{{}{plus}}}\r\n", bytes.len()).as_bytes());
+        self.pieces.push((!self.literal_plus, bytes));
+        self
+    }
+
+    /// The pieces: whether to wait for the server's `+` before each, and its bytes.
+    pub(crate) fn pieces(&self) -> impl Iterator<Item = (bool, &[u8])> {
+        self.pieces.iter().map(|(w, b)| (*w, b.as_ref()))
+    }
+
+    /// The command as it goes on the wire after the tag and before the final CRLF.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> Vec<u8> {
+        self.pieces
+            .iter()
+            .flat_map(|(_, b)| b.iter().copied())
+            .collect()
+    }
+}
+
+/// Whether `bytes` may stand in a quoted string as they are: 7-bit, no CR or LF, and none of
+/// the quoted-specials (which old servers unescape in different ways).
+fn quotable(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|&b| (0x01..0x80).contains(&b) && !matches!(b, b'\r' | b'\n' | b'"' | b'\\'))
 }
 
 /// At most the first 16 bytes of `frame`, escaped, for an error message that must not carry

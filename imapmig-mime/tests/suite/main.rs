@@ -8,6 +8,7 @@
 )]
 
 mod classify_corpus;
+mod eight_bit_corpus;
 mod exchange_conformance;
 mod fuzz_regressions;
 mod properties;

@@ -12,7 +12,7 @@ use anyhow::Context;
 use imapmig_core::Tolerance;
 use imapmig_core::tolerance::{SkipLog, SkipRecord};
 use imapmig_core::{SkipReason, Uid};
-use imapmig_mime::{Verdict, classify};
+use imapmig_mime::{Verdict, classify, encode_8bit_headers};
 
 use super::scan::{Mailbox, Message};
 
@@ -32,6 +32,11 @@ struct MailboxCorrupt {
     corrupt: Vec<Item>,
     /// Messages per defect code, in the vocabulary's order.
     by_code: BTreeMap<imapmig_mime::DefectKind, u64>,
+    /// Messages with raw 8-bit bytes in their own header block (UTF-8 or not).
+    eight_bit: u64,
+    /// Of those, the ones the 8-bit header repair would leave with some 8-bit bytes (a
+    /// Message-ID or an address, text in no known charset).
+    eight_bit_left: u64,
 }
 
 #[derive(Debug)]
@@ -56,6 +61,17 @@ impl Corrupt {
         kinds.dedup();
         for kind in kinds {
             *mailbox.by_code.entry(kind).or_default() += 1;
+        }
+        let header = classification
+            .parts
+            .first()
+            .and_then(|p| message.bytes.get(p.header.clone()))
+            .unwrap_or_default();
+        if !header.is_ascii() {
+            mailbox.eight_bit += 1;
+            if !encode_8bit_headers(message.bytes).unencoded.is_empty() {
+                mailbox.eight_bit_left += 1;
+            }
         }
         let item = || Item {
             id: message.id.to_owned(),
@@ -149,6 +165,9 @@ impl MailboxCorrupt {
                 .collect();
             writeln!(out, "  messages per defect: {}", codes.join(", "))?;
         }
+        if self.eight_bit > 0 {
+            self.write_eight_bit(out)?;
+        }
         let verdict = Tolerance::default().verdict(self.corrupt.len() as u64, total);
         writeln!(
             out,
@@ -188,6 +207,34 @@ impl MailboxCorrupt {
     }
 }
 
+impl MailboxCorrupt {
+    /// Raw 8-bit header text: which targets change it, and the repair that keeps it.
+    fn write_eight_bit(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let not_utf8 = self
+            .by_code
+            .get(&imapmig_mime::DefectKind::EightBitHeader)
+            .copied()
+            .unwrap_or(0);
+        writeln!(
+            out,
+            "  raw 8-bit header text: {} messages ({not_utf8} of them not UTF-8: eight-bit-header)",
+            self.eight_bit
+        )?;
+        writeln!(
+            out,
+            "    targets that change it: Cyrus IMAP stores every such byte as X (munge8bit, its default); \
+             Dovecot and Courier-IMAP store it as it is; Exchange and Gmail are not tested"
+        )?;
+        writeln!(
+            out,
+            "    `imapmig migrate --repair-8bit-headers` RFC 2047-encodes it before APPEND (on by default \
+             for a Cyrus target); {} messages would keep bytes it cannot encode (a Message-ID, an \
+             address, text in no declared charset)",
+            self.eight_bit_left
+        )
+    }
+}
+
 /// A message id relative to its mailbox's path, which the section names already.
 fn shown<'a>(id: &'a str, root: &str) -> &'a str {
     id.strip_prefix(root)
@@ -199,6 +246,43 @@ fn shown<'a>(id: &'a str, root: &str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_8bit_headers_are_counted_with_what_the_repair_leaves() {
+        let messages: [&[u8]; 4] = [
+            "From: Jörg <j@example.org>\r\nSubject: Grüße\r\nMessage-ID: <1@example.org>\r\n\r\nx\r\n"
+                .as_bytes(),
+            "From: k@example.org\r\nSubject: ok\r\nMessage-ID: <größe@example.org>\r\n\r\nx\r\n"
+                .as_bytes(),
+            b"From: k@example.org\r\nSubject: Caf\xe9\r\nMessage-ID: <3@example.org>\r\n\r\nx\r\n",
+            "From: k@example.org\r\nSubject: ascii\r\nMessage-ID: <4@example.org>\r\n\r\nGrüße\r\n"
+                .as_bytes(),
+        ];
+        let mut corrupt = Corrupt::default();
+        for (i, bytes) in messages.iter().enumerate() {
+            let message = Message {
+                mailbox: 0,
+                folder: "INBOX",
+                position: i as u32 + 1,
+                id: "m",
+                bytes,
+            };
+            corrupt.observe(&message, None);
+        }
+        let found = &corrupt.mailboxes[0];
+        // The body's 8-bit text does not count; the Message-ID and the Latin-1 Subject
+        // without a charset stay.
+        assert_eq!((found.eight_bit, found.eight_bit_left), (3, 2));
+        let mut out = Vec::new();
+        found.write_eight_bit(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with(
+            "  raw 8-bit header text: 3 messages (1 of them not UTF-8: eight-bit-header)\n"
+        ));
+        assert!(text.contains("Cyrus IMAP stores every such byte as X"));
+        assert!(text.contains("--repair-8bit-headers"));
+        assert!(text.contains("2 messages would keep bytes it cannot encode"));
+    }
 
     #[test]
     fn shown_ids_are_relative_to_the_mailbox() {

@@ -44,6 +44,59 @@ fn seeded(n: usize) -> Option<(Dovecot, Vec<Vec<u8>>)> {
 }
 
 #[tokio::test]
+async fn names_with_quote_specials_go_as_literals_dovecot_takes_with_and_without_literal_plus() {
+    let Some(d) = Dovecot::start(Layout::Slash) else {
+        return;
+    };
+    let mut c = open(&d, d.port(), T).await;
+    assert!(c.capabilities().literal_plus);
+    let none: Vec<String> = Vec::new();
+    for (literal_plus, name) in [
+        (true, &b"Say \"hi\" \\ there"[..]),
+        (false, &b"Quote \" sync"[..]),
+    ] {
+        // Without LITERAL+ each literal waits for Dovecot's `+`.
+        c.caps.literal_plus = literal_plus;
+        c.create(name).await.unwrap();
+        let body = message(7);
+        let item = AppendItem {
+            flags: &none,
+            internal_date: None,
+            body: &body,
+        };
+        let out = c.append_batch(name, &[item.clone(), item]).await.unwrap();
+        assert!(
+            out.iter().all(|a| matches!(a, Appended::Stored { .. })),
+            "{out:?}"
+        );
+        assert_eq!(c.select(name, true).await.unwrap().exists, 2);
+        assert_eq!(c.folder_size(name).await.unwrap().0, 2);
+        let shown = String::from_utf8(name.to_vec()).unwrap();
+        assert_eq!(d.messages(&shown).len(), 2, "{shown}");
+    }
+}
+
+#[tokio::test]
+async fn dovecot_names_itself_in_its_greeting_and_its_id() {
+    let Some(d) = Dovecot::start(Layout::Slash) else {
+        return;
+    };
+    let mut c = open(&d, d.port(), T).await;
+    assert!(
+        c.greeting_text().contains("ready"),
+        "{:?}",
+        c.greeting_text()
+    );
+    let id = c.server_id().await.unwrap();
+    assert!(
+        id.iter().any(|(k, v)| k == "name" && v == "Dovecot"),
+        "{id:?}"
+    );
+    // The connection goes on after ID.
+    assert_eq!(c.select(b"INBOX", true).await.unwrap().exists, 0);
+}
+
+#[tokio::test]
 async fn the_commands_of_a_migration_against_dovecot() {
     let (Some((src, msgs)), Some(dst)) = (seeded(3), Dovecot::start(Layout::Slash)) else {
         return;
@@ -455,21 +508,34 @@ async fn inactivity_not_duration_times_a_command_out() {
     proxy.clear();
 }
 
-/// A one-connection scripted peer: a greeting, then one reply per command line (`{tag}` is
-/// replaced by the command's tag).
+/// A one-connection scripted peer: a greeting announcing `IMAP4rev1`, then one reply per
+/// command line (`{tag}` is replaced by the command's tag).
 async fn scripted(replies: Vec<&'static str>) -> u16 {
+    scripted_greeting("* OK [CAPABILITY IMAP4rev1] ready\r\n", replies)
+        .await
+        .0
+}
+
+/// [`scripted`] with this greeting; the lines the client sent are collected.
+async fn scripted_greeting(
+    greeting: &'static str,
+    replies: Vec<&'static str>,
+) -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = received.clone();
     tokio::spawn(async move {
         let (sock, _) = listener.accept().await.unwrap();
         let (r, mut w) = sock.into_split();
         let mut r = BufReader::new(r);
-        w.write_all(b"* OK ready\r\n").await.unwrap();
+        w.write_all(greeting.as_bytes()).await.unwrap();
         for reply in replies {
             let mut line = String::new();
             if r.read_line(&mut line).await.unwrap() == 0 {
                 return;
             }
+            log.lock().unwrap().push(line.trim_end().to_owned());
             let tag = line.split(' ').next().unwrap_or("").to_owned();
             w.write_all(reply.replace("{tag}", &tag).as_bytes())
                 .await
@@ -477,8 +543,155 @@ async fn scripted(replies: Vec<&'static str>) -> u16 {
         }
         let mut rest = Vec::new();
         let _ = tokio::io::AsyncReadExt::read_to_end(&mut r, &mut rest).await;
+        if !rest.is_empty() {
+            log.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&rest).into_owned());
+        }
     });
-    port
+    (port, received)
+}
+
+#[tokio::test]
+async fn logindisabled_means_authenticate_plain_or_no_password_sent() {
+    use base64::Engine as _;
+    // LOGINDISABLED with AUTH=PLAIN: AUTHENTICATE PLAIN, never LOGIN; the capabilities come
+    // from the OK's code, so no CAPABILITY is sent after login.
+    let (port, received) = scripted_greeting(
+        "* OK [CAPABILITY IMAP4rev1 LOGINDISABLED AUTH=PLAIN] ready\r\n",
+        vec![
+            "+ \r\n",
+            "m1 OK [CAPABILITY IMAP4rev1 UIDPLUS] Logged in\r\n",
+        ],
+    )
+    .await;
+    let cred = Credential::Password(Secret::new("pw".into()));
+    let c = Connection::open(&endpoint(port), &cred, T).await.unwrap();
+    assert!(c.capabilities().uidplus);
+    let sent = received.lock().unwrap().clone();
+    let plain = base64::engine::general_purpose::STANDARD.encode(b"\0test\0pw");
+    assert_eq!(sent, ["m1 AUTHENTICATE PLAIN".to_owned(), plain]);
+    // LOGINDISABLED without AUTH=PLAIN (and LOGIN asked for in the URL): a refused login
+    // saying why, and not one byte of the password on the wire.
+    let (port, received) = scripted_greeting(
+        "* OK [CAPABILITY IMAP4rev1 LOGINDISABLED STARTTLS] ready\r\n",
+        vec![],
+    )
+    .await;
+    let mut ep = endpoint(port);
+    ep.mechanism = Some(Mechanism::Login);
+    let e = Connection::open(&ep, &cred, T).await.unwrap_err();
+    match &e {
+        ImapError::Login { reason, .. } => {
+            assert!(reason.contains("LOGINDISABLED"), "{reason}");
+            assert!(reason.contains("TLS"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(received.lock().unwrap().is_empty(), "{received:?}");
+    // Without a capability code in the greeting, CAPABILITY is asked before login, and
+    // again after a login whose OK does not say.
+    let (port, received) = scripted_greeting(
+        "* OK ready\r\n",
+        vec![
+            "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n{tag} OK\r\n",
+            "{tag} OK Logged in\r\n",
+            "* CAPABILITY IMAP4rev1 LITERAL+\r\n{tag} OK\r\n",
+        ],
+    )
+    .await;
+    let c = Connection::open(&endpoint(port), &cred, T).await.unwrap();
+    assert!(c.capabilities().literal_plus);
+    let sent = received.lock().unwrap().clone();
+    assert_eq!(
+        sent,
+        [
+            "m1 CAPABILITY".to_owned(),
+            "m2 LOGIN \"test\" \"pw\"".to_owned(),
+            "m3 CAPABILITY".to_owned()
+        ]
+    );
+}
+
+#[test]
+fn the_login_mechanism_from_the_capabilities() {
+    let password = Credential::Password(Secret::new("pw".into()));
+    let token = Credential::Token(Secret::new("tok".into()));
+    let words = |s: &str| -> Vec<String> { s.split(' ').map(str::to_owned).collect() };
+    let cases: &[(Option<Mechanism>, &Credential, &str, Option<Mechanism>)] = &[
+        (
+            None,
+            &password,
+            "IMAP4REV1 AUTH=PLAIN",
+            Some(Mechanism::Login),
+        ),
+        (None, &password, "IMAP4REV1", Some(Mechanism::Login)),
+        (
+            None,
+            &password,
+            "IMAP4REV1 LOGINDISABLED AUTH=PLAIN",
+            Some(Mechanism::Plain),
+        ),
+        (None, &password, "IMAP4REV1 LOGINDISABLED", None),
+        (None, &password, "IMAP4REV1 STARTTLS LOGINDISABLED", None),
+        (
+            Some(Mechanism::Login),
+            &password,
+            "IMAP4REV1 LOGINDISABLED auth=plain",
+            Some(Mechanism::Plain),
+        ),
+        (
+            Some(Mechanism::Login),
+            &password,
+            "IMAP4REV1 LOGINDISABLED",
+            None,
+        ),
+        (
+            Some(Mechanism::Plain),
+            &password,
+            "IMAP4REV1 LOGINDISABLED",
+            None,
+        ),
+        (
+            Some(Mechanism::Plain),
+            &password,
+            "IMAP4REV1",
+            Some(Mechanism::Plain),
+        ),
+        (
+            None,
+            &token,
+            "IMAP4REV1 LOGINDISABLED",
+            Some(Mechanism::XOAuth2),
+        ),
+        (
+            Some(Mechanism::OAuthBearer),
+            &token,
+            "IMAP4REV1 LOGINDISABLED",
+            Some(Mechanism::OAuthBearer),
+        ),
+    ];
+    for (requested, cred, caps, want) in cases {
+        let got = choose_mechanism(*requested, cred, &words(caps));
+        assert_eq!(
+            got.as_ref().ok().copied(),
+            *want,
+            "{requested:?} {caps}: {got:?}"
+        );
+        if let Err(why) = got {
+            assert!(
+                why.contains("LOGINDISABLED") && !why.contains("pw"),
+                "{why}"
+            );
+        }
+    }
+    assert_eq!(
+        capability_code(b"* OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN] Dovecot ready.\r\n"),
+        Some(words("IMAP4REV1 LITERAL+ AUTH=PLAIN"))
+    );
+    assert_eq!(capability_code(b"* OK [ALERT] hi\r\n"), None);
+    assert_eq!(capability_code(b"* OK hi\r\n"), None);
 }
 
 #[tokio::test]
@@ -699,11 +912,54 @@ fn uid_set_table() {
     }
 }
 
+/// (name, the command with LITERAL+, without it, waits for `+` without it).
+type NameCase = (&'static [u8], &'static [u8], &'static [u8], usize);
+
 #[test]
-fn quote_table() {
-    assert_eq!(quote("INBOX").unwrap(), "\"INBOX\"");
-    assert_eq!(quote("a\"b\\c").unwrap(), "\"a\\\"b\\\\c\"");
-    assert!(quote("a\r\nb").is_err());
+fn mailbox_names_go_out_quoted_or_as_literals_byte_for_byte() {
+    // The bytes after the tag, pieces joined, and how many waits for `+` the command has.
+    let cases: &[NameCase] = &[
+        (b"INBOX", b"SELECT \"INBOX\"", b"SELECT \"INBOX\"", 0),
+        (
+            b"Caf&AOk-",
+            b"SELECT \"Caf&AOk-\"",
+            b"SELECT \"Caf&AOk-\"",
+            0,
+        ),
+        (b"a b", b"SELECT \"a b\"", b"SELECT \"a b\"", 0),
+        (
+            b"Caf\xe9",
+            b"SELECT {4+}\r\nCaf\xe9",
+            b"SELECT {4}\r\nCaf\xe9",
+            1,
+        ),
+        (
+            b"Gr\xc3\xbc\xc3\x9fe",
+            b"SELECT {7+}\r\nGr\xc3\xbc\xc3\x9fe",
+            b"SELECT {7}\r\nGr\xc3\xbc\xc3\x9fe",
+            1,
+        ),
+        (b"a\"b", b"SELECT {3+}\r\na\"b", b"SELECT {3}\r\na\"b", 1),
+        (b"a\\b", b"SELECT {3+}\r\na\\b", b"SELECT {3}\r\na\\b", 1),
+        (
+            b"a\r\nb",
+            b"SELECT {4+}\r\na\r\nb",
+            b"SELECT {4}\r\na\r\nb",
+            1,
+        ),
+        (b"", b"SELECT \"\"", b"SELECT \"\"", 0),
+    ];
+    for (name, plus, sync, waits) in cases {
+        for (literal_plus, want) in [(true, plus), (false, sync)] {
+            let mut cmd = Command::new(literal_plus, b"SELECT ");
+            cmd.string(name).unwrap();
+            assert_eq!(cmd.bytes(), *want, "{} {literal_plus}", name.escape_ascii());
+            let w = cmd.pieces().filter(|(wait, _)| *wait).count();
+            assert_eq!(w, if literal_plus { 0 } else { *waits });
+        }
+    }
+    let mut cmd = Command::new(false, b"CREATE ");
+    assert_eq!(cmd.string(b"a\0b").unwrap_err().offset, 1);
 }
 
 #[test]
