@@ -569,7 +569,29 @@ impl Database {
         check_ttl(ttl)?;
         let worker = worker.to_owned();
         self.connection()
-            .call(move |client, s| claim(client, s, worker, ttl))
+            .call(move |client, s| claim(client, s, worker, ttl, None))
+    }
+
+    /// [`Database::claim_next`] for a worker of `round`: only mailboxes at
+    /// that round or an earlier one, so that a worker of an older round
+    /// still running leaves the mailboxes a later round queued again to
+    /// that round's workers (and their options).
+    ///
+    /// # Errors
+    /// As [`Database::claim_next`], and [`Error::InvalidValue`] for a round
+    /// of 0 or over `i32::MAX`.
+    pub fn claim_next_in_round(
+        &self,
+        worker: &str,
+        ttl: Duration,
+        round: u32,
+    ) -> Result<Option<Claim>, Error> {
+        check_worker(worker)?;
+        check_ttl(ttl)?;
+        let round = check_round(round)?;
+        let worker = worker.to_owned();
+        self.connection()
+            .call(move |client, s| claim(client, s, worker, ttl, Some(round)))
     }
 
     /// Extends the claim's lease by its `ttl` from now (the database's
@@ -803,6 +825,7 @@ fn claim(
     s: &Session,
     worker: String,
     ttl: Duration,
+    max_round: Option<i32>,
 ) -> Result<Option<Claim>, Error> {
     let mut passed: Vec<i64> = Vec::new();
     while passed.len() < CLAIM_CANDIDATES {
@@ -815,10 +838,11 @@ fn claim(
                             SELECT 1 FROM imapmig_leases l
                             WHERE l.mailbox_id = m.id AND l.expires_at > now())))
                    AND m.id <> ALL($1)
+                   AND ($2::int4 IS NULL OR m.round <= $2)
                  ORDER BY m.size_bytes DESC, m.id
                  LIMIT 1
                  FOR UPDATE OF m SKIP LOCKED",
-                &[&passed],
+                &[&passed, &max_round],
             )
             .map_err(s.failed("claim: pick"))?;
         let Some(candidate) = candidate else {
@@ -830,7 +854,7 @@ fn claim(
         // or finished after the pick's snapshot was taken.
         let now = tx
             .query_one(
-                "SELECT m.status, l.worker, coalesce(l.expires_at > now(), false)
+                "SELECT m.status, l.worker, coalesce(l.expires_at > now(), false), m.round
                  FROM imapmig_mailboxes m
                  LEFT JOIN imapmig_leases l ON l.mailbox_id = m.id
                  WHERE m.id = $1",
@@ -840,7 +864,8 @@ fn claim(
         let status: Status = now.get::<_, &str>(0).parse()?;
         let previous: Option<String> = now.get(1);
         let live: bool = now.get(2);
-        let free = status == Status::Queued || (status == Status::Running && !live);
+        let in_round = max_round.is_none_or(|max| now.get::<_, i32>(3) <= max);
+        let free = in_round && (status == Status::Queued || (status == Status::Running && !live));
         if !free {
             tx.rollback().map_err(s.failed("claim: rollback"))?;
             passed.push(id);

@@ -171,8 +171,14 @@ fn a_mailbox_running_in_an_older_round_is_not_stolen_and_requeued_when_it_finish
     assert_eq!(history.len(), 1);
     assert_eq!((history[0].0, history[0].1.copied), (1, 12));
 
+    // A worker of round 1 still running leaves it to round 2's workers.
+    assert!(
+        db.claim_next_in_round("round-1-worker", MINUTE, 1)
+            .expect("claim")
+            .is_none()
+    );
     let new = other
-        .claim_next("round-2-worker", MINUTE)
+        .claim_next_in_round("round-2-worker", MINUTE, 2)
         .expect("claim")
         .expect("queued for round 2");
     assert_eq!(new.mailbox.round, 2);

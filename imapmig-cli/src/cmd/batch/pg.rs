@@ -18,7 +18,8 @@
 //! round again (its previous result kept in `imapmig_round_results`), and the migrations
 //! resume from the folder states in PostgreSQL, so only new mail is copied. A mailbox still
 //! running under an older round's lease is left to its worker and queued again when it
-//! finishes. A round behind the database's exits 64.
+//! finishes; a worker of an older round still running claims no mailbox of a later one. A
+//! round behind the database's exits 64.
 //!
 //! `imapmig batch status --state postgres://...` prints the fleet's progress.
 
@@ -51,6 +52,8 @@ struct Worker {
     url: String,
     name: String,
     ttl: Duration,
+    /// The round this worker runs (`--round`): it claims no mailbox of a later one.
+    round: u32,
     skip_dir: PathBuf,
     csv: PathBuf,
     /// Each pair's row and `migrate` words, by (source URL, target URL) as the queue holds them.
@@ -186,6 +189,7 @@ pub(super) fn run(args: &Args, csv: &Path, url: &str, rows: Vec<Row>) -> anyhow:
         url: url.to_owned(),
         name: worker_name,
         ttl: Duration::from_secs(args.lease_secs),
+        round: args.round,
         skip_dir: args.skip_dir.clone(),
         csv: csv.to_owned(),
         pairs,
@@ -277,9 +281,9 @@ async fn slot_loop(worker: Arc<Worker>, slot: u16) -> Vec<ResultRow> {
     let mut results = Vec::new();
     let mut failures = 0;
     loop {
-        let (d, n, ttl) = (db.clone(), name.clone(), worker.ttl);
+        let (d, n, ttl, round) = (db.clone(), name.clone(), worker.ttl, worker.round);
         let next = blocking(move || {
-            Ok(match d.claim_next(&n, ttl)? {
+            Ok(match d.claim_next_in_round(&n, ttl, round)? {
                 Some(claim) => Ok(claim),
                 None => Err(d.fleet_summary()?),
             })
