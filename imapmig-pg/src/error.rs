@@ -72,6 +72,22 @@ pub enum Error {
         /// The fencing token that is no longer current.
         token: LeaseToken,
     },
+    /// [`Database::enqueue_round`](crate::Database::enqueue_round) was
+    /// asked for a round lower than the one a mailbox is already at: an
+    /// earlier pass cannot run after a later one started. Nothing was
+    /// enqueued.
+    #[error(
+        "mailbox {url} is at round {current}: round {asked} is behind it \
+         (ask for round {current} or higher)"
+    )]
+    RoundBehind {
+        /// The mailbox's source URL (without a password).
+        url: String,
+        /// The round the mailbox is at.
+        current: u32,
+        /// The round asked for.
+        asked: u32,
+    },
     /// No mailbox has this id.
     #[error("mailbox {mailbox} does not exist")]
     UnknownMailbox {

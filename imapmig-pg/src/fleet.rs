@@ -15,6 +15,9 @@ pub struct RunningMailbox {
     pub source: String,
     /// The worker holding (or, once expired, last holding) the lease.
     pub worker: String,
+    /// The round the mailbox is at (raised while it runs when a later
+    /// round was enqueued meanwhile: it is queued again once it finishes).
+    pub round: u32,
     /// How long ago the lease was taken, by the database's clock.
     pub lease_age: Duration,
     /// How long the lease still runs; `None` once it expired (the worker
@@ -58,6 +61,12 @@ pub struct FleetSummary {
     pub workers: Vec<String>,
     /// Every `running` mailbox (live or stalled), oldest lease first.
     pub running_mailboxes: Vec<RunningMailbox>,
+    /// The latest round any mailbox was enqueued for (0 when the queue is
+    /// empty).
+    pub round: u32,
+    /// Mailboxes still at an earlier round than [`FleetSummary::round`]
+    /// (not in the CSV the latest round enqueued).
+    pub behind: u64,
 }
 
 impl FleetSummary {
@@ -158,7 +167,10 @@ impl Database {
                      coalesce(sum(m.size_bytes) FILTER (WHERE m.status = 'done'), 0)::int8,
                      coalesce(sum(m.bytes), 0)::int8,
                      coalesce(sum(m.copied), 0)::int8,
-                     coalesce(extract(epoch FROM now() - min(m.enqueued_at)), 0)::float8
+                     coalesce(extract(epoch FROM now() - min(m.enqueued_at)), 0)::float8,
+                     coalesce(max(m.round), 0)::int4,
+                     count(*) FILTER (WHERE m.round < (SELECT max(round)
+                                                       FROM imapmig_mailboxes))::int8
                  FROM imapmig_mailboxes m
                  LEFT JOIN imapmig_leases l ON l.mailbox_id = m.id",
                     &[],
@@ -178,7 +190,7 @@ impl Database {
                 .collect();
             let running_mailboxes = tx
                 .query(
-                    "SELECT m.id, m.source_url, l.worker,
+                    "SELECT m.id, m.source_url, l.worker, m.round,
                             greatest(extract(epoch FROM now() - l.acquired_at), 0)::float8,
                             extract(epoch FROM l.expires_at - now())::float8
                      FROM imapmig_mailboxes m
@@ -190,12 +202,13 @@ impl Database {
                 .map_err(s.failed("fleet summary: running mailboxes"))?
                 .iter()
                 .map(|row| {
-                    let left: f64 = row.get(4);
+                    let left: f64 = row.get(5);
                     RunningMailbox {
                         id: MailboxId::new(row.get(0)),
                         source: row.get(1),
                         worker: row.get(2),
-                        lease_age: seconds(row.get(3)),
+                        round: u32::try_from(row.get::<_, i32>(3)).unwrap_or_default(),
+                        lease_age: seconds(row.get(4)),
                         expires_in: (left > 0.0).then(|| seconds(left)),
                     }
                 })
@@ -218,6 +231,8 @@ impl Database {
                 elapsed: seconds(totals.get(12)),
                 workers,
                 running_mailboxes,
+                round: u32::try_from(totals.get::<_, i32>(13)).unwrap_or_default(),
+                behind: n(14),
             })
         })
     }

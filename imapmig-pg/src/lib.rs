@@ -54,13 +54,19 @@
 //!
 //! | table | holds |
 //! |---|---|
-//! | `imapmig_mailboxes` | one row per (source URL, target URL): `size_bytes`, `messages`, `status` (`queued`, `running`, `done`, `failed`), `attempts`, the last `worker`, and the result: `exit_class`, `exit_code`, `copied`, `present`, `skipped`, `failed`, `bytes`, `duration_ms`, `reason`; `enqueued_at`, `updated_at` |
+//! | `imapmig_mailboxes` | one row per (source URL, target URL): `size_bytes`, `messages`, `status` (`queued`, `running`, `done`, `failed`), `attempts`, the last `worker`, and the result: `exit_class`, `exit_code`, `copied`, `present`, `skipped`, `failed`, `bytes`, `duration_ms`, `reason`; `enqueued_at`, `updated_at`; the `round` it was last enqueued for |
+//! | `imapmig_round_results` | per mailbox and earlier round, that round's last result (the columns above), kept when a later round queues the mailbox again ([`Database::enqueue_round`]) |
 //! | `imapmig_leases` | the lease of a claimed mailbox: `worker`, fencing `token` (from the sequence `imapmig_lease_token`), `acquired_at`, `expires_at` |
 //! | `imapmig_folder_states` | per mailbox and store key, the bytes of imapmig-core's `store::encode` (versioned, checksummed) and `updated_at` |
 //! | `imapmig_shared` | values every worker must agree on, made once by the first ([`Database::shared_value`]): `imapmig batch` keeps its fingerprint key there |
 //!
 //! # Guarantees
 //!
+//! - **Rounds**: a delta pass (after the MX switch, or `--since`) is a new
+//!   round: [`Database::enqueue_round`] queues the mailboxes of earlier
+//!   rounds again, their folder states kept, so the pass copies only new
+//!   mail; a round behind a mailbox's is refused ([`Error::RoundBehind`]).
+//!   See [`queue`].
 //! - **Claims**: largest mailbox first, `FOR UPDATE SKIP LOCKED`; a
 //!   `running` mailbox whose lease expired (by the database's clock) is
 //!   taken over by the next claim, with a new, larger token. Two workers

@@ -12,6 +12,23 @@
 //! the sequence `imapmig_lease_token`; renewals, finishes and fenced saves
 //! succeed only while their token is the mailbox's current one. Expiry is
 //! judged by the database's clock alone (`now()`), never the workers'.
+//!
+//! # Rounds (delta passes)
+//! Each mailbox carries the round it was last enqueued for (1 at first).
+//! [`Database::enqueue_round`] with round `N` sets every one of its
+//! mailboxes still at a lower round back to `queued` for round `N`:
+//! attempts from 0, result columns cleared, the previous round's result
+//! kept in `imapmig_round_results`. The folder states stay, so the new
+//! round's migrations resume from them and copy only new mail. A mailbox
+//! at round `N` already is left alone, so every worker of the round may
+//! enqueue the same CSV at once: the upsert locks each row, and the raise
+//! applies only while the row's round is lower. A mailbox at a higher
+//! round refuses the whole enqueue ([`Error::RoundBehind`]).
+//!
+//! A mailbox `running` under a lease of an older round is not taken from
+//! its worker: it keeps running (its round raised), and
+//! [`Database::finish`] then records that worker's result as the older
+//! round's and queues the mailbox again for the new round.
 
 use std::fmt;
 use std::str::FromStr;
@@ -35,7 +52,7 @@ const CLAIM_CANDIDATES: usize = 64;
 /// The columns of a mailbox, in the order [`mailbox_from_row`] reads them.
 pub(crate) const MAILBOX_COLUMNS: &str = "id, source_url, target_url, size_bytes, messages, \
     status, attempts, worker, exit_class, exit_code, copied, present, skipped, failed, bytes, \
-    duration_ms, reason";
+    duration_ms, reason, round";
 
 /// A mailbox's id in the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -256,8 +273,11 @@ pub struct Mailbox {
     /// The worker that claimed it last.
     pub worker: Option<String>,
     /// The last result, once finished (kept when failed mailboxes are
-    /// queued again).
+    /// queued again; cleared when a new round enqueues the mailbox).
     pub result: Option<MailboxResult>,
+    /// The round it was last enqueued for (1 at first; see
+    /// [`Database::enqueue_round`]).
+    pub round: u32,
 }
 
 /// What [`Database::enqueue`] did.
@@ -268,6 +288,9 @@ pub struct Enqueued {
     pub ids: Vec<MailboxId>,
     /// How many rows were new.
     pub added: u64,
+    /// How many rows were at a lower round and were queued again for this
+    /// one.
+    pub raised: u64,
 }
 
 /// A mailbox claimed by a worker, under a lease until
@@ -382,50 +405,151 @@ pub(crate) fn mailbox_from_row(row: &Row) -> Result<Mailbox, Error> {
         })?,
         worker: row.get(7),
         result,
+        round: round_of(row.get(17))?,
     })
 }
 
+/// A round as stored (`CHECK (round >= 1)`).
+fn round_of(value: i32) -> Result<u32, Error> {
+    u32::try_from(value)
+        .ok()
+        .filter(|r| *r >= 1)
+        .ok_or_else(|| Error::UnexpectedValue {
+            column: "round",
+            value: value.to_string(),
+        })
+}
+
+/// A round asked for: from 1 to `i32::MAX`.
+fn check_round(round: u32) -> Result<i32, Error> {
+    i32::try_from(round)
+        .ok()
+        .filter(|r| *r >= 1)
+        .ok_or_else(|| Error::invalid("round", &round.to_string(), "must be from 1 to 2^31-1"))
+}
+
+/// Copies a mailbox's current result, if it has one, into
+/// `imapmig_round_results` as the result of `round`.
+const ARCHIVE_RESULT: &str = "INSERT INTO imapmig_round_results
+        (mailbox_id, round, status, attempts, worker, exit_class, exit_code, copied, present,
+         skipped, failed, bytes, duration_ms, reason)
+    SELECT id, $2, status, attempts, worker, exit_class, exit_code, copied, present,
+           skipped, failed, bytes, duration_ms, reason
+    FROM imapmig_mailboxes WHERE id = $1 AND exit_class IS NOT NULL
+    ON CONFLICT (mailbox_id, round) DO UPDATE SET
+        status = EXCLUDED.status, attempts = EXCLUDED.attempts, worker = EXCLUDED.worker,
+        exit_class = EXCLUDED.exit_class, exit_code = EXCLUDED.exit_code,
+        copied = EXCLUDED.copied, present = EXCLUDED.present, skipped = EXCLUDED.skipped,
+        failed = EXCLUDED.failed, bytes = EXCLUDED.bytes, duration_ms = EXCLUDED.duration_ms,
+        reason = EXCLUDED.reason, archived_at = now()";
+
 impl Database {
-    /// Adds mailbox pairs to the queue, in one transaction. Idempotent by
-    /// (source, target): a pair enqueued before keeps its id, status and
-    /// results; its size is updated only while it is still queued.
+    /// Adds mailbox pairs to the queue for round 1, in one transaction:
+    /// [`Database::enqueue_round`] with round 1.
     ///
     /// # Errors
-    /// [`Error::InvalidValue`] for an empty or over-long URL, a URL holding
-    /// a password, or a size over `i64::MAX` (nothing is enqueued then);
-    /// [`Error::Database`].
+    /// As [`Database::enqueue_round`].
     pub fn enqueue(&self, rows: &[MailboxRow]) -> Result<Enqueued, Error> {
+        self.enqueue_round(rows, 1)
+    }
+
+    /// Adds mailbox pairs to the queue for `round`, in one transaction.
+    /// Idempotent by (source, target): a pair enqueued before keeps its
+    /// id; at this round already it also keeps its status and results, and
+    /// its size is updated only while it is still queued. A pair at a
+    /// lower round is queued again for this one (attempts from 0, result
+    /// cleared after it is kept in `imapmig_round_results`; a mailbox
+    /// still `running` under an older round's lease keeps running and is
+    /// queued again when it finishes). Its folder states stay: the new
+    /// round resumes from them. Safe when every worker of a round enqueues
+    /// the same rows at once (see [the module docs](crate::queue)).
+    ///
+    /// ```no_run
+    /// # use imapmig_pg::{Database, MailboxRow};
+    /// # fn main() -> Result<(), imapmig_pg::Error> {
+    /// let db = Database::connect("postgres://migrator@db.example/imapmig")?;
+    /// let rows = [MailboxRow::new("imaps://ann@old.example", "imaps://ann@new.example")];
+    /// db.enqueue_round(&rows, 1)?; // the bulk copy
+    /// // ... after the MX switch: the delta pass, from the saved folder states
+    /// let delta = db.enqueue_round(&rows, 2)?;
+    /// assert_eq!(delta.raised, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::RoundBehind`] when a pair is at a higher round already;
+    /// [`Error::InvalidValue`] for an empty or over-long URL, a URL holding
+    /// a password, a size over `i64::MAX` or a round of 0 or over
+    /// `i32::MAX`; nothing is enqueued then. [`Error::Database`].
+    pub fn enqueue_round(&self, rows: &[MailboxRow], round: u32) -> Result<Enqueued, Error> {
+        let asked = check_round(round)?;
         let rows = rows
             .iter()
             .map(|row| Ok((row.source.clone(), row.target.clone(), row.check()?)))
             .collect::<Result<Vec<_>, Error>>()?;
         self.connection().call(move |client, s| {
             let mut tx = client.transaction().map_err(s.failed("enqueue: begin"))?;
+            // The upsert locks the row (DO UPDATE), so the round it returns
+            // is the latest committed one until this transaction ends.
             let insert = tx
                 .prepare(
-                    "INSERT INTO imapmig_mailboxes (source_url, target_url, size_bytes, messages)
-                     VALUES ($1, $2, $3, $4)
+                    "INSERT INTO imapmig_mailboxes
+                         (source_url, target_url, size_bytes, messages, round)
+                     VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT (source_url, target_url) DO UPDATE SET
                          size_bytes = CASE WHEN imapmig_mailboxes.status = 'queued'
                                       THEN EXCLUDED.size_bytes ELSE imapmig_mailboxes.size_bytes END,
                          messages = CASE WHEN imapmig_mailboxes.status = 'queued'
                                     THEN EXCLUDED.messages ELSE imapmig_mailboxes.messages END
-                     RETURNING id, (xmax = 0) AS inserted",
+                     RETURNING id, (xmax = 0) AS inserted, round",
+                )
+                .map_err(s.failed("enqueue: prepare"))?;
+            let archive = tx
+                .prepare(ARCHIVE_RESULT)
+                .map_err(s.failed("enqueue: prepare"))?;
+            let raise = tx
+                .prepare(
+                    "UPDATE imapmig_mailboxes SET
+                         round = $2, attempts = 0,
+                         status = CASE WHEN status = 'running' THEN 'running' ELSE 'queued' END,
+                         size_bytes = $3, messages = $4,
+                         exit_class = NULL, exit_code = NULL, copied = NULL, present = NULL,
+                         skipped = NULL, failed = NULL, bytes = NULL, duration_ms = NULL,
+                         reason = NULL, updated_at = now()
+                     WHERE id = $1 AND round < $2",
                 )
                 .map_err(s.failed("enqueue: prepare"))?;
             let mut ids = Vec::with_capacity(rows.len());
-            let mut added = 0;
+            let (mut added, mut raised) = (0, 0);
             for (source, target, (size, messages)) in &rows {
                 let out = tx
-                    .query_one(&insert, &[source, target, size, messages])
+                    .query_one(&insert, &[source, target, size, messages, &asked])
                     .map_err(s.failed("enqueue"))?;
-                ids.push(MailboxId(out.get(0)));
+                let id: i64 = out.get(0);
+                ids.push(MailboxId(id));
                 if out.get::<_, bool>(1) {
                     added += 1;
                 }
+                let current: i32 = out.get(2);
+                if current > asked {
+                    // Dropping the transaction rolls every row back.
+                    return Err(Error::RoundBehind {
+                        url: source.clone(),
+                        current: round_of(current)?,
+                        asked: round,
+                    });
+                }
+                if current < asked {
+                    tx.execute(&archive, &[&id, &current])
+                        .map_err(s.failed("enqueue: keep the last round's result"))?;
+                    raised += tx
+                        .execute(&raise, &[&id, &asked, size, messages])
+                        .map_err(s.failed("enqueue: raise the round"))?;
+                }
             }
             tx.commit().map_err(s.failed("enqueue: commit"))?;
-            Ok(Enqueued { ids, added })
+            Ok(Enqueued { ids, added, raised })
         })
     }
 
@@ -445,7 +569,29 @@ impl Database {
         check_ttl(ttl)?;
         let worker = worker.to_owned();
         self.connection()
-            .call(move |client, s| claim(client, s, worker, ttl))
+            .call(move |client, s| claim(client, s, worker, ttl, None))
+    }
+
+    /// [`Database::claim_next`] for a worker of `round`: only mailboxes at
+    /// that round or an earlier one, so that a worker of an older round
+    /// still running leaves the mailboxes a later round queued again to
+    /// that round's workers (and their options).
+    ///
+    /// # Errors
+    /// As [`Database::claim_next`], and [`Error::InvalidValue`] for a round
+    /// of 0 or over `i32::MAX`.
+    pub fn claim_next_in_round(
+        &self,
+        worker: &str,
+        ttl: Duration,
+        round: u32,
+    ) -> Result<Option<Claim>, Error> {
+        check_worker(worker)?;
+        check_ttl(ttl)?;
+        let round = check_round(round)?;
+        let worker = worker.to_owned();
+        self.connection()
+            .call(move |client, s| claim(client, s, worker, ttl, Some(round)))
     }
 
     /// Extends the claim's lease by its `ttl` from now (the database's
@@ -479,7 +625,10 @@ impl Database {
     }
 
     /// Ends the claim with a result: the mailbox becomes `done` or
-    /// `failed` with the result's fields, and the lease is dropped.
+    /// `failed` with the result's fields, and the lease is dropped. When a
+    /// later round enqueued the mailbox while it ran, the result is kept
+    /// in `imapmig_round_results` as the claim's round's, and the mailbox
+    /// is `queued` again for the new round instead.
     ///
     /// # Errors
     /// [`Error::LeaseLost`] (nothing is written: the new owner finishes
@@ -502,12 +651,22 @@ impl Database {
             Outcome::Failed => Status::Failed,
         };
         let (id, token) = (claim.id(), claim.token);
+        let claim_round = check_round(claim.mailbox.round)?;
         let exit_class = result.exit_class.clone();
         let exit_code = i16::from(result.exit_code);
         let reason = result.reason.clone();
         self.connection().call(move |client, s| {
             let mut tx = client.transaction().map_err(s.failed("finish: begin"))?;
             end_lease(s, &mut tx, id, token)?;
+            // Under the row lock end_lease took: a raise cannot interleave.
+            let current: i32 = tx
+                .query_one(
+                    "SELECT round FROM imapmig_mailboxes WHERE id = $1",
+                    &[&id.0],
+                )
+                .map_err(s.failed("finish: read the round"))?
+                .get(0);
+            let raised = current > claim_round;
             tx.execute(
                 "UPDATE imapmig_mailboxes SET
                      status = $2, exit_class = $3, exit_code = $4, copied = $5, present = $6,
@@ -529,6 +688,19 @@ impl Database {
                 ],
             )
             .map_err(s.failed("finish"))?;
+            if raised {
+                tx.execute(ARCHIVE_RESULT, &[&id.0, &claim_round])
+                    .map_err(s.failed("finish: keep the older round's result"))?;
+                tx.execute(
+                    "UPDATE imapmig_mailboxes SET
+                         status = 'queued', exit_class = NULL, exit_code = NULL, copied = NULL,
+                         present = NULL, skipped = NULL, failed = NULL, bytes = NULL,
+                         duration_ms = NULL, reason = NULL
+                     WHERE id = $1",
+                    &[&id.0],
+                )
+                .map_err(s.failed("finish: queue for the new round"))?;
+            }
             tx.commit().map_err(s.failed("finish: commit"))
         })
     }
@@ -585,6 +757,51 @@ impl Database {
         })
     }
 
+    /// The results a mailbox had at the end of its earlier rounds, kept
+    /// when a later round queued it again: `(round, result)`, oldest round
+    /// first.
+    ///
+    /// # Errors
+    /// [`Error::Database`]; [`Error::UnexpectedValue`].
+    pub fn round_results(&self, id: MailboxId) -> Result<Vec<(u32, MailboxResult)>, Error> {
+        self.connection().call(move |client, s| {
+            let rows = client
+                .query(
+                    "SELECT round, status, exit_class, exit_code, copied, present, skipped,
+                            failed, bytes, duration_ms, reason
+                     FROM imapmig_round_results WHERE mailbox_id = $1 ORDER BY round",
+                    &[&id.0],
+                )
+                .map_err(s.failed("read the round results"))?;
+            rows.iter()
+                .map(|row| {
+                    let status: Status = row.get::<_, &str>(1).parse()?;
+                    let exit_code: i16 = row.get::<_, Option<i16>>(3).unwrap_or_default();
+                    let result = MailboxResult {
+                        outcome: if status == Status::Done {
+                            Outcome::Done
+                        } else {
+                            Outcome::Failed
+                        },
+                        exit_class: row.get::<_, Option<String>>(2).unwrap_or_default(),
+                        exit_code: u8::try_from(exit_code).map_err(|_| Error::UnexpectedValue {
+                            column: "exit_code",
+                            value: exit_code.to_string(),
+                        })?,
+                        copied: opt_u64(row, 4, "copied")?,
+                        present: opt_u64(row, 5, "present")?,
+                        skipped: opt_u64(row, 6, "skipped")?,
+                        failed: opt_u64(row, 7, "failed")?,
+                        bytes: opt_u64(row, 8, "bytes")?,
+                        duration: Duration::from_millis(opt_u64(row, 9, "duration_ms")?),
+                        reason: row.get(10),
+                    };
+                    Ok((round_of(row.get(0))?, result))
+                })
+                .collect()
+        })
+    }
+
     /// Every mailbox, by id (for a status table).
     ///
     /// # Errors
@@ -608,6 +825,7 @@ fn claim(
     s: &Session,
     worker: String,
     ttl: Duration,
+    max_round: Option<i32>,
 ) -> Result<Option<Claim>, Error> {
     let mut passed: Vec<i64> = Vec::new();
     while passed.len() < CLAIM_CANDIDATES {
@@ -620,10 +838,11 @@ fn claim(
                             SELECT 1 FROM imapmig_leases l
                             WHERE l.mailbox_id = m.id AND l.expires_at > now())))
                    AND m.id <> ALL($1)
+                   AND ($2::int4 IS NULL OR m.round <= $2)
                  ORDER BY m.size_bytes DESC, m.id
                  LIMIT 1
                  FOR UPDATE OF m SKIP LOCKED",
-                &[&passed],
+                &[&passed, &max_round],
             )
             .map_err(s.failed("claim: pick"))?;
         let Some(candidate) = candidate else {
@@ -635,7 +854,7 @@ fn claim(
         // or finished after the pick's snapshot was taken.
         let now = tx
             .query_one(
-                "SELECT m.status, l.worker, coalesce(l.expires_at > now(), false)
+                "SELECT m.status, l.worker, coalesce(l.expires_at > now(), false), m.round
                  FROM imapmig_mailboxes m
                  LEFT JOIN imapmig_leases l ON l.mailbox_id = m.id
                  WHERE m.id = $1",
@@ -645,7 +864,8 @@ fn claim(
         let status: Status = now.get::<_, &str>(0).parse()?;
         let previous: Option<String> = now.get(1);
         let live: bool = now.get(2);
-        let free = status == Status::Queued || (status == Status::Running && !live);
+        let in_round = max_round.is_none_or(|max| now.get::<_, i32>(3) <= max);
+        let free = in_round && (status == Status::Queued || (status == Status::Running && !live));
         if !free {
             tx.rollback().map_err(s.failed("claim: rollback"))?;
             passed.push(id);

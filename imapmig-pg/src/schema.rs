@@ -64,6 +64,28 @@ const MIGRATIONS: &[&str] = &[
         value        bytea NOT NULL,
         created_at   timestamptz NOT NULL DEFAULT now()
     );",
+    // 4: rounds (delta passes): the round each mailbox was last enqueued
+    // for, and the result of every earlier round it finished.
+    "ALTER TABLE imapmig_mailboxes
+        ADD COLUMN round integer NOT NULL DEFAULT 1 CHECK (round >= 1);
+    CREATE TABLE imapmig_round_results (
+        mailbox_id   bigint NOT NULL REFERENCES imapmig_mailboxes (id) ON DELETE CASCADE,
+        round        integer NOT NULL,
+        status       text NOT NULL,
+        attempts     integer NOT NULL,
+        worker       text,
+        exit_class   text,
+        exit_code    smallint,
+        copied       bigint,
+        present      bigint,
+        skipped      bigint,
+        failed       bigint,
+        bytes        bigint,
+        duration_ms  bigint,
+        reason       text,
+        archived_at  timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (mailbox_id, round)
+    );",
 ];
 
 /// The schema version this build creates and works with.

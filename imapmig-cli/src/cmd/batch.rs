@@ -80,6 +80,12 @@ pub(crate) struct Args {
     /// runs; a dead worker's mailbox is taken over once it runs out.
     #[arg(long, hide = true, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     lease_secs: u64,
+    /// PostgreSQL state: the pass this run belongs to. A later round (a delta pass, e.g. after
+    /// the MX switch) queues the mailboxes every earlier round finished again; they resume
+    /// from their folder states, so only new mail is copied. A round behind the database's is
+    /// refused.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(i32::MAX)))]
+    round: u32,
     /// Options passed to every mailbox's migration (after `--`), e.g. `--parallel 2`.
     #[arg(last = true, value_name = "MIGRATE-OPTIONS")]
     migrate: Vec<String>,
@@ -469,6 +475,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if is_postgres(&state) {
         return pg::run(&args, &csv, &state, rows);
     }
+    if args.round != 1 {
+        eprintln!(
+            "batch: with a state directory a run again is the delta pass already; --round is \
+             for PostgreSQL state and is not used"
+        );
+    }
     let state = PathBuf::from(state);
     let (index, count) = match shard(args.shard.as_deref()) {
         Ok(s) => s,
@@ -714,7 +726,13 @@ mod tests {
         assert!(run.command.is_none());
         assert_eq!(run.state.as_deref(), Some("postgres://u@h/db"));
         assert_eq!(run.migrate, ["--parallel", "2"]);
-        assert_eq!((run.lease_secs, run.retry_failed), (60, false));
+        assert_eq!(
+            (run.lease_secs, run.retry_failed, run.round),
+            (60, false, 1)
+        );
+        let round = |n: &str| parse(&["batch", "--csv", "m.csv", "--state", "x", "--round", n]);
+        assert_eq!(round("3").unwrap().round, 3);
+        assert!(round("0").is_err() && round("-1").is_err() && round("2147483648").is_err());
         let status = parse(&["batch", "status", "--state", "postgres://u@h/db"]).unwrap();
         assert!(matches!(
             status.command,

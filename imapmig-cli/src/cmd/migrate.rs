@@ -1094,26 +1094,35 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
 
     // A stage that would leave a gap after the staged passes saved in the state is refused
     // before anything is created or copied.
+    // With Gmail labels the mail is copied from All Mail (see `gmail_label_jobs`): its
+    // stages are saved under All Mail -> each target folder.
+    let all_mail = plan
+        .entries()
+        .iter()
+        .find(|e| e.reason == imapmig_folders::Reason::AllMail)
+        .filter(|_| gmail_labels);
     if s.stage != Stage::Final {
         for entry in plan.entries() {
             let Some(target) = entry.target() else {
                 continue;
             };
-            let key = StoreKey::for_folder_pair(
-                &s.source.to_string(),
-                &crate::imap::state_name(entry.source.wire()),
-                &s.target.to_string(),
-                &crate::imap::state_name(target.wire()),
-            );
-            let saved = store
-                .load(&key)
-                .map_err(|e| Fatal::new(Exit::State, e.to_string()))?
-                .unwrap_or_default();
-            if let Some(gap) = saved.stage_cutoffs().gap(&s.stage) {
-                return Err(Fatal::new(
-                    Exit::Usage,
-                    stage_refusal(&crate::imap::display_name(&entry.source), &s.stage, &gap),
-                ));
+            for from in std::iter::once(entry).chain(all_mail) {
+                let key = StoreKey::for_folder_pair(
+                    &s.source.to_string(),
+                    &crate::imap::state_name(from.source.wire()),
+                    &s.target.to_string(),
+                    &crate::imap::state_name(target.wire()),
+                );
+                let saved = store
+                    .load(&key)
+                    .map_err(|e| Fatal::new(Exit::State, e.to_string()))?
+                    .unwrap_or_default();
+                if let Some(gap) = saved.stage_cutoffs().gap(&s.stage) {
+                    return Err(Fatal::new(
+                        Exit::Usage,
+                        stage_refusal(&crate::imap::display_name(&from.source), &s.stage, &gap),
+                    ));
+                }
             }
         }
     }
@@ -1231,8 +1240,46 @@ async fn migrate(args: Options, marks: &mut Marks) -> Result<Exit, Fatal> {
             (left, Quota::PerSeat(left))
         }),
     };
+    // With Gmail labels placed one copy per message (`--gmail-labels first`), the label
+    // folders' sizes count a message once per label: what is copied is All Mail once, plus
+    // what Spam and Trash show outside it.
+    let gmail_once = match all_mail {
+        Some(all) if args.gmail_labels == GmailLabels::First => {
+            let wire = all.source.wire().to_vec();
+            let (_, all_bytes) = src
+                .run("STATUS", async |c: &mut Connection| {
+                    c.folder_size(&wire).await
+                })
+                .await?;
+            let outside: u64 = plan
+                .entries()
+                .iter()
+                .filter(|e| e.target().is_some())
+                .filter(|e| {
+                    src_listing.entries().iter().any(|l| {
+                        l.name() == &e.source
+                            && l.attributes().iter().any(|a| {
+                                matches!(
+                                    a,
+                                    imapmig_folders::Attribute::Junk
+                                        | imapmig_folders::Attribute::Trash
+                                )
+                            })
+                    })
+                })
+                .filter_map(|e| {
+                    folders
+                        .iter()
+                        .find(|f| f.name == crate::imap::display_name(&e.source))
+                        .map(|f| f.bytes)
+                })
+                .sum();
+            Some(all_bytes + outside)
+        }
+        _ => None,
+    };
     if let Some((available, quota)) = available {
-        let source_bytes: u64 = folders.iter().map(|f| f.bytes).sum();
+        let source_bytes: u64 = gmail_once.unwrap_or_else(|| folders.iter().map(|f| f.bytes).sum());
         let needed = source_bytes.saturating_sub(on_target);
         let mailbox = MailboxInventory {
             mailbox: args.source.clone(),

@@ -913,12 +913,16 @@ impl<C: Connector> Driver<'_, C> {
         Ok(Observation::new(status, messages))
     }
 
-    /// The header fingerprint, taken over the fields as Cyrus would store them (see
-    /// [`eight_bit_as_x`]), so that its copy of a message keeps the source's fingerprint.
+    /// The header fingerprint, taken over the fields as the copy will hold them (see
+    /// [`identity_form`]): RFC 2047-encoded when `--repair-8bit-headers` is on, then with
+    /// any raw 8-bit byte as Cyrus would store it, so that a copy keeps its source's
+    /// fingerprint (and size) and is found again without its recorded UID.
     fn header_fp(&self, m: &MessageMeta) -> u128 {
+        let form = identity_form(&m.header, self.ctx.repair_8bit_headers);
+        let size = (u64::from(m.size) + form.len() as u64).saturating_sub(m.header.len() as u64);
         self.ctx
             .fingerprinter
-            .headers_with_size(&eight_bit_as_x(&m.header), u64::from(m.size))
+            .headers_with_size(&form, size)
             .as_u128()
     }
 
@@ -1058,6 +1062,7 @@ impl<C: Connector> Driver<'_, C> {
         }
         let budget = self.budget.clone();
         let fingerprinter = self.ctx.fingerprinter.clone();
+        let repair = self.ctx.repair_8bit_headers;
         let conn = if source {
             self.src().await?
         } else {
@@ -1073,7 +1078,8 @@ impl<C: Connector> Driver<'_, C> {
                     match item {
                         Ok(body) => {
                             got += 1;
-                            out.insert(body.uid, fingerprinter.content(&body.body).as_u128());
+                            let form = identity_form(&body.body, repair);
+                            out.insert(body.uid, fingerprinter.content(&form).as_u128());
                         }
                         // Gmail's `NO Some messages could not be FETCHed` after part of the
                         // answers: the rest is asked again while that makes progress.
@@ -1131,6 +1137,7 @@ impl<C: Connector> Driver<'_, C> {
             items.iter().map(|i| (i.source.get(), i.clone())).collect();
         let mut pending: Vec<u32> = items.iter().map(|i| i.source.get()).collect();
         let target = self.names.target.clone();
+        let target_display = self.names.target_display.clone();
         while !pending.is_empty() {
             let (Some(src), Some(dst)) = (self.src.as_mut(), self.dst.as_mut()) else {
                 return Err(PairError::Engine("connections missing".into()));
@@ -1181,7 +1188,8 @@ impl<C: Connector> Driver<'_, C> {
                     if eight_bit {
                         for body in &mut round {
                             if let Some(source) = Uid::try_from(body.uid).ok()
-                                && let Some(encoded) = encoded_8bit(&body.body, &target, source)
+                                && let Some(encoded) =
+                                    encoded_8bit(&body.body, &target_display, source)
                             {
                                 body.body = encoded.into();
                             }
@@ -1475,20 +1483,53 @@ fn encoded_8bit(body: &[u8], target: &str, source: Uid) -> Option<Vec<u8>> {
     r.changed().then(|| r.bytes.into_owned())
 }
 
-/// Header bytes with every raw 8-bit byte as `X`: what Cyrus stores by default (`munge8bit`)
-/// for a header carrying raw UTF-8. Identifying fields compared in this form find a message
-/// and its Cyrus copy alike, also when the copy's recorded UID is gone (a target UIDVALIDITY
-/// reset); the size is kept, one `X` per byte. Mail with only ASCII headers is untouched.
-fn eight_bit_as_x(header: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    if header.is_ascii() {
-        return std::borrow::Cow::Borrowed(header);
+/// A message (or its header block) in the form its identity is taken from: with
+/// `repair`, the header RFC 2047-encoded exactly as the copy is sent (see
+/// [`encoded_8bit`]); then every raw 8-bit byte left in the header as `X`, which is what
+/// Cyrus stores by default (`munge8bit`), one `X` per byte so the size is kept; the body
+/// as it is. A message and its copy, repaired or munged by
+/// Cyrus, have the same form, so a target UIDVALIDITY change or `--accept-reset` finds the
+/// copy instead of sending the message again.
+fn identity_form(message: &[u8], repair: bool) -> std::borrow::Cow<'_, [u8]> {
+    let header_len = header_end(message);
+    if message[..header_len].is_ascii() {
+        return std::borrow::Cow::Borrowed(message);
     }
-    std::borrow::Cow::Owned(
-        header
+    let repaired = if repair {
+        let r = imapmig_mime::encode_8bit_headers(message);
+        if r.changed() {
+            Some(r.bytes.into_owned())
+        } else {
+            None
+        }
+    } else {
+        None
+    };
+    let bytes: &[u8] = repaired.as_deref().unwrap_or(message);
+    let header_len = header_end(bytes);
+    let mut out = Vec::with_capacity(bytes.len());
+    out.extend(
+        bytes[..header_len]
             .iter()
-            .map(|&b| if b.is_ascii() { b } else { b'X' })
-            .collect(),
-    )
+            .map(|&b| if b.is_ascii() { b } else { b'X' }),
+    );
+    out.extend_from_slice(&bytes[header_len..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// Where the header block ends: after the first empty line (CRLF or LF), else the whole
+/// input.
+fn header_end(message: &[u8]) -> usize {
+    let mut at = 0;
+    while let Some(nl) = memchr::memchr(b'\n', &message[at..]) {
+        let line_end = at + nl + 1;
+        let line = &message[at..line_end];
+        if line == b"\n" || line == b"\r\n" {
+            return line_end;
+        }
+        at = line_end;
+    }
+    message.len()
 }
 
 /// Header fingerprints that occur more than once.
@@ -1524,22 +1565,58 @@ mod tests {
     #[test]
     fn eight_bit_header_bytes_read_as_cyrus_stores_them() {
         let raw = "Subject: Grüße\r\nMessage-ID: <größe@exämple.com>\r\n".as_bytes();
-        let munged = eight_bit_as_x(raw);
+        let munged = identity_form(raw, false);
         assert_eq!(
             &*munged,
             b"Subject: GrXXXXe\r\nMessage-ID: <grXXXXe@exXXmple.com>\r\n"
         );
         assert_eq!(munged.len(), raw.len());
         assert_eq!(
-            eight_bit_as_x(&munged),
+            identity_form(&munged, false),
             munged,
             "a Cyrus copy reads the same"
         );
         let ascii = b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n";
         assert!(matches!(
-            eight_bit_as_x(ascii),
+            identity_form(ascii, false),
             std::borrow::Cow::Borrowed(_)
         ));
+        // The body's bytes are never read as X: two bodies that differ only there stay two.
+        let a = identity_form("Subject: ü\r\n\r\né\r\n".as_bytes(), false);
+        let b = identity_form("Subject: ü\r\n\r\nè\r\n".as_bytes(), false);
+        assert_ne!(a, b);
+        assert!(a.starts_with(b"Subject: XX\r\n\r\n"));
+    }
+
+    #[test]
+    fn a_repaired_copy_has_the_identity_of_its_source() {
+        let message = "From: Jörg Müller <jm@example.org>\r\nSubject: Grüße aus Köln\r\nMessage-ID: <grüße@example.org>\r\n\r\nHallo\r\n".as_bytes();
+        let header = &message[..message.len() - "Hallo\r\n".len()];
+        // What is sent to the target (and what Cyrus then stores: the Message-ID cannot be
+        // encoded, its 8-bit bytes become X).
+        let sent = encoded_8bit(message, "INBOX", Uid::try_from(1).unwrap()).unwrap();
+        assert!(sent.len() != message.len());
+        let stored: Vec<u8> = {
+            let end = header_end(&sent);
+            sent[..end]
+                .iter()
+                .map(|&b| if b.is_ascii() { b } else { b'X' })
+                .chain(sent[end..].iter().copied())
+                .collect()
+        };
+        let source = identity_form(message, true);
+        assert_eq!(&*identity_form(&sent, true), &*source);
+        assert_eq!(&*identity_form(&stored, true), &*source);
+        // From the header block alone (what the metadata FETCH returns), the same header and
+        // the same size change.
+        let from_header = identity_form(header, true);
+        assert_eq!(&*from_header, &source[..header_end(&source)]);
+        assert_eq!(
+            from_header.len() as i64 - header.len() as i64,
+            source.len() as i64 - message.len() as i64
+        );
+        // Without the repair the source keeps its own form (only X for 8-bit bytes).
+        assert_ne!(&*identity_form(message, false), &*source);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 )]
 
 mod queue;
+mod rounds;
 mod schema;
 mod store;
 

@@ -25,7 +25,7 @@ fn migrations_apply_once_and_are_idempotent() {
             "postgres",
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM imapmig_schema"
         ),
-        "1,2,3"
+        "1,2,3,4"
     );
     let tables = server.psql(
         "postgres",
@@ -33,8 +33,33 @@ fn migrations_apply_once_and_are_idempotent() {
     );
     assert_eq!(
         tables,
-        "imapmig_folder_states,imapmig_leases,imapmig_mailboxes,imapmig_schema,imapmig_shared"
+        "imapmig_folder_states,imapmig_leases,imapmig_mailboxes,imapmig_round_results,\
+         imapmig_schema,imapmig_shared"
     );
+}
+
+#[test]
+fn migration_4_puts_existing_mailboxes_at_round_1() {
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    let db = Database::connect(&server.url()).expect("connect");
+    db.migrate().expect("migrate");
+    // Back to a version-3 database holding a finished mailbox.
+    server.psql(
+        "postgres",
+        "DROP TABLE imapmig_round_results; ALTER TABLE imapmig_mailboxes DROP COLUMN round; \
+         DELETE FROM imapmig_schema WHERE version = 4; \
+         INSERT INTO imapmig_mailboxes (source_url, target_url, status, exit_class, copied) \
+         VALUES ('imap://old@a.test', 'imap://new@b.test', 'done', 'complete', 9)",
+    );
+    assert_eq!(db.schema_version().expect("version"), 3);
+    let upgraded = db.migrate().expect("migrate to 4");
+    assert_eq!((upgraded.from, upgraded.to, upgraded.applied), (3, 4, 1));
+    let mailboxes = db.mailboxes().expect("list");
+    assert_eq!(mailboxes.len(), 1);
+    assert_eq!(mailboxes[0].round, 1);
+    assert_eq!(mailboxes[0].result.as_ref().map(|r| r.copied), Some(9));
 }
 
 #[test]

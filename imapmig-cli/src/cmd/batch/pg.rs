@@ -12,6 +12,15 @@
 //! machine of the worker that met the message; the skipped messages are in the folder states
 //! in PostgreSQL too, and their count in the mailbox's result.
 //!
+//! Rounds: once a pass finished, every mailbox is `done`. The cutover's delta pass (after the
+//! MX switch, or with `-- --since DATE`) runs on the same database with `--round 2` (then 3,
+//! ...): every worker enqueues the CSV for that round, which queues each mailbox of an earlier
+//! round again (its previous result kept in `imapmig_round_results`), and the migrations
+//! resume from the folder states in PostgreSQL, so only new mail is copied. A mailbox still
+//! running under an older round's lease is left to its worker and queued again when it
+//! finishes; a worker of an older round still running claims no mailbox of a later one. A
+//! round behind the database's exits 64.
+//!
 //! `imapmig batch status --state postgres://...` prints the fleet's progress.
 
 use std::collections::HashMap;
@@ -43,6 +52,8 @@ struct Worker {
     url: String,
     name: String,
     ttl: Duration,
+    /// The round this worker runs (`--round`): it claims no mailbox of a later one.
+    round: u32,
     skip_dir: PathBuf,
     csv: PathBuf,
     /// Each pair's row and `migrate` words, by (source URL, target URL) as the queue holds them.
@@ -132,7 +143,7 @@ pub(super) fn run(args: &Args, csv: &Path, url: &str, rows: Vec<Row>) -> anyhow:
     };
     let setup = || -> Result<_, imapmig_pg::Error> {
         db.migrate()?;
-        let enqueued = db.enqueue(&queue)?;
+        let enqueued = db.enqueue_round(&queue, args.round)?;
         let requeued = if args.retry_failed {
             db.requeue_failed()?
         } else {
@@ -142,6 +153,10 @@ pub(super) fn run(args: &Args, csv: &Path, url: &str, rows: Vec<Row>) -> anyhow:
     };
     let (enqueued, requeued) = match setup() {
         Ok(done) => done,
+        Err(e @ imapmig_pg::Error::RoundBehind { .. }) => {
+            eprintln!("error: --round {}: {e}", args.round);
+            return Ok(ExitCode::from(Exit::Usage.code()));
+        }
         Err(e) => return Ok(state_failure("batch state", &e)),
     };
     let candidate =
@@ -157,10 +172,12 @@ pub(super) fn run(args: &Args, csv: &Path, url: &str, rows: Vec<Row>) -> anyhow:
     std::fs::create_dir_all(&args.skip_dir)
         .with_context(|| format!("--skip-dir {}", args.skip_dir.display()))?;
     eprintln!(
-        "batch: state {}: {} mailboxes in this CSV ({} new to the queue{}), {} at once as worker {worker_name}",
+        "batch: state {}: round {}: {} mailboxes in this CSV ({} new to the queue, {} queued again for this round{}), {} at once as worker {worker_name}",
         db.url(),
+        args.round,
         queue.len(),
         enqueued.added,
+        enqueued.raised,
         if requeued > 0 {
             format!(", {requeued} failed ones queued again")
         } else {
@@ -172,6 +189,7 @@ pub(super) fn run(args: &Args, csv: &Path, url: &str, rows: Vec<Row>) -> anyhow:
         url: url.to_owned(),
         name: worker_name,
         ttl: Duration::from_secs(args.lease_secs),
+        round: args.round,
         skip_dir: args.skip_dir.clone(),
         csv: csv.to_owned(),
         pairs,
@@ -263,9 +281,9 @@ async fn slot_loop(worker: Arc<Worker>, slot: u16) -> Vec<ResultRow> {
     let mut results = Vec::new();
     let mut failures = 0;
     loop {
-        let (d, n, ttl) = (db.clone(), name.clone(), worker.ttl);
+        let (d, n, ttl, round) = (db.clone(), name.clone(), worker.ttl, worker.round);
         let next = blocking(move || {
-            Ok(match d.claim_next(&n, ttl)? {
+            Ok(match d.claim_next_in_round(&n, ttl, round)? {
                 Some(claim) => Ok(claim),
                 None => Err(d.fleet_summary()?),
             })
@@ -503,15 +521,17 @@ pub(super) fn status(url: &str) -> anyhow::Result<ExitCode> {
     for r in &fleet.running_mailboxes {
         match r.expires_in {
             Some(left) => println!(
-                "running: {} worker {} lease age {} (expires in {})",
+                "running: {} round {} worker {} lease age {} (expires in {})",
                 r.source,
+                r.round,
                 r.worker,
                 human(r.lease_age),
                 human(left)
             ),
             None => println!(
-                "stalled: {} worker {} lease age {} (expired: the next claim takes it over)",
+                "stalled: {} round {} worker {} lease age {} (expired: the next claim takes it over)",
                 r.source,
+                r.round,
                 r.worker,
                 human(r.lease_age)
             ),
@@ -526,10 +546,19 @@ pub(super) fn status(url: &str) -> anyhow::Result<ExitCode> {
             )
         });
         println!(
-            "failed: {} exit {code} ({class}) attempts {}: {reason}",
-            m.source, m.attempts
+            "failed: {} round {} exit {code} ({class}) attempts {}: {reason}",
+            m.source, m.round, m.attempts
         );
     }
+    println!(
+        "round: {}{}",
+        fleet.round,
+        if fleet.behind > 0 {
+            format!(" ({} mailboxes still at an earlier round)", fleet.behind)
+        } else {
+            String::new()
+        }
+    );
     let rate =
         |per_second: Option<f64>| per_second.map_or_else(|| "-".to_owned(), |r| format!("{r:.1}"));
     println!(

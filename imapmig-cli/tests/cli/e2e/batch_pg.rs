@@ -64,13 +64,19 @@ fn real_mail(user: &str, folder: &str, n: usize) -> Vec<Vec<u8>> {
 /// One Dovecot pair with [`MAILBOXES`] users, each with [`FOLDERS`] holding 50 to 200 messages
 /// in all.
 fn fleet() -> Option<(Dovecot, Dovecot, Vec<Seeded>)> {
-    let names: Vec<String> = (0..MAILBOXES).map(|i| format!("u{i:02}")).collect();
+    fleet_of(MAILBOXES, 50, 151)
+}
+
+/// One Dovecot pair with `count` users, each with [`FOLDERS`] holding `least` to
+/// `least + spread - 1` messages in all.
+fn fleet_of(count: usize, least: usize, spread: usize) -> Option<(Dovecot, Dovecot, Vec<Seeded>)> {
+    let names: Vec<String> = (0..count).map(|i| format!("u{i:02}")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let config = DovecotConfig::new(Layout::Slash).with_users(&refs);
     let (src, dst) = (server_with(config.clone())?, server_with(config)?);
     let mut users = Vec::new();
     for (i, user) in names.into_iter().enumerate() {
-        let total = 50 + (i * 53) % 151;
+        let total = least + (i * 53) % spread;
         let sizes = [total / 2, total / 3, total - total / 2 - total / 3];
         let mut folders = Vec::new();
         for (folder, n) in FOLDERS.into_iter().zip(sizes) {
@@ -148,6 +154,160 @@ fn worker(dir: &Path, csv: &Path, url: &str, name: &str) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// A fast `imapmig batch --round N` worker (no rate limit), run in `dir`.
+fn round_worker(dir: &Path, csv: &Path, url: &str, name: &str, round: u32) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_imapmig"))
+        .current_dir(dir)
+        .args(["batch", "--csv"])
+        .arg(csv)
+        .args(["--state", url, "--jobs", "2", "--worker", name])
+        .args(["--round", &round.to_string(), "--skip-dir"])
+        .arg(dir.join(format!("skips-{name}")))
+        .env("PG_BATCH_SOURCE_PW", "secret")
+        .env_remove("JOB_COMPLETION_INDEX")
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("IMAPMIG_SOURCE_PASSWORD")
+        .env_remove("IMAPMIG_TARGET_PASSWORD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Two round workers at once; both must exit 0. Returns how many mailboxes each migrated (its
+/// last line, `mailboxes: N done: N failed: 0`) summed.
+fn run_round(dir: &Path, csv: &Path, url: &str, round: u32) -> usize {
+    let workers = [
+        round_worker(dir, csv, url, &format!("r{round}a"), round),
+        round_worker(dir, csv, url, &format!("r{round}b"), round),
+    ];
+    let mut migrated = 0;
+    for child in workers {
+        let out = child.wait_with_output().unwrap();
+        assert_exit(&out, 0);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let last = stdout.lines().last().unwrap_or_default().to_owned();
+        let n: usize = last
+            .strip_prefix("mailboxes: ")
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("last line {last:?}"));
+        assert_eq!(last, format!("mailboxes: {n} done: {n} failed: 0"));
+        migrated += n;
+    }
+    migrated
+}
+
+/// The target holds exactly the source's messages, folder by folder (no duplicate).
+fn assert_same(src: &Dovecot, dst: &Dovecot, users: &[Seeded]) {
+    for (user, folders) in users {
+        for (folder, _) in folders {
+            let mut want = src.messages_as(user, folder);
+            want.sort();
+            let mut got = dst.messages_as(user, folder);
+            got.sort();
+            assert_eq!(got.len(), want.len(), "{user} {folder}");
+            assert!(got == want, "{user} {folder}: different messages");
+        }
+    }
+}
+
+/// The `copied:` line of `imapmig batch status`: messages copied by the mailboxes' results.
+fn status_copied(url: &str) -> (usize, String) {
+    let out = status(url);
+    assert_exit(&out, 0);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let copied = text
+        .lines()
+        .find_map(|l| l.strip_prefix("copied: "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no copied line:\n{text}"));
+    (copied, text)
+}
+
+#[test]
+fn a_second_round_copies_only_the_new_mail_and_an_earlier_round_is_refused() {
+    let started = Instant::now();
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let Some((src, dst, users)) = fleet_of(6, 12, 20) else {
+        return;
+    };
+    let url = pg.create_database("batch_rounds");
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write_csv(dir.path(), &src, &dst, &users);
+    let total: usize = users
+        .iter()
+        .map(|(_, f)| f.iter().map(|(_, m)| m.len()).sum::<usize>())
+        .sum();
+
+    // Round 1: everything.
+    assert_eq!(run_round(dir.path(), &csv, &url, 1), 6);
+    assert_same(&src, &dst, &users);
+    let (copied, _) = status_copied(&url);
+    assert_eq!(copied, total, "round 1 copies every message");
+
+    // New mail arrives on the source of three mailboxes (after the MX switch, say), shaped
+    // like the rest: no Message-ID on some, identical headers on others.
+    let mut new = 0;
+    for (user, _) in users.iter().step_by(2) {
+        for (folder, n) in [("INBOX", 4), ("Lists/Rust", 11)] {
+            let mail = real_mail(&format!("{user}.delta"), folder, n);
+            let refs: Vec<&[u8]> = mail.iter().map(Vec::as_slice).collect();
+            src.seed_as(user, folder, &refs);
+            new += n;
+        }
+    }
+
+    // Round 2, two workers: every mailbox again, only the new mail copied.
+    assert_eq!(run_round(dir.path(), &csv, &url, 2), 6);
+    assert_same(&src, &dst, &users);
+    let (copied, text) = status_copied(&url);
+    assert_eq!(copied, new, "round 2 copies exactly the new mail:\n{text}");
+    assert!(text.lines().any(|l| l == "round: 2"), "{text}");
+    assert_eq!(
+        text.lines().last().unwrap_or_default(),
+        "mailboxes: 6 waiting: 0 running: 0 stalled: 0 done: 6 failed: 0"
+    );
+    assert_eq!(
+        pg.psql(
+            "batch_rounds",
+            "SELECT count(*) || ' ' || sum(copied) FROM imapmig_round_results WHERE round = 1"
+        ),
+        format!("6 {total}"),
+        "round 1's results are kept"
+    );
+
+    // Round 2 again: nothing left to do.
+    assert_eq!(run_round(dir.path(), &csv, &url, 2), 0);
+    assert_same(&src, &dst, &users);
+    assert_eq!(status_copied(&url).0, new);
+
+    // An earlier round after a later one: refused, nothing changes.
+    let out = round_worker(dir.path(), &csv, &url, "late", 1)
+        .wait_with_output()
+        .unwrap();
+    assert_exit(&out, 64);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--round 1") && stderr.contains("is at round 2"),
+        "{stderr}"
+    );
+    assert_eq!(
+        pg.psql(
+            "batch_rounds",
+            "SELECT string_agg(DISTINCT status || ' ' || round, ',') FROM imapmig_mailboxes"
+        ),
+        "done 2"
+    );
+    eprintln!(
+        "rounds: {total} then {new} messages copied in {:?}",
+        started.elapsed()
+    );
 }
 
 fn status(url: &str) -> Output {
@@ -374,24 +534,27 @@ fn status_lists_running_stalled_and_failed_mailboxes() {
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
     assert!(
-        lines[0].starts_with("running: imap://s1@old.example:143 worker node-a/1 lease age ")
+        lines[0]
+            .starts_with("running: imap://s1@old.example:143 round 1 worker node-a/1 lease age ")
             && lines[0].contains("(expires in "),
         "{text}"
     );
     assert!(
-        lines[1].starts_with("stalled: imap://s2@old.example:143 worker node-b/0 lease age "),
+        lines[1]
+            .starts_with("stalled: imap://s2@old.example:143 round 1 worker node-b/0 lease age "),
         "{text}"
     );
     assert_eq!(
         lines[2],
-        "failed: imap://s0@old.example:143 exit 3 (quota) attempts 1: target over quota"
+        "failed: imap://s0@old.example:143 round 1 exit 3 (quota) attempts 1: target over quota"
     );
+    assert_eq!(lines[3], "round: 1");
     assert!(
-        lines[3].starts_with("copied: 4 messages, 400 bytes (of 14000 enqueued); elapsed "),
+        lines[4].starts_with("copied: 4 messages, 400 bytes (of 14000 enqueued); elapsed "),
         "{text}"
     );
     assert_eq!(
-        lines[4],
+        lines[5],
         "mailboxes: 4 waiting: 1 running: 1 stalled: 1 done: 0 failed: 1"
     );
 
