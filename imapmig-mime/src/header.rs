@@ -95,33 +95,37 @@ pub(crate) fn line_kind(bytes: &[u8], line: Line) -> LineKind {
     if first == b' ' || first == b'\t' {
         return LineKind::Continuation;
     }
-    if content.starts_with(b"From ") || content.starts_with(b">From ") {
+    if (first == b'F' && content.starts_with(b"From "))
+        || (first == b'>' && content.starts_with(b">From "))
+    {
         return LineKind::Envelope;
     }
-    // One pass up to the colon: `end` is the name without trailing white
-    // space; a byte that cannot be in a name (white space inside it
-    // included) makes the line a bad name if it has a colon at all.
-    let mut end = 0;
-    for (i, &b) in content.iter().enumerate() {
-        match b {
-            b':' if end == 0 => return LineKind::BadName,
-            b':' => {
-                return LineKind::Field {
-                    name_end: line.start + end,
-                    colon: line.start + i,
-                };
-            }
-            b' ' | b'\t' => {}
-            33..=126 if end == i => end = i + 1,
-            _ => {
-                return match memchr::memchr(b':', &content[i..]) {
-                    Some(_) => LineKind::BadName,
-                    None => LineKind::NoColon,
-                };
-            }
-        }
+    // The name: printable US-ASCII except the colon; then optional white
+    // space before the colon (obsolete syntax). Anything else before a colon
+    // (white space inside the name included) makes the line a bad name if it
+    // has a colon at all.
+    let mut i = 0;
+    while i < content.len() && matches!(content[i], 33..=57 | 59..=126) {
+        i += 1;
     }
-    LineKind::NoColon
+    let end = i;
+    while i < content.len() && matches!(content[i], b' ' | b'\t') {
+        i += 1;
+    }
+    if content.get(i) == Some(&b':') {
+        return if end == 0 {
+            LineKind::BadName
+        } else {
+            LineKind::Field {
+                name_end: line.start + end,
+                colon: line.start + i,
+            }
+        };
+    }
+    match memchr::memchr(b':', &content[i..]) {
+        Some(_) => LineKind::BadName,
+        None => LineKind::NoColon,
+    }
 }
 
 /// A header field: its name, its raw value (folds included) and its lines.
@@ -139,10 +143,6 @@ impl Field {
 
     pub(crate) fn value<'a>(&self, bytes: &'a [u8]) -> &'a [u8] {
         &bytes[self.value.clone()]
-    }
-
-    pub(crate) fn is(&self, bytes: &[u8], name: &str) -> bool {
-        self.name(bytes).eq_ignore_ascii_case(name.as_bytes())
     }
 }
 
