@@ -84,6 +84,17 @@ pub(crate) enum LineKind {
     Empty,
 }
 
+/// Bytes of a field name: printable US-ASCII except the colon (`ftext`).
+static NAME_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 33;
+    while b <= 126 {
+        table[b] = b != b':' as usize;
+        b += 1;
+    }
+    table
+};
+
 /// Classify a header line (RFC 5322 §3.6.8: `field-name = 1*ftext`, with
 /// `ftext` = printable US-ASCII except `:`; obsolete syntax allows white
 /// space before the colon, §4.5).
@@ -104,11 +115,11 @@ pub(crate) fn line_kind(bytes: &[u8], line: Line) -> LineKind {
     // space before the colon (obsolete syntax). Anything else before a colon
     // (white space inside the name included) makes the line a bad name if it
     // has a colon at all.
-    let mut i = 0;
-    while i < content.len() && matches!(content[i], 33..=57 | 59..=126) {
-        i += 1;
-    }
-    let end = i;
+    let end = content
+        .iter()
+        .position(|&b| !NAME_BYTE[usize::from(b)])
+        .unwrap_or(content.len());
+    let mut i = end;
     while i < content.len() && matches!(content[i], b' ' | b'\t') {
         i += 1;
     }
