@@ -937,9 +937,13 @@ impl Scan<'_> {
 
 /// How many CR LF pairs `bytes` holds (a loop the compiler vectorises).
 fn count_crlf(bytes: &[u8]) -> usize {
+    let Some(rest) = bytes.get(1..) else {
+        return 0;
+    };
     bytes
-        .windows(2)
-        .map(|w| usize::from(w[0] == b'\r' && w[1] == b'\n'))
+        .iter()
+        .zip(rest)
+        .map(|(&a, &b)| usize::from((a == b'\r') & (b == b'\n')))
         .sum()
 }
 
