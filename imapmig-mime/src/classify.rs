@@ -489,8 +489,7 @@ impl Scan<'_> {
                 header_end = pos;
                 break;
             }
-            let line = header::line_at(bytes, pos, end);
-            let kind = header::line_kind(bytes, line);
+            let (line, kind) = header::header_line(bytes, pos, end);
             if matches!(kind, LineKind::Field { .. } | LineKind::Continuation)
                 && !bytes[line.start..line.content_end].is_ascii()
                 && std::str::from_utf8(&bytes[line.start..line.content_end]).is_err()
@@ -935,16 +934,34 @@ impl Scan<'_> {
     }
 }
 
-/// How many CR LF pairs `bytes` holds (a loop the compiler vectorises).
+/// How many CR LF pairs `bytes` holds: eight bytes at a time, a CR mask of
+/// each word against a LF mask of the same word shifted by one byte.
 fn count_crlf(bytes: &[u8]) -> usize {
-    let Some(rest) = bytes.get(1..) else {
-        return 0;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // The high bit of each byte of `x` equal to `b`, exactly (no carries
+    // between bytes).
+    let equal = |x: u64, b: u8| {
+        let y = x ^ (ONES * u64::from(b));
+        !(((y & LOW7) + LOW7) | y | LOW7)
     };
-    bytes
-        .iter()
-        .zip(rest)
-        .map(|(&a, &b)| usize::from((a == b'\r') & (b == b'\n')))
-        .sum()
+    let word = |at: usize| {
+        let mut buf = [0u8; 8];
+        buf.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(buf)
+    };
+    let mut count = 0usize;
+    let mut i = 0;
+    while i + 9 <= bytes.len() {
+        let pairs = equal(word(i), b'\r') & equal(word(i + 1), b'\n');
+        count += pairs.count_ones() as usize;
+        i += 8;
+    }
+    while i + 1 < bytes.len() {
+        count += usize::from(bytes[i] == b'\r' && bytes[i + 1] == b'\n');
+        i += 1;
+    }
+    count
 }
 
 /// Lines whose text (line end excluded; a line ends at LF) is longer than
@@ -1015,4 +1032,59 @@ fn has_encoded_word_start(value: &[u8]) -> bool {
 fn is_signature(name: &[u8]) -> bool {
     let lower = name.to_ascii_lowercase();
     lower.ends_with(b"signature") || lower.ends_with(b"-seal")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Line checks as one loop over every line: what the counting passes replace.
+    fn long_lines_per_line(bytes: &[u8]) -> Option<(Range<usize>, usize)> {
+        let mut first = None;
+        let mut count = 0;
+        let mut start = 0;
+        for lf in memchr::memchr_iter(b'\n', bytes) {
+            let content_end = if lf > 0 && bytes[lf - 1] == b'\r' {
+                lf - 1
+            } else {
+                lf
+            };
+            if content_end - start > 998 {
+                count += 1;
+                first.get_or_insert(start..lf + 1);
+            }
+            start = lf + 1;
+        }
+        if bytes.len() - start > 998 {
+            count += 1;
+            first.get_or_insert(start..bytes.len());
+        }
+        first.map(|range| (range, count))
+    }
+
+    #[test]
+    fn long_lines_at_the_limit() {
+        let line = |n: usize, end: &str| format!("{}{end}", "a".repeat(n));
+        for end in ["\n", "\r\n"] {
+            let text = [line(998, end), line(999, end), line(5, end), line(2000, "")].concat();
+            let got = long_lines(text.as_bytes());
+            assert_eq!(got, long_lines_per_line(text.as_bytes()));
+            assert_eq!(got.map(|(_, n)| n), Some(2));
+        }
+        assert_eq!(long_lines(b""), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn counting_passes_agree_with_a_loop_per_line(
+            text in proptest::collection::vec(
+                proptest::sample::select(vec![b'a', b'\r', b'\n', b'a', b'a', b'a', b'a']),
+                0..4000,
+            )
+        ) {
+            let pairs = text.windows(2).filter(|w| w == b"\r\n").count();
+            proptest::prop_assert_eq!(count_crlf(&text), pairs);
+            proptest::prop_assert_eq!(long_lines(&text), long_lines_per_line(&text));
+        }
+    }
 }

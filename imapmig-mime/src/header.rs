@@ -139,6 +139,42 @@ pub(crate) fn line_kind(bytes: &[u8], line: Line) -> LineKind {
     }
 }
 
+/// The line at `start` and what it is, as [`line_at`] then [`line_kind`]
+/// say, with an ordinary field's name scanned once (the line end is searched
+/// for from its colon: a name holds no CR or LF).
+pub(crate) fn header_line(bytes: &[u8], start: usize, limit: usize) -> (Line, LineKind) {
+    let rest = &bytes[start..limit];
+    // `From ` and `>From ` lines are left to `line_kind` (envelope lines).
+    if let Some(&first) = rest.first()
+        && first != b'F'
+        && first != b'>'
+    {
+        let end = rest
+            .iter()
+            .position(|&b| !NAME_BYTE[usize::from(b)])
+            .unwrap_or(rest.len());
+        if end > 0 {
+            let mut i = end;
+            while i < rest.len() && matches!(rest[i], b' ' | b'\t') {
+                i += 1;
+            }
+            if rest.get(i) == Some(&b':') {
+                let colon = start + i;
+                let line = line_at(bytes, colon, limit);
+                return (
+                    Line { start, ..line },
+                    LineKind::Field {
+                        name_end: start + end,
+                        colon,
+                    },
+                );
+            }
+        }
+    }
+    let line = line_at(bytes, start, limit);
+    (line, line_kind(bytes, line))
+}
+
 /// A header field: its name, its raw value (folds included) and its lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Field {
@@ -374,6 +410,22 @@ mod tests {
             0..150,
         )) {
             proptest::prop_assert_eq!(line_break(&text), memchr2(b'\n', b'\r', &text));
+        }
+    }
+
+    proptest::proptest! {
+        /// The fused scan says what `line_at` and `line_kind` say.
+        #[test]
+        fn header_line_is_line_at_then_kind(text in proptest::collection::vec(
+            proptest::sample::select(vec![b'a', b'F', b'>', b'-', b':', b' ', b'\t', b'\r', b'\n', 0xc3, 0]),
+            0..40,
+        ), start in 0usize..40) {
+            let start = start.min(text.len());
+            let line = line_at(&text, start, text.len());
+            proptest::prop_assert_eq!(
+                header_line(&text, start, text.len()),
+                (line, line_kind(&text, line))
+            );
         }
     }
 
