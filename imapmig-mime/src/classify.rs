@@ -596,6 +596,7 @@ impl Scan<'_> {
     }
 
     /// Record what a complete field says; check its encoded words.
+    #[inline]
     fn finish_field(
         &mut self,
         field: Option<Field>,
@@ -1023,7 +1024,14 @@ fn valid_mime_type(token: &str) -> bool {
 fn has_encoded_word_start(value: &[u8]) -> bool {
     // Most values are short: a plain loop costs less than a `memchr` call.
     if value.len() <= 32 {
-        return value.windows(2).any(|w| w == b"=?");
+        let mut i = 1;
+        while i < value.len() {
+            if value[i] == b'?' && value[i - 1] == b'=' {
+                return true;
+            }
+            i += 1;
+        }
+        return false;
     }
     memchr::memchr_iter(b'=', value).any(|i| value.get(i + 1) == Some(&b'?'))
 }
