@@ -596,6 +596,9 @@ impl Scan<'_> {
     }
 
     /// Record what a complete field says; check its encoded words.
+    ///
+    /// Most fields are neither one looked for nor hold an encoded word: they
+    /// are told apart here, inline, by the name's length and a `=?` search.
     #[inline]
     fn finish_field(
         &mut self,
@@ -607,6 +610,16 @@ impl Scan<'_> {
         let Some(field) = field else {
             return;
         };
+        if matches!(field.name.len(), 4 | 10 | 12 | 19 | 25)
+            || has_encoded_word_start(field.value(self.bytes))
+        {
+            self.record_field(field, headers, index, top);
+        }
+    }
+
+    /// [`Self::finish_field`] for a field that matters.
+    #[inline(never)]
+    fn record_field(&mut self, field: Field, headers: &mut Headers, index: usize, top: bool) {
         let bytes = self.bytes;
         let value = field.value(bytes);
         if has_encoded_word_start(value) && !is_signature(field.name(bytes)) {
@@ -627,7 +640,8 @@ impl Scan<'_> {
                 );
             }
         }
-        // The names looked for have distinct lengths: one comparison at most.
+        // The names looked for have distinct lengths (those `finish_field` lets
+        // through): one comparison at most.
         let name = field.name(bytes);
         let is = |wanted: &str| name.eq_ignore_ascii_case(wanted.as_bytes());
         match name.len() {
