@@ -169,6 +169,7 @@ fn name_len(text: &[u8]) -> usize {
 /// The line at `start` and what it is, as [`line_at`] then [`line_kind`]
 /// say, with an ordinary field's name scanned once (the line end is searched
 /// for from its colon: a name holds no CR or LF).
+#[inline]
 pub(crate) fn header_line(bytes: &[u8], start: usize, limit: usize) -> (Line, LineKind) {
     let rest = &bytes[start..limit];
     // `From ` and `>From ` lines are left to `line_kind` (envelope lines).
