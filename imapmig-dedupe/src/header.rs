@@ -155,19 +155,33 @@ pub(crate) fn select<'a, S: AsRef<str>>(message: &'a [u8], names: &[S]) -> Optio
     let mut in_field = false;
     // The selected field being collected: (name index, value start).
     let mut current: Option<(usize, usize)> = None;
-    while pos < message.len() {
-        let line_end = next_line_swar(message, pos);
-        let content = strip_eol(&message[pos..line_end]);
-        match content.first() {
-            None => break,
-            Some(b' ' | b'\t') => {
+    while let Some(&first) = message.get(pos) {
+        let line_end = match first {
+            // An empty line, or a line starting with CR, which is either empty
+            // or not a field: the block ends.
+            b'\r' | b'\n' => break,
+            b' ' | b'\t' => {
                 if !in_field {
                     break;
                 }
+                next_line_swar(message, pos + 1)
             }
-            Some(_) => {
-                let Some((name, colon)) = field_name_of(content) else {
-                    break;
+            _ => {
+                let (name, colon) = match name_end_swar(message, pos) {
+                    Some(stop) if message[stop] == b':' && stop > pos => {
+                        (&message[pos..stop], stop)
+                    }
+                    // White space after the name: the general reading.
+                    Some(stop) if matches!(message[stop], b' ' | b'\t') => {
+                        let line_end = next_line_swar(message, stop);
+                        let Some((name, colon)) = field_name_of(strip_eol(&message[pos..line_end]))
+                        else {
+                            break;
+                        };
+                        (name, pos + colon)
+                    }
+                    // A control, non-ASCII byte or the end before any colon.
+                    _ => break,
                 };
                 if let Some((index, start)) = current.take() {
                     selected.push(index, &message[start..pos])?;
@@ -179,15 +193,45 @@ pub(crate) fn select<'a, S: AsRef<str>>(message: &'a [u8], names: &[S]) -> Optio
                         let n = n.as_ref().as_bytes();
                         n.len() == name.len() && n.eq_ignore_ascii_case(name)
                     })
-                    .map(|index| (index, pos + colon + 1));
+                    .map(|index| (index, colon + 1));
+                next_line_swar(message, colon + 1)
             }
-        }
+        };
         pos = line_end;
     }
     if let Some((index, start)) = current {
         selected.push(index, &message[start..pos])?;
     }
     Some(selected)
+}
+
+/// The index of the first byte at or after `from` that cannot be in a field
+/// name: a colon, or a byte outside 33-126 (`None` at the end of the
+/// input). Eight bytes at a time in a `u64`; the name is never empty when
+/// the byte at `from` is a name byte.
+fn name_end_swar(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        // In each of the three masks the lowest high bit set is exact: a
+        // byte equal to ':', below 33, or above 126 (borrows and carries
+        // only reach the bytes above it).
+        let x = word ^ (ONES * u64::from(b':'));
+        let colon = x.wrapping_sub(ONES) & !x & HIGHS;
+        let low = word.wrapping_sub(ONES * 33) & !word & HIGHS;
+        let high = (word.wrapping_add(ONES) | word) & HIGHS;
+        let stop = colon | low | high;
+        if stop != 0 {
+            return Some(i + (stop.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    bytes[i..]
+        .iter()
+        .position(|&b| b == b':' || !(33..=126).contains(&b))
+        .map(|n| i + n)
 }
 
 /// [`next_line`] for short lines: eight bytes at a time in a `u64` (a
@@ -251,7 +295,11 @@ pub(crate) fn write_normalised(out: &mut Vec<u8>, value: &[u8]) {
     let len_at = out.len();
     out.extend_from_slice(&[0; 8]);
     let start = out.len();
-    if !collapse_plain(out, value) {
+    if let Some(clean) = already_collapsed(value) {
+        // The common case: the value is its own normalised form, hashed
+        // straight from the slice.
+        out.extend_from_slice(clean);
+    } else if !collapse_plain(out, value) {
         // An encoded word starts somewhere in the value.
         out.truncate(start);
         if std::str::from_utf8(value).is_err() {
@@ -263,6 +311,48 @@ pub(crate) fn write_normalised(out: &mut Vec<u8>, value: &[u8]) {
     }
     let len = (out.len() - start) as u64;
     out[len_at..start].copy_from_slice(&len.to_le_bytes());
+}
+
+/// The value's text when its normalised form is that text unchanged: one
+/// space (or none) after the colon, then text with no control byte, no `=`
+/// (so no encoded word) and no two spaces in a row, then the line end (CR
+/// LF, LF or none). Checked eight bytes at a time; `None` sends the value
+/// to the general paths, which give the same result for these values.
+fn already_collapsed(value: &[u8]) -> Option<&[u8]> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOWS: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let text = value.strip_prefix(b" ").unwrap_or(value);
+    let text = text.strip_suffix(b"\n").unwrap_or(text);
+    let text = text.strip_suffix(b"\r").unwrap_or(text);
+    if matches!(text.first(), None | Some(b' ')) || text.last() == Some(&b' ') {
+        return None;
+    }
+    // Exact per-byte masks (high bit of each byte): no borrow crosses bytes.
+    let zero_bytes = |x: u64| !(((x & LOWS) + LOWS) | x | LOWS);
+    let mut chunks = text.chunks_exact(8);
+    let mut space_before = false;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        // A byte below 0x20 (white space other than a space, or a control).
+        let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+        let equals = zero_bytes(word ^ (ONES * u64::from(b'=')));
+        let spaces = zero_bytes(word ^ (ONES * u64::from(b' ')));
+        // Two spaces in a row, within the word or across its start.
+        let double = (spaces & (spaces >> 8)) | (u64::from(space_before) * (spaces & 0x80));
+        if (control | equals | double) != 0 {
+            return None;
+        }
+        space_before = spaces >> 63 != 0;
+    }
+    let mut before = space_before;
+    for &byte in chunks.remainder() {
+        if byte < 0x20 || byte == b'=' || (before && byte == b' ') {
+            return None;
+        }
+        before = byte == b' ';
+    }
+    Some(text)
 }
 
 /// [`collapse_whitespace`] of `value` appended to `out` in one pass, for a
@@ -682,6 +772,19 @@ mod tests {
             b" a\rb =?utf-8?q?c?=",
             b" =?utf-8?q??=",
             b" =?",
+            // Values that are, or are nearly, their own normalised form.
+            b" Mon, 1 Jul 2024 10:00:00 +0000\r\n",
+            b" Mon, 1 Jul 2024 10:00:00 +0000\n",
+            b" 1234567  after a double space across eight bytes\r\n",
+            b" 12345678 12345678 1234567 \r\n",
+            b" a\r",
+            b"x",
+            b"\tx",
+            b"  x",
+            b" x\r\n\ty",
+            b" a=b",
+            b" Caf\xe9 \x7f",
+            b" ",
         ];
         for value in cases {
             assert_eq!(

@@ -35,41 +35,39 @@ fn is_direct(c: char) -> bool {
 /// characters are base64-encoded.
 pub fn encode(name: &str) -> String {
     let bytes = name.as_bytes();
-    let is_direct_byte = |b: u8| (0x20..=0x7e).contains(&b) && b != b'&';
     // Most names are printable ASCII: their own encoding.
-    if bytes.iter().all(|&b| is_direct_byte(b)) {
+    let Some(first) = bytes.iter().position(|&b| !is_direct_byte(b)) else {
         return name.to_owned();
-    }
+    };
+    // Bytes are written, ASCII only, and made a `String` once at the end.
     // Room for the common cases (ASCII, and 2- or 3-byte UTF-8 whose base64
     // is at most 4/3 of its bytes) in one allocation.
-    let mut out = String::with_capacity(bytes.len() + bytes.len() / 2 + 2);
-    let mut i = 0;
+    let mut out: Vec<u8> = Vec::with_capacity(bytes.len() + bytes.len() / 2 + 2);
+    out.extend_from_slice(&bytes[..first]);
+    let mut i = first;
     while i < bytes.len() {
+        if bytes[i] == b'&' {
+            out.extend_from_slice(b"&-");
+            i += 1;
+        } else {
+            // A run of characters that are not printable ASCII, up to the
+            // next printable ASCII character.
+            i += push_run(name.get(i..).unwrap_or_default(), &mut out);
+        }
         let end = bytes[i..]
             .iter()
             .position(|&b| !is_direct_byte(b))
             .map_or(bytes.len(), |n| i + n);
-        out.push_str(name.get(i..end).unwrap_or_default());
+        out.extend_from_slice(&bytes[i..end]);
         i = end;
-        match bytes.get(i) {
-            None => break,
-            Some(b'&') => {
-                out.push_str("&-");
-                i += 1;
-            }
-            Some(_) => {
-                // A run of characters that are not printable ASCII: up to the
-                // next printable ASCII byte (a char boundary).
-                let end = bytes[i..]
-                    .iter()
-                    .position(|&b| (0x20..=0x7e).contains(&b))
-                    .map_or(bytes.len(), |n| i + n);
-                push_run(name.get(i..end).unwrap_or_default(), &mut out);
-                i = end;
-            }
-        }
     }
-    out
+    // Only ASCII was written, so this never falls back.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Whether the byte `b` represents itself (see [`is_direct`]).
+fn is_direct_byte(b: u8) -> bool {
+    (0x20..=0x7e).contains(&b) && b != b'&'
 }
 
 /// Encodes raw bytes that should be UTF-8; fails with [`Error::NotUtf8`] otherwise.
@@ -82,45 +80,65 @@ pub fn encode_bytes(name: &[u8]) -> Result<String, Error> {
     }
 }
 
-/// Writes `run` as `&`, its UTF-16 in modified base64, `-`: every three
-/// UTF-16 units (48 bits) become eight base64 characters at once, taken
-/// from the units as they come, without collecting them.
-fn push_run(run: &str, out: &mut String) {
-    let sextet = |acc: u64, shift: u32| char::from(ALPHABET[((acc >> shift) & 0x3f) as usize]);
-    out.push('&');
+/// Writes the run of characters at the start of `rest` that are not
+/// printable ASCII as `&`, their UTF-16 in modified base64, `-`, and returns
+/// the run's length in bytes: every three UTF-16 units (48 bits) become
+/// eight base64 characters at once, taken from the units as they come,
+/// without collecting them.
+fn push_run(rest: &str, out: &mut Vec<u8>) -> usize {
+    let sextet = |acc: u64, shift: u32| ALPHABET[((acc >> shift) & 0x3f) as usize];
+    out.push(b'&');
     let mut acc: u64 = 0;
     let mut units = 0;
-    let mut buf = [0u16; 2];
-    for c in run.chars() {
-        for &unit in c.encode_utf16(&mut buf).iter() {
-            acc = (acc << 16) | u64::from(unit);
-            units += 1;
-            if units == 3 {
-                for shift in [42, 36, 30, 24, 18, 12, 6, 0] {
-                    out.push(sextet(acc, shift));
-                }
-                (acc, units) = (0, 0);
-            }
+    let mut push_unit = |unit: u32, out: &mut Vec<u8>| {
+        acc = (acc << 16) | u64::from(unit);
+        units += 1;
+        if units == 3 {
+            out.extend_from_slice(&[
+                sextet(acc, 42),
+                sextet(acc, 36),
+                sextet(acc, 30),
+                sextet(acc, 24),
+                sextet(acc, 18),
+                sextet(acc, 12),
+                sextet(acc, 6),
+                sextet(acc, 0),
+            ]);
+            (acc, units) = (0, 0);
+        }
+    };
+    let mut used = rest.len();
+    for (at, c) in rest.char_indices() {
+        let c = u32::from(c);
+        if (0x20..=0x7e).contains(&c) {
+            used = at;
+            break;
+        }
+        if c < 0x1_0000 {
+            push_unit(c, out);
+        } else {
+            // A surrogate pair.
+            let c = c - 0x1_0000;
+            push_unit(0xd800 | (c >> 10), out);
+            push_unit(0xdc00 | (c & 0x3ff), out);
         }
     }
     // One unit: 16 bits, three characters; two: 32 bits, six. The last
     // character's low bits are zero padding.
     match units {
-        1 => {
-            for shift in [10, 4] {
-                out.push(sextet(acc, shift));
-            }
-            out.push(sextet(acc << 2, 0));
-        }
-        2 => {
-            for shift in [26, 20, 14, 8, 2] {
-                out.push(sextet(acc, shift));
-            }
-            out.push(sextet(acc << 4, 0));
-        }
-        _ => {}
+        1 => out.extend_from_slice(&[sextet(acc, 10), sextet(acc, 4), sextet(acc << 2, 0), b'-']),
+        2 => out.extend_from_slice(&[
+            sextet(acc, 26),
+            sextet(acc, 20),
+            sextet(acc, 14),
+            sextet(acc, 8),
+            sextet(acc, 2),
+            sextet(acc << 4, 0),
+            b'-',
+        ]),
+        _ => out.push(b'-'),
     }
-    out.push('-');
+    used
 }
 
 fn sextet(b: u8) -> Option<u32> {

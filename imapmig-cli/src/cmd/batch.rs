@@ -388,6 +388,29 @@ fn read_sizes(path: &Path) -> anyhow::Result<Vec<(String, u64)>> {
 }
 
 /// A directory name for a mailbox pair: readable, and unique by a hash of both URLs.
+/// The `migrate` words of a row, with its state directory `dir`, then the batch's own
+/// `migrate` options.
+fn migrate_words(dir: &Path, row: &Row, migrate: &[String]) -> Vec<String> {
+    let mut words = vec![
+        "--source".to_owned(),
+        row.source.to_string(),
+        "--target".to_owned(),
+        row.target.to_string(),
+        "--state".to_owned(),
+        dir.display().to_string(),
+    ];
+    if let Some(r) = &row.rules {
+        words.push("--rules".to_owned());
+        words.push(r.display().to_string());
+    }
+    if let Some(p) = &row.target_profile {
+        words.push("--target-profile".to_owned());
+        words.push(p.clone());
+    }
+    words.extend(migrate.iter().cloned());
+    words
+}
+
 fn mailbox_dir(row: &Row) -> String {
     let id = format!("{} -> {}", row.source, row.target);
     let hash = short_hash(id.as_bytes());
@@ -499,23 +522,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut jobs = Vec::with_capacity(mine.len());
     for row in &mine {
         let dir = state.join("mailboxes").join(mailbox_dir(row));
-        let mut words = vec![
-            "--source".to_owned(),
-            row.source.to_string(),
-            "--target".to_owned(),
-            row.target.to_string(),
-            "--state".to_owned(),
-            dir.display().to_string(),
-        ];
-        if let Some(r) = &row.rules {
-            words.push("--rules".to_owned());
-            words.push(r.display().to_string());
-        }
-        if let Some(p) = &row.target_profile {
-            words.push("--target-profile".to_owned());
-            words.push(p.clone());
-        }
-        words.extend(args.migrate.iter().cloned());
+        let words = migrate_words(&dir, row, &args.migrate);
         let options = migrate::options_for_batch(
             &words,
             (row.source_secret.clone(), row.target_secret.clone()),

@@ -858,6 +858,7 @@ impl<C: Connector> Driver<'_, C> {
             }
         }
         let mut known = HashMap::with_capacity(metas.len());
+        let mut unkept_labels: HashSet<String> = HashSet::new();
         let mut messages = Vec::with_capacity(metas.len());
         for m in &metas {
             let header = self.header_fp(m);
@@ -890,10 +891,19 @@ impl<C: Connector> Driver<'_, C> {
             // sync keeps them on the target.
             if let (Some(flags), Some(keep)) = (o.flags.as_mut(), self.filter.as_ref()) {
                 for k in keep.keywords(m.uid) {
-                    if let Ok(f) = k.parse::<Flag>()
-                        && !flags.contains(&f)
-                    {
-                        flags.push(f);
+                    match k.parse::<Flag>() {
+                        Ok(f) if !flags.contains(&f) => flags.push(f),
+                        Ok(_) => {}
+                        // Said once per label and pass: the messages are copied, without it.
+                        Err(e) => {
+                            if unkept_labels.insert(k.clone()) {
+                                eprintln!(
+                                    "{}: Gmail label {k:?} cannot be an IMAP keyword ({e}); its \
+                                     messages are copied without it",
+                                    self.names.display
+                                );
+                            }
+                        }
                     }
                 }
             }

@@ -332,11 +332,23 @@ impl<'a> Iterator for Parts<'a> {
 impl MacroString {
     /// Parses `text`; `offset` is added to error positions.
     pub(crate) fn parse(text: &[u8], offset: usize, ctx: MacroContext) -> Result<Self, Error> {
+        Self::parse_with_tail(text, offset, ctx).map(|(m, _)| m)
+    }
+
+    /// Parses `text` and tells, from the same scan, where its trailing
+    /// literal starts: `None` when the string ends with a macro (or `%%`,
+    /// `%_`, `%-`), `Some(0)` when it is all literal (or empty).
+    pub(crate) fn parse_with_tail(
+        text: &[u8],
+        offset: usize,
+        ctx: MacroContext,
+    ) -> Result<(Self, Option<usize>), Error> {
         let err = |(position, reason): (usize, &'static str)| Error::SpfSyntax {
             position: offset + position,
             reason,
         };
         let mut i = 0;
+        let mut tail = Some(0);
         // A plain literal (the common case) needs no part scanning.
         let low = match ctx {
             MacroContext::Record => 0x21,
@@ -346,9 +358,16 @@ impl MacroString {
             i = text.len();
         }
         while i < text.len() {
-            i = scan_part(text, i, ctx).map_err(err)?.1;
+            let (span, next) = scan_part(text, i, ctx).map_err(err)?;
+            tail = match span {
+                Span::Literal(start, _) => Some(start),
+                _ => None,
+            };
+            i = next;
         }
-        Self::from_checked(text).ok_or_else(|| err((0, "character not allowed in a macro string")))
+        let m = Self::from_checked(text)
+            .ok_or_else(|| err((0, "character not allowed in a macro string")))?;
+        Ok((m, tail))
     }
 
     /// A macro string from text already checked against the grammar (and
@@ -380,28 +399,6 @@ impl MacroString {
     pub fn as_literal(&self) -> Option<&str> {
         let text = self.text.as_str();
         (!text.is_empty() && !text.contains('%')).then_some(text)
-    }
-
-    /// The last part.
-    fn last_part(&self) -> Option<MacroPart<'_>> {
-        let text = self.text.as_str();
-        if !text.contains('%') {
-            return (!text.is_empty()).then_some(MacroPart::Literal(text));
-        }
-        self.parts().last()
-    }
-
-    /// Whether the string ends with a macro expansion (a valid `domain-end`).
-    pub(crate) fn ends_with_macro(&self) -> bool {
-        matches!(self.last_part(), Some(p) if !matches!(p, MacroPart::Literal(_)))
-    }
-
-    /// The trailing literal text, if the string ends with one.
-    pub(crate) fn trailing_literal(&self) -> Option<&str> {
-        match self.last_part() {
-            Some(MacroPart::Literal(s)) => Some(s),
-            _ => None,
-        }
     }
 
     /// Whether any part expands `letter`.

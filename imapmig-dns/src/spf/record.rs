@@ -178,25 +178,29 @@ impl SpfRecord {
 
     /// Parses a record given as bytes (TXT strings already glued together).
     ///
+    /// One pass at byte level: each term is split off at its space, its
+    /// kind read from its first bytes, and its value written straight into
+    /// the term list (no allocation per term; a domain of up to 30 bytes is
+    /// kept inline in its [`MacroString`]).
+    ///
     /// # Errors
     /// [`Error::SpfSyntax`] with the byte offset of the first problem.
     pub fn parse_bytes(input: &[u8]) -> Result<Self, Error> {
-        let err = |position, reason| Error::SpfSyntax { position, reason };
         if input.len() > MAX_RECORD_LEN {
-            return Err(err(MAX_RECORD_LEN, "record longer than 65535 bytes"));
+            return Err(syntax(MAX_RECORD_LEN, "record longer than 65535 bytes"));
         }
         if !is_spf1(input) {
-            return Err(err(0, "record does not start with \"v=spf1\""));
+            return Err(syntax(0, "record does not start with \"v=spf1\""));
         }
-        // About one term per eight bytes: usually one allocation for the list.
-        let mut record = SpfRecord {
-            terms: Vec::with_capacity(input.len() / 8 + 1),
-        };
+        // About one term per eight bytes: usually one allocation for the
+        // list, and at most 16 terms (1 KiB) at first, which allocators
+        // serve from their fast per-thread caches; longer records grow it.
+        let mut terms = Vec::with_capacity((input.len() / 8 + 1).min(16));
         let mut i = 6;
         let (mut redirect, mut exp) = (false, false);
         while i < input.len() {
             if input[i] != b' ' {
-                return Err(err(i, "terms must be separated by spaces"));
+                return Err(syntax(i, "terms must be separated by spaces"));
             }
             while input.get(i) == Some(&b' ') {
                 i += 1;
@@ -205,24 +209,18 @@ impl SpfRecord {
                 break;
             }
             let start = i;
-            while i < input.len() && input[i] != b' ' {
-                i += 1;
-            }
-            let term = parse_term(&input[start..i], start)?;
-            match &term {
-                Term::Modifier(Modifier::Redirect(_)) if redirect => {
-                    return Err(err(start, "second redirect modifier"));
+            i = next_space(input, start);
+            match parse_term(&input[start..i], start, &mut terms)? {
+                Kind::Redirect if redirect => {
+                    return Err(syntax(start, "second redirect modifier"));
                 }
-                Term::Modifier(Modifier::Redirect(_)) => redirect = true,
-                Term::Modifier(Modifier::Explanation(_)) if exp => {
-                    return Err(err(start, "second exp modifier"));
-                }
-                Term::Modifier(Modifier::Explanation(_)) => exp = true,
-                _ => {}
+                Kind::Redirect => redirect = true,
+                Kind::Explanation if exp => return Err(syntax(start, "second exp modifier")),
+                Kind::Explanation => exp = true,
+                Kind::Other => {}
             }
-            record.terms.push((start, term));
         }
-        Ok(record)
+        Ok(SpfRecord { terms })
     }
 
     /// The directives in order.
@@ -265,109 +263,219 @@ pub fn is_spf1(text: &[u8]) -> bool {
         && (text.len() == 6 || text[6] == b' ')
 }
 
-fn parse_term(term: &[u8], at: usize) -> Result<Term, Error> {
-    let err = |position, reason| Error::SpfSyntax { position, reason };
-    // `name "="`: a modifier. Mechanism names never contain '='.
-    let name_len = term
-        .iter()
-        .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
-        .unwrap_or(term.len());
-    if name_len > 0 && term.get(name_len) == Some(&b'=') {
-        if !term[0].is_ascii_alphabetic() {
-            return Err(err(at, "modifier name must start with a letter"));
-        }
-        let name = &term[..name_len];
-        let value = &term[name_len + 1..];
-        let value_at = at + name_len + 1;
-        if name.eq_ignore_ascii_case(b"redirect") {
-            return Ok(Term::Modifier(Modifier::Redirect(domain_spec(
-                value, value_at,
-            )?)));
-        }
-        if name.eq_ignore_ascii_case(b"exp") {
-            return Ok(Term::Modifier(Modifier::Explanation(domain_spec(
-                value, value_at,
-            )?)));
-        }
-        let value = MacroString::parse(value, value_at, MacroContext::Record)?;
-        return Ok(Term::Modifier(Modifier::Unknown {
-            name: String::from_utf8_lossy(name).into_owned(),
-            value,
-        }));
+/// A syntax error at `position`, built out of line (errors are rare).
+#[cold]
+fn syntax(position: usize, reason: &'static str) -> Error {
+    Error::SpfSyntax { position, reason }
+}
+
+/// What [`parse_term`] added, for the once-only modifiers.
+enum Kind {
+    Redirect,
+    Explanation,
+    Other,
+}
+
+/// Whether `b` may appear in a modifier name (`ALPHA *( ALPHA / DIGIT / "-" / "_" / "." )`).
+fn is_name_byte(b: u8) -> bool {
+    NAME_BYTES[usize::from(b)]
+}
+
+/// [`is_name_byte`] as a table.
+static NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.';
+        b += 1;
     }
-    let (qualifier, rest, rest_at) = match term.first() {
-        Some(b'+') => (Qualifier::Pass, &term[1..], at + 1),
-        Some(b'-') => (Qualifier::Fail, &term[1..], at + 1),
-        Some(b'~') => (Qualifier::SoftFail, &term[1..], at + 1),
-        Some(b'?') => (Qualifier::Neutral, &term[1..], at + 1),
-        _ => (Qualifier::Pass, term, at),
-    };
-    let name_end = rest
+    table
+};
+
+/// The index of the first space at or after `from` (or the end): eight
+/// bytes at a time in a `u64`, for terms of a few dozen bytes.
+fn next_space(bytes: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])) ^ (ONES * u64::from(b' '));
+        // The lowest high bit set marks the first byte of `x` that is zero.
+        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero != 0 {
+            return i + (zero.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    bytes[i..]
         .iter()
-        .position(|&b| b == b':' || b == b'/')
-        .unwrap_or(rest.len());
-    let name = &rest[..name_end];
-    let args = &rest[name_end..];
-    let args_at = rest_at + name_end;
-    let is = |word: &[u8]| name.eq_ignore_ascii_case(word);
-    let mechanism = match () {
-        () if is(b"all") => {
+        .position(|&b| b == b' ')
+        .map_or(bytes.len(), |n| i + n)
+}
+
+/// A mechanism or modifier name of up to four bytes, lowercased, in a
+/// `u32` (longer names are compared as bytes). Name bytes are letters,
+/// digits, `-`, `_` and `.`; setting bit 5 folds only the letters onto one
+/// another among them.
+fn short_name(name: &[u8]) -> u32 {
+    name.iter()
+        .fold(0u32, |v, &b| (v << 8) | u32::from(b | 0x20))
+}
+
+/// Parses one term (`at` is its offset in the record) and pushes it.
+fn parse_term(term: &[u8], at: usize, terms: &mut Vec<(usize, Term)>) -> Result<Kind, Error> {
+    let (qualifier, off) = match term.first() {
+        Some(b'+') => (Qualifier::Pass, 1),
+        Some(b'-') => (Qualifier::Fail, 1),
+        Some(b'~') => (Qualifier::SoftFail, 1),
+        Some(b'?') => (Qualifier::Neutral, 1),
+        _ => (Qualifier::Pass, 0),
+    };
+    // The name: up to the first byte that cannot be in a name. A '-' is
+    // both a qualifier and a name byte: "-x=y" is a modifier named "-x"
+    // (and so an error), as the grammar reads it.
+    let from = if matches!(term.first(), Some(b'+' | b'~' | b'?')) {
+        1
+    } else {
+        0
+    };
+    let name_end = term[from..]
+        .iter()
+        .position(|&b| !is_name_byte(b))
+        .map_or(term.len(), |n| from + n);
+    let stop = term.get(name_end).copied();
+    if from == 0 && name_end > 0 && stop == Some(b'=') {
+        return parse_modifier(term, at, name_end, terms);
+    }
+    let rest_at = at + off;
+    // A mechanism name ends at ':' or '/' (or the end); any other byte
+    // makes it a name that no mechanism has.
+    if !matches!(stop, None | Some(b':' | b'/')) {
+        return Err(syntax(rest_at, "unknown mechanism"));
+    }
+    let name = &term[off..name_end];
+    let args = &term[name_end..];
+    let args_at = at + name_end;
+    let mechanism = match (name.len(), short_name(name)) {
+        (3, ALL) => {
             if !args.is_empty() {
-                return Err(err(args_at, "\"all\" takes no argument"));
+                return Err(syntax(args_at, "\"all\" takes no argument"));
             }
             Mechanism::All
         }
-        () if is(b"include") => Mechanism::Include(required_domain(args, args_at, "include")?),
-        () if is(b"exists") => Mechanism::Exists(required_domain(args, args_at, "exists")?),
-        () if is(b"ptr") => {
+        (7, _) if name.eq_ignore_ascii_case(b"include") => {
+            Mechanism::Include(required_domain(args, args_at, "include")?)
+        }
+        (6, _) if name.eq_ignore_ascii_case(b"exists") => {
+            Mechanism::Exists(required_domain(args, args_at, "exists")?)
+        }
+        (3, PTR) => {
             if args.first() == Some(&b'/') {
-                return Err(err(args_at, "\"ptr\" takes no prefix length"));
+                return Err(syntax(args_at, "\"ptr\" takes no prefix length"));
             }
             Mechanism::Ptr(optional_domain(args, args_at)?)
         }
-        () if is(b"a") || is(b"mx") => {
-            let (spec, spec_at, cidr) = split_dual_cidr(args, args_at)?;
-            let domain = optional_domain(spec, spec_at)?;
-            if is(b"a") {
-                Mechanism::A { domain, cidr }
-            } else {
-                Mechanism::Mx { domain, cidr }
+        (1, A) => {
+            let (spec, cidr) = split_dual_cidr(args, args_at)?;
+            Mechanism::A {
+                domain: optional_domain(spec, args_at)?,
+                cidr,
             }
         }
-        () if is(b"ip4") => {
-            let body = args
-                .strip_prefix(b":")
-                .ok_or_else(|| err(args_at, "\"ip4\" needs ':' and an address"))?;
+        (2, MX) => {
+            let (spec, cidr) = split_dual_cidr(args, args_at)?;
+            Mechanism::Mx {
+                domain: optional_domain(spec, args_at)?,
+                cidr,
+            }
+        }
+        (3, IP4) => {
+            let Some(body) = args.strip_prefix(b":") else {
+                return Err(syntax(args_at, "\"ip4\" needs ':' and an address"));
+            };
             let (addr_text, prefix) =
                 split_prefix(body, args_at + 1, 32, "ip4 prefix length over 32")?;
-            let addr = parse_ipv4(addr_text).ok_or_else(|| err(args_at + 1, "bad IPv4 network"))?;
+            let Some(addr) = parse_ipv4(addr_text) else {
+                return Err(syntax(args_at + 1, "bad IPv4 network"));
+            };
             Mechanism::Ip4 {
                 addr,
                 prefix: prefix.unwrap_or(32),
             }
         }
-        () if is(b"ip6") => {
-            let body = args
-                .strip_prefix(b":")
-                .ok_or_else(|| err(args_at, "\"ip6\" needs ':' and an address"))?;
+        (3, IP6) => {
+            let Some(body) = args.strip_prefix(b":") else {
+                return Err(syntax(args_at, "\"ip6\" needs ':' and an address"));
+            };
             let (addr_text, prefix) =
                 split_prefix(body, args_at + 1, 128, "ip6 prefix length over 128")?;
             let addr = std::str::from_utf8(addr_text)
                 .ok()
                 .filter(|s| !s.contains('.') || s.contains(':'))
-                .and_then(|s| s.parse::<Ipv6Addr>().ok())
-                .ok_or_else(|| err(args_at + 1, "bad IPv6 network"))?;
+                .and_then(|s| s.parse::<Ipv6Addr>().ok());
+            let Some(addr) = addr else {
+                return Err(syntax(args_at + 1, "bad IPv6 network"));
+            };
             Mechanism::Ip6 {
                 addr,
                 prefix: prefix.unwrap_or(128),
             }
         }
-        _ => return Err(err(rest_at, "unknown mechanism")),
+        _ => return Err(syntax(rest_at, "unknown mechanism")),
     };
-    Ok(Term::Directive(Directive {
-        qualifier,
-        mechanism,
-    }))
+    terms.push((
+        at,
+        Term::Directive(Directive {
+            qualifier,
+            mechanism,
+        }),
+    ));
+    Ok(Kind::Other)
+}
+
+const A: u32 = 0x61;
+const MX: u32 = 0x6d78;
+const ALL: u32 = 0x61_6c6c;
+const PTR: u32 = 0x70_7472;
+const IP4: u32 = 0x69_7034;
+const IP6: u32 = 0x69_7036;
+
+/// Parses a modifier `name=value` (`name_end` is the index of the `=`) and pushes it.
+fn parse_modifier(
+    term: &[u8],
+    at: usize,
+    name_end: usize,
+    terms: &mut Vec<(usize, Term)>,
+) -> Result<Kind, Error> {
+    if !term[0].is_ascii_alphabetic() {
+        return Err(syntax(at, "modifier name must start with a letter"));
+    }
+    let name = &term[..name_end];
+    let value = &term[name_end + 1..];
+    let value_at = at + name_end + 1;
+    let (kind, modifier) = if name.eq_ignore_ascii_case(b"redirect") {
+        (
+            Kind::Redirect,
+            Modifier::Redirect(domain_spec(value, value_at)?),
+        )
+    } else if name.eq_ignore_ascii_case(b"exp") {
+        (
+            Kind::Explanation,
+            Modifier::Explanation(domain_spec(value, value_at)?),
+        )
+    } else {
+        let value = MacroString::parse(value, value_at, MacroContext::Record)?;
+        (
+            Kind::Other,
+            Modifier::Unknown {
+                name: String::from_utf8_lossy(name).into_owned(),
+                value,
+            },
+        )
+    };
+    terms.push((at, Term::Modifier(modifier)));
+    Ok(kind)
 }
 
 fn required_domain(args: &[u8], at: usize, what: &'static str) -> Result<MacroString, Error> {
@@ -402,42 +510,47 @@ pub(crate) fn domain_spec(spec: &[u8], at: usize) -> Result<MacroString, Error> 
             reason: "empty domain-spec",
         });
     }
-    // A plain domain (the common case): one pass checks its bytes, then the
-    // top label is read from the bytes directly.
-    if spec
-        .iter()
-        .all(|&b| b != b'%' && (0x21..=0x7e).contains(&b))
-    {
-        let body = spec.strip_suffix(b".").unwrap_or(spec);
-        let top_ok = body
-            .iter()
-            .rposition(|&b| b == b'.')
-            .is_some_and(|dot| is_toplabel(&body[dot + 1..]));
-        if !top_ok {
-            return Err(Error::SpfSyntax {
-                position: at,
-                reason: "domain-spec must end in '.' and a top label, or a macro",
-            });
+    // A plain domain (the common case): one pass checks its bytes and
+    // notes its last two dots, then the top label is read from them.
+    let mut dots = (None, None);
+    let plain = spec.iter().enumerate().all(|(k, &b)| {
+        if b == b'.' {
+            dots = (dots.1, Some(k));
         }
-        return MacroString::from_checked(spec).ok_or(Error::SpfSyntax {
-            position: at,
-            reason: "character not allowed in a macro string",
-        });
+        b != b'%' && (0x21..=0x7e).contains(&b)
+    });
+    if plain {
+        // The top label ends before a final dot, and starts after the dot before it.
+        let (end, dot) = if spec.last() == Some(&b'.') {
+            (spec.len() - 1, dots.0)
+        } else {
+            (spec.len(), dots.1)
+        };
+        if !dot.is_some_and(|dot| is_toplabel(&spec[dot + 1..end])) {
+            return Err(syntax(
+                at,
+                "domain-spec must end in '.' and a top label, or a macro",
+            ));
+        }
+        return MacroString::from_checked(spec)
+            .ok_or_else(|| syntax(at, "character not allowed in a macro string"));
     }
-    let m = MacroString::parse(spec, at, MacroContext::Record)?;
-    if m.ends_with_macro() {
+    let (m, tail) = MacroString::parse_with_tail(spec, at, MacroContext::Record)?;
+    let Some(tail) = tail else {
+        // Ends with a macro.
         return Ok(m);
-    }
-    let literal = m.trailing_literal().unwrap_or("");
-    let body = literal.strip_suffix('.').unwrap_or(literal);
+    };
+    let literal = &spec[tail..];
+    let body = literal.strip_suffix(b".").unwrap_or(literal);
     let top_ok = body
-        .rsplit_once('.')
-        .is_some_and(|(_, top)| is_toplabel(top.as_bytes()));
+        .iter()
+        .rposition(|&b| b == b'.')
+        .is_some_and(|dot| is_toplabel(&body[dot + 1..]));
     if !top_ok {
-        return Err(Error::SpfSyntax {
-            position: at + spec.len() - literal.len(),
-            reason: "domain-spec must end in '.' and a top label, or a macro",
-        });
+        return Err(syntax(
+            at + tail,
+            "domain-spec must end in '.' and a top label, or a macro",
+        ));
     }
     Ok(m)
 }
@@ -447,32 +560,32 @@ pub(crate) fn domain_spec(spec: &[u8], at: usize) -> Result<MacroString, Error> 
 /// leading zero, at most 255), without the UTF-8 check and the general
 /// parser.
 fn parse_ipv4(text: &[u8]) -> Option<Ipv4Addr> {
+    let digit = |b: Option<&u8>| {
+        b.filter(|b| b.is_ascii_digit())
+            .map(|b| u16::from(b - b'0'))
+    };
     let mut octets = [0u8; 4];
-    let mut done = 0;
-    let (mut value, mut digits) = (0u16, 0u8);
-    for &b in text {
-        match b {
-            b'0'..=b'9' => {
-                // A fourth digit, or a digit after a leading zero.
-                if digits == 3 || (digits == 1 && value == 0) {
-                    return None;
-                }
-                value = value * 10 + u16::from(b - b'0');
-                digits += 1;
+    let mut i = 0;
+    for (k, octet) in octets.iter_mut().enumerate() {
+        if k > 0 {
+            if text.get(i) != Some(&b'.') {
+                return None;
             }
-            b'.' if digits > 0 => {
-                *octets.get_mut(done).filter(|_| done < 3)? = u8::try_from(value).ok()?;
-                done += 1;
-                (value, digits) = (0, 0);
-            }
-            _ => return None,
+            i += 1;
         }
+        let mut value = digit(text.get(i))?;
+        i += 1;
+        // A leading zero stands alone; otherwise up to two more digits.
+        if value != 0 {
+            for _ in 0..2 {
+                let Some(d) = digit(text.get(i)) else { break };
+                value = value * 10 + d;
+                i += 1;
+            }
+        }
+        *octet = u8::try_from(value).ok()?;
     }
-    if done != 3 || digits == 0 {
-        return None;
-    }
-    octets[3] = u8::try_from(value).ok()?;
-    Some(Ipv4Addr::from(octets))
+    (i == text.len()).then(|| Ipv4Addr::from(octets))
 }
 
 /// `toplabel` (RFC 7208 §7.1): not all digits, letters/digits with inner dashes.
@@ -494,7 +607,7 @@ fn is_toplabel(label: &[u8]) -> bool {
 }
 
 /// Splits `[":" domain-spec] [dual-cidr-length]` at the CIDR suffix.
-fn split_dual_cidr(args: &[u8], at: usize) -> Result<(&[u8], usize, DualCidr), Error> {
+fn split_dual_cidr(args: &[u8], at: usize) -> Result<(&[u8], DualCidr), Error> {
     let mut cidr = DualCidr::default();
     let mut rest = args;
     if let Some((head, digits)) = trailing_number(rest)
@@ -516,7 +629,7 @@ fn split_dual_cidr(args: &[u8], at: usize) -> Result<(&[u8], usize, DualCidr), E
             reason: "prefix length missing after '/'",
         });
     }
-    Ok((rest, at, cidr))
+    Ok((rest, cidr))
 }
 
 /// Splits trailing ASCII digits off `text`, if there are any.

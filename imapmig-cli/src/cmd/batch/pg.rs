@@ -244,25 +244,7 @@ pub(super) fn run(args: &Args, csv: &Path, url: &str, rows: Vec<Row>) -> anyhow:
 /// The `migrate` words of a row; its state directory (skip log, not-copied list) under
 /// `--skip-dir`.
 fn migrate_words(args: &Args, row: &Row) -> Vec<String> {
-    let dir = args.skip_dir.join(mailbox_dir(row));
-    let mut words = vec![
-        "--source".to_owned(),
-        row.source.to_string(),
-        "--target".to_owned(),
-        row.target.to_string(),
-        "--state".to_owned(),
-        dir.display().to_string(),
-    ];
-    if let Some(r) = &row.rules {
-        words.push("--rules".to_owned());
-        words.push(r.display().to_string());
-    }
-    if let Some(p) = &row.target_profile {
-        words.push("--target-profile".to_owned());
-        words.push(p.clone());
-    }
-    words.extend(args.migrate.iter().cloned());
-    words
+    super::migrate_words(&args.skip_dir.join(mailbox_dir(row)), row, &args.migrate)
 }
 
 /// One job slot: claims mailboxes until none is waiting or running anywhere.
