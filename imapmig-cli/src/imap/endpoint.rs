@@ -72,7 +72,21 @@ impl fmt::Display for Endpoint {
         } else {
             "imap"
         };
-        write!(f, "{scheme}://{}@{}:{}", self.user, self.host, self.port)
+        write!(f, "{scheme}://")?;
+        // The user as the URL parser reads it back: the bytes it would take as a delimiter,
+        // an escape or drop (`/ ? # : %`, controls, space) are percent-encoded; `@` stays.
+        for c in self.user.chars() {
+            if c.is_ascii_control() || matches!(c, ' ' | '/' | '?' | '#' | ':' | '%' | '\\') {
+                write!(f, "%{:02X}", u32::from(c))?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        if self.host.contains(':') {
+            write!(f, "@[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "@{}:{}", self.host, self.port)
+        }
     }
 }
 
@@ -170,9 +184,14 @@ fn redact(s: &str) -> String {
         }
         Ok(_) => s.to_owned(),
         Err(_) => {
-            // Unparseable: show only what precedes a possible `user:pass@`.
-            match (s.find("://"), s.rfind('@')) {
-                (Some(a), Some(b)) if b > a => format!("{}://…@{}", &s[..a], &s[b + 1..]),
+            // Unparseable: show only the scheme and what follows the last `@`. The URL parser
+            // drops tabs and line breaks anywhere (`imap:\n//u:p@`), so a `://` in the text is
+            // no guide; a `user:pass@` always lies between the scheme's `:` and the last `@`.
+            match (s.find(':'), s.rfind('@')) {
+                (Some(a), Some(b)) if b > a => {
+                    let slashes = if s[a..].starts_with("://") { "//" } else { "" };
+                    format!("{}:{slashes}…@{}", &s[..a], &s[b + 1..])
+                }
                 _ => s.to_owned(),
             }
         }
@@ -269,6 +288,36 @@ mod tests {
         ] {
             let err = url.parse::<Endpoint>().expect_err(url).to_string();
             assert!(!err.contains("secret"), "{err}");
+        }
+    }
+
+    /// Found by the `cli_imap_url` fuzz target: the URL parser drops the line break in
+    /// `f:\n//u:pw@`, reads a password and fails (empty host), and the redaction, looking for a
+    /// literal `://`, found none and echoed the password.
+    #[test]
+    fn unparseable_url_with_a_line_break_is_redacted() {
+        for url in ["f:\n//\u{1f}2:pw2@", "imap:/\t/u:pw2@", "imap://u:pw2@[::1"] {
+            let err = url.parse::<Endpoint>().expect_err(url).to_string();
+            assert!(!err.contains("pw2"), "{err}");
+            assert!(err.contains('…'), "{err}");
+        }
+    }
+
+    /// Found by the `cli_imap_url` fuzz target: the display form of an IPv6 host or of a
+    /// user holding `/`, `:` or `%` did not parse back to the same endpoint.
+    #[test]
+    fn display_parses_back_to_itself() {
+        for (url, shown) in [
+            ("imap://u@[::1]", "imap://u@[::1]:143"),
+            ("imap://a%2Fb@h", "imap://a%2Fb@h:143"),
+            ("imap://a%3Ab@h", "imap://a%3Ab@h:143"),
+            ("imap://a%2541@h", "imap://a%2541@h:143"),
+            ("imap://a%09b@h", "imap://a%09b@h:143"),
+        ] {
+            let e: Endpoint = url.parse().expect(url);
+            assert_eq!(e.to_string(), shown);
+            let again: Endpoint = shown.parse().expect(shown);
+            assert_eq!((again.user, again.host), (e.user, e.host));
         }
     }
 
