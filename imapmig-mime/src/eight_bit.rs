@@ -305,9 +305,24 @@ fn words(text: &str) -> (Vec<(&str, &str)>, &str) {
     }
 }
 
-/// Whether a word is (or looks like) an RFC 2047 encoded word already.
+/// Whether a word is an RFC 2047 encoded word already (§2: `=?charset?B|Q?text?=`, all
+/// printable ASCII, no `?` in the text). A word that only starts with `=?` and ends with
+/// `?=` but carries raw 8-bit bytes or another shape is text to encode: kept as it is, it
+/// would leave 8-bit in the header and a second pass would encode it after all.
 fn looks_encoded(word: &str) -> bool {
-    word.len() >= 8 && word.starts_with("=?") && word.ends_with("?=")
+    let Some(inner) = word.strip_prefix("=?").and_then(|w| w.strip_suffix("?=")) else {
+        return false;
+    };
+    let mut parts = inner.splitn(3, '?');
+    let (Some(charset), Some(encoding), Some(text)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    !charset.is_empty()
+        && charset.bytes().all(|b| b.is_ascii_graphic())
+        && matches!(encoding, "B" | "b" | "Q" | "q")
+        && !text.contains('?')
+        && text.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Unstructured text with every run of words holding non-ASCII characters as
@@ -534,6 +549,9 @@ mod tests {
             ("Grüße", " =?UTF-8?B?R3LDvMOfZQ==?="),
             (" =?utf-8?q?a?= ü", " =?utf-8?q?a?= =?UTF-8?B?IMO8?="),
             (" ü =?utf-8?q?a?=", " =?UTF-8?B?w7wg?= =?utf-8?q?a?="),
+            // Found by the mime_encode_8bit fuzz target: a word shaped like an encoded word
+            // on the outside with raw 8-bit inside is text, encoded like the rest.
+            (" =?UT:ü-8?B?x?=", " =?UTF-8?B?PT9VVDrDvC04P0I/eD89?="),
         ];
         for (value, want) in cases {
             assert_eq!(encoded(value), *want, "{value:?}");
