@@ -397,6 +397,22 @@ impl Dovecot {
         self.seed(ARCHIVE_FOLDER, messages);
     }
 
+    /// The folder's UIDVALIDITY, from `STATUS`.
+    pub fn uidvalidity(&self, folder: &str) -> u32 {
+        let mut session = self.session();
+        let reply = session.command(&format!(
+            "STATUS {} (UIDVALIDITY)",
+            imap::quote_mailbox(folder)
+        ));
+        session.command("LOGOUT");
+        crate::imap_account::status_uidvalidity(&reply).unwrap_or_else(|| {
+            panic!(
+                "testkit: STATUS {folder} gave no UIDVALIDITY: {}",
+                String::from_utf8_lossy(&reply)
+            )
+        })
+    }
+
     /// Gives the folder a new UIDVALIDITY (`doveadm mailbox update
     /// --uid-validity`). A session that has the folder selected gets
     /// `* BYE` and must log in again.

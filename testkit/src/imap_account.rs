@@ -312,7 +312,7 @@ pub(crate) fn wait_for_greeting(
 }
 
 /// The UIDVALIDITY in a `* STATUS` reply.
-fn status_uidvalidity(reply: &[u8]) -> Option<u32> {
+pub(crate) fn status_uidvalidity(reply: &[u8]) -> Option<u32> {
     let text = String::from_utf8_lossy(reply);
     let at = text.find("UIDVALIDITY ")? + "UIDVALIDITY ".len();
     let digits: String = text[at..]

@@ -73,20 +73,7 @@ impl Server for Dovecot {
         self.layout() == Layout::DotInbox
     }
     fn new_uidvalidity(&self, folder: &str) {
-        let mut session = Dovecot::session(self);
-        let reply = session.command(&format!(
-            "STATUS {} (UIDVALIDITY)",
-            testkit::quote_mailbox(folder)
-        ));
-        let text = String::from_utf8_lossy(&reply);
-        let at = text.find("UIDVALIDITY ").unwrap() + 12;
-        let now: u32 = text[at..]
-            .split([' ', ')'])
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        self.set_uidvalidity(folder, now + 1);
+        self.set_uidvalidity(folder, Dovecot::uidvalidity(self, folder) + 1);
     }
 }
 
