@@ -233,6 +233,8 @@ pub struct Fingerprinter {
     key: FingerprintKey,
     /// Lowercased field names of the header strategy, without repeats.
     fields: Vec<String>,
+    /// The same names, prepared for [`header::select`].
+    names: header::FieldNames,
 }
 
 /// Domain separation: one prefix per strategy, so that equal inputs under
@@ -244,12 +246,14 @@ const TAG_CONTENT: &[u8] = b"imapmig-dedupe/1/content\0";
 impl Fingerprinter {
     /// A fingerprinter with the default [`HEADER_FIELDS`].
     pub fn new(key: &FingerprintKey) -> Fingerprinter {
+        let fields: Vec<String> = HEADER_FIELDS
+            .iter()
+            .map(|f| f.to_ascii_lowercase())
+            .collect();
         Fingerprinter {
             key: key.clone(),
-            fields: HEADER_FIELDS
-                .iter()
-                .map(|f| f.to_ascii_lowercase())
-                .collect(),
+            names: header::FieldNames::new(&fields),
+            fields,
         }
     }
 
@@ -285,6 +289,7 @@ impl Fingerprinter {
         }
         Ok(Fingerprinter {
             key: key.clone(),
+            names: header::FieldNames::new(&names),
             fields: names,
         })
     }
@@ -347,19 +352,20 @@ impl Fingerprinter {
     /// hash input (see [`header::write_normalised`] and
     /// [`write_plain_id`]), and only values that are not of the common forms
     /// take the general path. Falls back to [`Fingerprinter::headers_of`]
-    /// when the block has more than [`header::MAX_SELECTED`] selected
-    /// fields. Both give the same fingerprint.
+    /// when [`header::select`] does not take the block (more than
+    /// [`header::MAX_SELECTED`] selected fields). Both give the same fingerprint.
     fn headers_selected(&self, header_block: &[u8], size: Option<u64>) -> Fingerprint {
-        let Some(selected) = header::select(header_block, &self.fields) else {
+        let mut selected = header::Selected::new();
+        if header::select(header_block, &self.names, &mut selected).is_none() {
             return self.headers_of(&header::split(header_block).fields, size);
-        };
+        }
         let mut input: Vec<u8> = Vec::with_capacity(512);
         input.extend_from_slice(TAG_HEADERS);
         for (index, name) in self.fields.iter().enumerate() {
             write_bytes(&mut input, name.as_bytes());
             let is_message_id = name == "message-id";
             let mut count = 0u64;
-            for (_, value) in selected.iter().filter(|&(i, _)| i == index) {
+            for value in selected.values_of(header_block, index) {
                 count += 1;
                 write_field_value(&mut input, is_message_id, value);
             }

@@ -123,31 +123,168 @@ pub(crate) fn is_field_name(name: &[u8]) -> bool {
 pub(crate) const MAX_SELECTED: usize = 32;
 
 /// The fields of a header block whose names are in a list, found in one
-/// pass by [`select`].
+/// pass by [`select`]. Compact (value ranges as `u32` offsets, name indexes
+/// as bytes) and filled in place, so that reading a block copies no array.
 #[derive(Debug)]
-pub(crate) struct Selected<'a> {
+pub(crate) struct Selected {
     len: usize,
-    /// (index of the name in the list, value as in [`Field::value`]).
-    fields: [(usize, &'a [u8]); MAX_SELECTED],
+    /// The index in the name list of each selected field, in message order.
+    names: [u8; MAX_SELECTED],
+    /// Each selected field's value, as a range of the message (see
+    /// [`Field::value`]).
+    values: [(u32, u32); MAX_SELECTED],
 }
 
-impl<'a> Selected<'a> {
-    /// The selected fields in message order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &'a [u8])> + '_ {
-        self.fields[..self.len].iter().copied()
+impl Selected {
+    /// No field selected yet.
+    pub(crate) fn new() -> Selected {
+        Selected {
+            len: 0,
+            names: [0; MAX_SELECTED],
+            values: [(0, 0); MAX_SELECTED],
+        }
+    }
+
+    /// The values of the fields whose name has index `name` in the list
+    /// given to [`select`], in message order.
+    pub(crate) fn values_of<'a>(
+        &self,
+        message: &'a [u8],
+        name: usize,
+    ) -> impl Iterator<Item = &'a [u8]> + use<'a, '_> {
+        self.names[..self.len]
+            .iter()
+            .zip(&self.values[..self.len])
+            .filter(move |&(&index, _)| usize::from(index) == name)
+            .map(move |(_, &(start, end))| {
+                message
+                    .get(start as usize..end as usize)
+                    .unwrap_or_default()
+            })
+    }
+
+    fn push(&mut self, index: usize, start: usize, end: usize) -> Option<()> {
+        // Offsets and indexes fit: `select` refuses longer inputs and lists.
+        let slot = self.values.get_mut(self.len)?;
+        *slot = (u32::try_from(start).ok()?, u32::try_from(end).ok()?);
+        self.names[self.len] = u8::try_from(index).ok()?;
+        self.len += 1;
+        Some(())
     }
 }
 
-/// The values of the fields named in `names` (lowercase), in message order,
-/// with the index of their name: the same fields and values as [`split`]
-/// gives, without collecting the others. Lines are found with `memchr`; a
-/// field that is not selected costs its name comparison only. `None` when
-/// more than [`MAX_SELECTED`] fields are selected.
-pub(crate) fn select<'a, S: AsRef<str>>(message: &'a [u8], names: &[S]) -> Option<Selected<'a>> {
-    let mut selected = Selected {
-        len: 0,
-        fields: [(0, &[][..]); MAX_SELECTED],
-    };
+/// The field names [`select`] looks for, prepared once: lowercase, with
+/// their first sixteen bytes as two words compared in one step each,
+/// whatever the case of the name in the message.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldNames {
+    /// Bit n set when a name of n bytes is in the list (bit 63: 63 or
+    /// more), so that most other fields are passed over without a
+    /// comparison.
+    lengths: u64,
+    names: Vec<NamePattern>,
+}
+
+/// One name of a [`FieldNames`].
+#[derive(Debug, Clone)]
+struct NamePattern {
+    /// The lowercase name.
+    name: Vec<u8>,
+    /// Its first sixteen bytes as little-endian words, zero after its end.
+    words: [u64; 2],
+    /// 0x20 at each letter of `words`: the case bit a name in the message
+    /// may differ by.
+    case: [u64; 2],
+    /// The bits of the bytes of `words` that hold the name.
+    mask: [u64; 2],
+}
+
+impl FieldNames {
+    /// The names of `names`, which are lowercase [field names](is_field_name).
+    pub(crate) fn new<S: AsRef<str>>(names: &[S]) -> FieldNames {
+        let names: Vec<NamePattern> = names
+            .iter()
+            .map(|name| {
+                let name = name.as_ref().as_bytes().to_vec();
+                let mut bytes = [0u8; 16];
+                let mut case = [0u8; 16];
+                let mut mask = [0u8; 16];
+                for (i, &byte) in name.iter().take(16).enumerate() {
+                    bytes[i] = byte;
+                    case[i] = if byte.is_ascii_lowercase() { 0x20 } else { 0 };
+                    mask[i] = 0xff;
+                }
+                let words = |b: [u8; 16]| {
+                    [
+                        u64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8])),
+                        u64::from_le_bytes(b[8..].try_into().unwrap_or([0; 8])),
+                    ]
+                };
+                NamePattern {
+                    words: words(bytes),
+                    case: words(case),
+                    mask: words(mask),
+                    name,
+                }
+            })
+            .collect();
+        FieldNames {
+            lengths: names
+                .iter()
+                .fold(0u64, |bits, n| bits | (1u64 << n.name.len().min(63))),
+            names,
+        }
+    }
+
+    /// How many names the list holds.
+    pub(crate) fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The index in the list of the name `message[start..end]` (compared
+    /// ignoring ASCII case, exactly as `eq_ignore_ascii_case`).
+    fn find(&self, message: &[u8], start: usize, end: usize) -> Option<usize> {
+        let len = end - start;
+        if self.lengths & (1u64 << len.min(63)) == 0 {
+            return None;
+        }
+        let written = message.get(start..end)?;
+        let take = written.len().min(16);
+        // The sixteen bytes from the name's start (what follows the name is
+        // masked off below); zeros past the end of the message.
+        let mut tail = [0u8; 16];
+        let head: &[u8] = match message.get(start..start + 16) {
+            Some(head) => head,
+            None => {
+                let rest = message.get(start..).unwrap_or_default();
+                tail[..rest.len()].copy_from_slice(rest);
+                &tail
+            }
+        };
+        let word =
+            |i: usize| u64::from_le_bytes(head[8 * i..8 * i + 8].try_into().unwrap_or([0; 8]));
+        let (w0, w1) = (word(0), word(1));
+        self.names.iter().position(|n| {
+            // A letter matches either case (b | 0x20 is that lowercase letter
+            // only for the letter itself); any other byte must be equal.
+            n.name.len() == len
+                && (w0 | n.case[0]) & n.mask[0] == n.words[0]
+                && (w1 | n.case[1]) & n.mask[1] == n.words[1]
+                && written[take..].eq_ignore_ascii_case(&n.name[take..])
+        })
+    }
+}
+
+/// Reads into `selected` the values of the fields named in `names`, in
+/// message order, with the index of their name: the same fields and values
+/// as [`split`] gives, without collecting the others. A field that is not
+/// selected costs its name comparison only. `None` when more than
+/// [`MAX_SELECTED`] fields are selected, the list has more than 255 names or
+/// the message is 4 GiB or more: [`split`] reads those.
+pub(crate) fn select(message: &[u8], names: &FieldNames, selected: &mut Selected) -> Option<()> {
+    if names.len() > usize::from(u8::MAX) || u32::try_from(message.len()).is_err() {
+        return None;
+    }
     let mut pos = 0;
     if message.starts_with(b"From ") {
         pos = next_line(message, 0);
@@ -155,8 +292,9 @@ pub(crate) fn select<'a, S: AsRef<str>>(message: &'a [u8], names: &[S]) -> Optio
     let mut in_field = false;
     // The selected field being collected: (name index, value start).
     let mut current: Option<(usize, usize)> = None;
+    let mut ends = LineEnds::new(message, pos);
     while let Some(&first) = message.get(pos) {
-        let line_end = match first {
+        match first {
             // An empty line, or a line starting with CR, which is either empty
             // or not a field: the block ends.
             b'\r' | b'\n' => break,
@@ -164,16 +302,16 @@ pub(crate) fn select<'a, S: AsRef<str>>(message: &'a [u8], names: &[S]) -> Optio
                 if !in_field {
                     break;
                 }
-                next_line_swar(message, pos + 1)
+                pos = ends.next();
             }
             _ => {
+                let line_end = ends.next();
                 let (name, colon) = match name_end_swar(message, pos) {
                     Some(stop) if message[stop] == b':' && stop > pos => {
                         (&message[pos..stop], stop)
                     }
                     // White space after the name: the general reading.
                     Some(stop) if matches!(message[stop], b' ' | b'\t') => {
-                        let line_end = next_line_swar(message, stop);
                         let Some((name, colon)) = field_name_of(strip_eol(&message[pos..line_end]))
                         else {
                             break;
@@ -184,47 +322,41 @@ pub(crate) fn select<'a, S: AsRef<str>>(message: &'a [u8], names: &[S]) -> Optio
                     _ => break,
                 };
                 if let Some((index, start)) = current.take() {
-                    selected.push(index, &message[start..pos])?;
+                    selected.push(index, start, pos)?;
                 }
                 in_field = true;
                 current = names
-                    .iter()
-                    .position(|n| {
-                        let n = n.as_ref().as_bytes();
-                        n.len() == name.len() && n.eq_ignore_ascii_case(name)
-                    })
+                    .find(message, pos, pos + name.len())
                     .map(|index| (index, colon + 1));
-                next_line_swar(message, colon + 1)
+                pos = line_end;
             }
-        };
-        pos = line_end;
+        }
     }
     if let Some((index, start)) = current {
-        selected.push(index, &message[start..pos])?;
+        selected.push(index, start, pos)?;
     }
-    Some(selected)
+    Some(())
 }
 
 /// The index of the first byte at or after `from` that cannot be in a field
 /// name: a colon, or a byte outside 33-126 (`None` at the end of the
-/// input). Eight bytes at a time in a `u64`; the name is never empty when
-/// the byte at `from` is a name byte.
+/// input). Sixteen bytes at a time as two `u64` words, whose stops are
+/// combined without a branch (most names end in their first sixteen bytes);
+/// the name is never empty when the byte at `from` is a name byte.
 fn name_end_swar(bytes: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 16) {
+        let word = |at: usize| u64::from_le_bytes(chunk[at..at + 8].try_into().unwrap_or([0; 8]));
+        let both = u128::from(name_stops(word(0))) | (u128::from(name_stops(word(8))) << 64);
+        if both != 0 {
+            return Some(i + (both.trailing_zeros() / 8) as usize);
+        }
+        i += 16;
+    }
     while let Some(chunk) = bytes.get(i..i + 8) {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        // In each of the three masks the lowest high bit set is exact: a
-        // byte equal to ':', below 33, or above 126 (borrows and carries
-        // only reach the bytes above it).
-        let x = word ^ (ONES * u64::from(b':'));
-        let colon = x.wrapping_sub(ONES) & !x & HIGHS;
-        let low = word.wrapping_sub(ONES * 33) & !word & HIGHS;
-        let high = (word.wrapping_add(ONES) | word) & HIGHS;
-        let stop = colon | low | high;
-        if stop != 0 {
-            return Some(i + (stop.trailing_zeros() / 8) as usize);
+        let stops = name_stops(u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])));
+        if stops != 0 {
+            return Some(i + (stops.trailing_zeros() / 8) as usize);
         }
         i += 8;
     }
@@ -234,29 +366,113 @@ fn name_end_swar(bytes: &[u8], from: usize) -> Option<usize> {
         .map(|n| i + n)
 }
 
-/// [`next_line`] for short lines: eight bytes at a time in a `u64` (a
-/// call to `memchr` costs more than the search on a 60-byte header line).
-fn next_line_swar(bytes: &[u8], from: usize) -> usize {
+/// The high bit of the bytes of `word` that end a field name: a colon, a
+/// byte below 33 or above 126. The lowest bit set is exact (borrows and
+/// carries only reach the bytes above a true stop), and the result is zero
+/// when no byte is a stop.
+fn name_stops(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut i = from;
-    while let Some(chunk) = bytes.get(i..i + 8) {
+    let x = word ^ (ONES * u64::from(b':'));
+    let colon = x.wrapping_sub(ONES) & !x & HIGHS;
+    let low = word.wrapping_sub(ONES * 33) & !word & HIGHS;
+    let high = (word.wrapping_add(ONES) | word) & HIGHS;
+    colon | low | high
+}
+
+/// The line ends of a header block, in order: the LFs are found 64 bytes
+/// at a time, as a bit mask, ahead of the lines that use them (so that
+/// finding a line's end does not wait for the line before it to be read).
+struct LineEnds<'a> {
+    bytes: &'a [u8],
+    /// Start of the 64-byte window of `mask`.
+    base: usize,
+    /// Bit i set when `bytes[base + i]` is a LF not yet returned.
+    mask: u64,
+}
+
+impl<'a> LineEnds<'a> {
+    /// The line ends of the lines starting at `from`.
+    fn new(bytes: &'a [u8], from: usize) -> LineEnds<'a> {
+        LineEnds {
+            bytes,
+            base: from,
+            mask: lf_mask(bytes, from),
+        }
+    }
+
+    /// The index just after the next LF (the end of the line being read),
+    /// or the length of the input when no LF is left.
+    fn next(&mut self) -> usize {
+        loop {
+            if self.mask != 0 {
+                let at = self.base + self.mask.trailing_zeros() as usize;
+                self.mask &= self.mask - 1;
+                return at + 1;
+            }
+            self.base += 64;
+            if self.base >= self.bytes.len() {
+                self.base = self.bytes.len();
+                return self.bytes.len();
+            }
+            self.mask = lf_mask(self.bytes, self.base);
+        }
+    }
+}
+
+/// Bit i set when `bytes[from + i]` is a LF, for the 64 bytes from `from`
+/// (fewer at the end of the input): the bytes compared as vectors, then
+/// each eight matches gathered into a byte by one multiplication.
+fn lf_mask(bytes: &[u8], from: usize) -> u64 {
+    // Byte i's flag (bit 8i) lands at bit 56 + i, and no two
+    // partial products meet, so no carry disturbs the top byte.
+    const GATHER: u64 = 0x0102_0408_1020_4080;
+    let mut window = [0u8; 64];
+    let chunk: &[u8] = match bytes.get(from..from + 64) {
+        Some(chunk) => chunk,
+        None => {
+            let rest = bytes.get(from..).unwrap_or_default();
+            window[..rest.len()].copy_from_slice(rest);
+            &window
+        }
+    };
+    // One byte per input byte, 1 for a LF (the compiler compares sixteen
+    // at a time), then each eight gathered into a byte.
+    let mut is_lf = [0u8; 64];
+    for (flag, &byte) in is_lf.iter_mut().zip(chunk) {
+        *flag = u8::from(byte == b'\n');
+    }
+    let mut mask = 0u64;
+    for (k, word) in is_lf.chunks_exact(8).enumerate() {
+        let flags = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+        mask |= (flags.wrapping_mul(GATHER) >> 56) << (8 * k);
+    }
+    mask
+}
+
+/// The index of the first `needle` in `bytes`: eight bytes at a time in a
+/// `u64`, for the short slices of a header (where `memchr`'s set-up costs
+/// more than the search).
+pub(crate) fn find_byte(bytes: &[u8], needle: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut i = 0;
+    for chunk in &mut chunks {
         let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        let x = word ^ (ONES * u64::from(b'\n'));
+        let x = word ^ (ONES * u64::from(needle));
         // The lowest high bit set marks the first byte of `x` that is zero.
         let zero = x.wrapping_sub(ONES) & !x & HIGHS;
         if zero != 0 {
-            return i + (zero.trailing_zeros() / 8) as usize + 1;
+            return Some(i + (zero.trailing_zeros() / 8) as usize);
         }
         i += 8;
     }
-    while let Some(&byte) = bytes.get(i) {
-        i += 1;
-        if byte == b'\n' {
-            return i;
-        }
-    }
-    bytes.len()
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == needle)
+        .map(|found| i + found)
 }
 
 /// The name of a line that starts a field (white space before the colon
@@ -276,15 +492,6 @@ fn field_name_of(line: &[u8]) -> Option<(&[u8], usize)> {
     None
 }
 
-impl<'a> Selected<'a> {
-    fn push(&mut self, index: usize, value: &'a [u8]) -> Option<()> {
-        let slot = self.fields.get_mut(self.len)?;
-        *slot = (index, value);
-        self.len += 1;
-        Some(())
-    }
-}
-
 /// Appends [`normalise_value`]`(value)` to `out`, length-prefixed (a
 /// little-endian `u64`) as the fingerprints hash it. Plain values are
 /// collapsed straight into `out`; a value with encoded words of the common
@@ -299,15 +506,14 @@ pub(crate) fn write_normalised(out: &mut Vec<u8>, value: &[u8]) {
         // The common case: the value is its own normalised form, hashed
         // straight from the slice.
         out.extend_from_slice(clean);
-    } else if !collapse_plain(out, value) {
-        // An encoded word starts somewhere in the value.
+    } else if find_word_start(value, 0) == value.len() {
+        collapse_plain(out, value);
+    } else if !is_utf8(value) {
+        // An encoded word starts somewhere in a value that is not UTF-8.
+        Collapse::new(out).push(out, value);
+    } else if !decode_simple_words(out, value) {
         out.truncate(start);
-        if std::str::from_utf8(value).is_err() {
-            Collapse::new(out).push(out, value);
-        } else if !decode_simple_words(out, value) {
-            out.truncate(start);
-            out.extend_from_slice(&normalise_value(value));
-        }
+        out.extend_from_slice(&normalise_value(value));
     }
     let len = (out.len() - start) as u64;
     out[len_at..start].copy_from_slice(&len.to_le_bytes());
@@ -319,16 +525,24 @@ pub(crate) fn write_normalised(out: &mut Vec<u8>, value: &[u8]) {
 /// LF, LF or none). Checked eight bytes at a time; `None` sends the value
 /// to the general paths, which give the same result for these values.
 fn already_collapsed(value: &[u8]) -> Option<&[u8]> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const LOWS: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let text = value.strip_prefix(b" ").unwrap_or(value);
     let text = text.strip_suffix(b"\n").unwrap_or(text);
     let text = text.strip_suffix(b"\r").unwrap_or(text);
     if matches!(text.first(), None | Some(b' ')) || text.last() == Some(&b' ') {
         return None;
     }
-    // Exact per-byte masks (high bit of each byte): no borrow crosses bytes.
+    is_collapsed_run::<true>(text).then_some(text)
+}
+
+/// Whether `text` holds no byte below 0x20 (so no white space but the
+/// space), no two spaces in a row and, when `NO_EQUALS`, no `=`. Eight
+/// bytes at a time; what it accepts and refuses is exactly that rule (the
+/// per-byte masks are exact: no borrow crosses a byte).
+#[inline(always)]
+fn is_collapsed_run<const NO_EQUALS: bool>(text: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOWS: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let zero_bytes = |x: u64| !(((x & LOWS) + LOWS) | x | LOWS);
     let mut chunks = text.chunks_exact(8);
     let mut space_before = false;
@@ -336,46 +550,62 @@ fn already_collapsed(value: &[u8]) -> Option<&[u8]> {
         let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
         // A byte below 0x20 (white space other than a space, or a control).
         let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
-        let equals = zero_bytes(word ^ (ONES * u64::from(b'=')));
+        let equals = if NO_EQUALS {
+            zero_bytes(word ^ (ONES * u64::from(b'=')))
+        } else {
+            0
+        };
         let spaces = zero_bytes(word ^ (ONES * u64::from(b' ')));
         // Two spaces in a row, within the word or across its start.
         let double = (spaces & (spaces >> 8)) | (u64::from(space_before) * (spaces & 0x80));
         if (control | equals | double) != 0 {
-            return None;
+            return false;
         }
         space_before = spaces >> 63 != 0;
     }
     let mut before = space_before;
     for &byte in chunks.remainder() {
-        if byte < 0x20 || byte == b'=' || (before && byte == b' ') {
-            return None;
+        if byte < 0x20 || (NO_EQUALS && byte == b'=') || (before && byte == b' ') {
+            return false;
         }
         before = byte == b' ';
     }
-    Some(text)
+    true
 }
 
-/// [`collapse_whitespace`] of `value` appended to `out` in one pass, for a
-/// value without `=?`; returns `false` (with `out` as it was) on the first
-/// `=?`, which only the encoded-word paths may read.
-fn collapse_plain(out: &mut Vec<u8>, value: &[u8]) -> bool {
+/// The index of the first `=?` (the start of an encoded word) at or after
+/// `from`, or the length of `value` when there is none.
+fn find_word_start(value: &[u8], from: usize) -> usize {
+    let mut at = from;
+    while let Some(found) = value.get(at..).and_then(|rest| find_byte(rest, b'=')) {
+        at += found;
+        if value.get(at + 1) == Some(&b'?') {
+            return at;
+        }
+        at += 1;
+    }
+    value.len()
+}
+
+/// Whether `bytes` are UTF-8, by a check of the high bits first: most
+/// header text is ASCII, and `from_utf8` costs more on short inputs.
+fn is_utf8(bytes: &[u8]) -> bool {
+    bytes.iter().fold(0u8, |high, &byte| high | byte) < 0x80 || std::str::from_utf8(bytes).is_ok()
+}
+
+/// [`collapse_whitespace`] of `value` appended to `out` in one pass (for a
+/// value without `=?`: encoded words are for the other paths).
+fn collapse_plain(out: &mut Vec<u8>, value: &[u8]) {
     let base = out.len();
     // At most the value's bytes are written: a space only replaces white space.
     out.resize(base + value.len(), 0);
     let mut len = base;
     let mut pending_space = false;
-    let mut after_equals = false;
     for &byte in value {
         if is_ws(byte) {
             pending_space = len > base;
-            after_equals = false;
             continue;
         }
-        if byte == b'?' && after_equals {
-            out.truncate(base);
-            return false;
-        }
-        after_equals = byte == b'=';
         if pending_space {
             out[len] = b' ';
             len += 1;
@@ -385,7 +615,6 @@ fn collapse_plain(out: &mut Vec<u8>, value: &[u8]) -> bool {
         len += 1;
     }
     out.truncate(len);
-    true
 }
 
 /// Writes bytes to a buffer with runs of white space collapsed to one space
@@ -405,6 +634,19 @@ impl Collapse {
     }
 
     fn push(&mut self, out: &mut Vec<u8>, bytes: &[u8]) {
+        if let (Some(&first), Some(&last)) = (bytes.first(), bytes.last())
+            && first != b' '
+            && last != b' '
+            && is_collapsed_run::<false>(bytes)
+        {
+            // Already collapsed: copied whole, after the pending space.
+            if self.pending_space && out.len() > self.start {
+                out.push(b' ');
+            }
+            self.pending_space = false;
+            out.extend_from_slice(bytes);
+            return;
+        }
         // Written in place: at most one space more than the bytes given
         // (a pending space from before), then cut to what was written.
         let mut len = out.len();
@@ -444,71 +686,80 @@ const MAX_DECODED_WORD: usize = 128;
 /// lone CR.
 fn decode_simple_words(out: &mut Vec<u8>, value: &[u8]) -> bool {
     let mut collapse = Collapse::new(out);
-    let mut text: Option<(usize, usize)> = None;
     let mut last_encoded = true;
     let mut any_token = false;
-    let mut i = 0;
-    while let Some(&byte) = value.get(i) {
-        match byte {
-            b' ' | b'\t' | b'\n' => {}
-            b'\r' => {
-                if value.get(i + 1) != Some(&b'\n') {
-                    return false;
-                }
-            }
-            b'=' if value.get(i + 1) == Some(&b'?') => {
-                let mut word = [0u8; MAX_DECODED_WORD];
-                let Some((used, len)) = decode_word(&value[i..], &mut word) else {
-                    return false;
-                };
-                let decoded = &word[..len];
-                if std::str::from_utf8(decoded).is_err() {
-                    return false;
-                }
-                if let Some((start, end)) = text.take() {
-                    if any_token {
-                        collapse.space();
-                    }
-                    collapse.push(out, &value[start..end]);
-                    last_encoded = false;
-                }
-                if !last_encoded {
-                    collapse.space();
-                }
-                collapse.push(out, decoded);
-                last_encoded = true;
-                any_token = true;
-                i += used;
-                continue;
-            }
-            _ => match &mut text {
-                Some((_, end)) => *end = i + 1,
-                None => text = Some((i, i + 1)),
-            },
+    let mut at = 0;
+    loop {
+        // The text before the next encoded word (or the end): white space
+        // around it is dropped, white space inside it collapsed.
+        let next = find_word_start(value, at);
+        let between = value.get(at..next).unwrap_or_default();
+        if has_lone_cr(between) {
+            return false;
         }
-        i += 1;
-    }
-    if let Some((start, end)) = text {
-        if any_token {
+        let text = trim_ws(between);
+        if !text.is_empty() {
+            if any_token {
+                collapse.space();
+            }
+            collapse.push(out, text);
+            last_encoded = false;
+        }
+        let Some(rest) = value.get(next..).filter(|rest| !rest.is_empty()) else {
+            return true;
+        };
+        let mut word = [0u8; MAX_DECODED_WORD];
+        let Some((used, len)) = decode_word(rest, &mut word) else {
+            return false;
+        };
+        let decoded = &word[..len];
+        if !is_utf8(decoded) {
+            return false;
+        }
+        if !last_encoded {
             collapse.space();
         }
-        collapse.push(out, &value[start..end]);
+        collapse.push(out, decoded);
+        last_encoded = true;
+        any_token = true;
+        at = next + used;
     }
-    true
+}
+
+/// Whether `bytes` hold a CR that is not followed by LF in them.
+fn has_lone_cr(bytes: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(found) = bytes.get(at..).and_then(|rest| find_byte(rest, b'\r')) {
+        at += found + 1;
+        if bytes.get(at) != Some(&b'\n') {
+            return true;
+        }
+    }
+    false
+}
+
+/// `bytes` without the white space (space, tab, CR, LF) at both ends.
+fn trim_ws(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|&b| !is_ws(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| !is_ws(b))
+        .map_or(start, |i| i + 1);
+    bytes.get(start..end).unwrap_or_default()
 }
 
 /// Decodes one `=?utf-8?Q|B?...?=` word at the start of `input` into `out`:
 /// (bytes used, bytes decoded), or `None` when it is not of that strict form.
 fn decode_word(input: &[u8], out: &mut [u8; MAX_DECODED_WORD]) -> Option<(usize, usize)> {
     let rest = input.strip_prefix(b"=?")?;
-    let charset_end = memchr::memchr(b'?', rest)?;
+    let charset_end = find_byte(rest, b'?')?;
     if !rest[..charset_end].eq_ignore_ascii_case(b"utf-8") {
         return None;
     }
     let rest = &rest[charset_end + 1..];
     let (&encoding, rest) = rest.split_first()?;
     let payload = rest.strip_prefix(b"?")?;
-    let end = memchr::memchr(b'?', payload)?;
+    let end = find_byte(payload, b'?')?;
     if payload.get(end + 1) != Some(&b'=') {
         return None;
     }
@@ -563,29 +814,40 @@ fn decode_b(payload: &[u8], out: &mut [u8; MAX_DECODED_WORD]) -> Option<usize> {
     if data.len() / 4 * 3 + 2 > MAX_DECODED_WORD {
         return None;
     }
+    let value = |byte: u8| u32::from(BASE64_VALUE[usize::from(byte)]);
     let mut len = 0;
-    let (mut bits, mut sextets) = (0u32, 0);
-    for &byte in data {
-        let value = BASE64_VALUE[usize::from(byte)];
-        if value == INVALID {
+    let mut quads = data.chunks_exact(4);
+    for quad in &mut quads {
+        let (a, b, c, d) = (
+            value(quad[0]),
+            value(quad[1]),
+            value(quad[2]),
+            value(quad[3]),
+        );
+        // An invalid byte's value has bits above the six of a sextet.
+        if (a | b | c | d) > 63 {
             return None;
         }
-        bits = (bits << 6) | u32::from(value);
-        sextets += 1;
-        if sextets == 4 {
-            let [_, a, b, c] = bits.to_be_bytes();
-            out[len..len + 3].copy_from_slice(&[a, b, c]);
-            len += 3;
-            (bits, sextets) = (0, 0);
-        }
+        let bits = (a << 18) | (b << 12) | (c << 6) | d;
+        let [_, x, y, z] = bits.to_be_bytes();
+        out.get_mut(len..len + 3)?.copy_from_slice(&[x, y, z]);
+        len += 3;
     }
     // Two sextets leave one byte (and 4 zero bits), three leave two (and 2).
-    let tail: &[u8] = match sextets {
+    let mut bits = 0u32;
+    for &byte in quads.remainder() {
+        let sextet = value(byte);
+        if sextet > 63 {
+            return None;
+        }
+        bits = (bits << 6) | sextet;
+    }
+    let tail: &[u8] = match quads.remainder().len() {
         2 => &[(bits >> 4) as u8],
         3 => &[(bits >> 10) as u8, (bits >> 2) as u8],
         _ => &[],
     };
-    out[len..len + tail.len()].copy_from_slice(tail);
+    out.get_mut(len..len + tail.len())?.copy_from_slice(tail);
     Some(len + tail.len())
 }
 

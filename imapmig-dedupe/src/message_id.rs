@@ -371,14 +371,14 @@ pub(crate) fn write_plain_id(out: &mut Vec<u8>, value: &[u8]) -> bool {
     if value[open] != b'<' {
         return false;
     }
-    let Some(close) = memchr::memchr(b'>', &value[open..]).map(|i| open + i) else {
+    let Some(close) = crate::header::find_byte(&value[open..], b'>').map(|i| open + i) else {
         return false;
     };
     if !value[close + 1..].iter().all(is_ws) {
         return false;
     }
     let inner = &value[open + 1..close];
-    let Some(at) = memchr::memchr(b'@', inner) else {
+    let Some(at) = crate::header::find_byte(inner, b'@') else {
         return false;
     };
     let (left, right) = (&inner[..at], &inner[at + 1..]);
@@ -390,7 +390,9 @@ pub(crate) fn write_plain_id(out: &mut Vec<u8>, value: &[u8]) -> bool {
     out.extend_from_slice(&(inner.len() as u64).to_le_bytes());
     out.extend_from_slice(left);
     out.push(b'@');
-    out.extend(right.iter().map(u8::to_ascii_lowercase));
+    let domain = out.len();
+    out.extend_from_slice(right);
+    out[domain..].make_ascii_lowercase();
     true
 }
 
