@@ -427,20 +427,20 @@ fn lf_mask(bytes: &[u8], from: usize) -> u64 {
     // Byte i's flag (bit 8i) lands at bit 56 + i, and no two
     // partial products meet, so no carry disturbs the top byte.
     const GATHER: u64 = 0x0102_0408_1020_4080;
-    let mut window = [0u8; 64];
-    let chunk: &[u8] = match bytes.get(from..from + 64) {
-        Some(chunk) => chunk,
-        None => {
-            let rest = bytes.get(from..).unwrap_or_default();
-            window[..rest.len()].copy_from_slice(rest);
-            &window
-        }
-    };
     // One byte per input byte, 1 for a LF (the compiler compares sixteen
     // at a time), then each eight gathered into a byte.
     let mut is_lf = [0u8; 64];
-    for (flag, &byte) in is_lf.iter_mut().zip(chunk) {
-        *flag = u8::from(byte == b'\n');
+    match bytes.get(from..from + 64) {
+        Some(chunk) => {
+            for (flag, &byte) in is_lf.iter_mut().zip(chunk) {
+                *flag = u8::from(byte == b'\n');
+            }
+        }
+        None => {
+            for (flag, &byte) in is_lf.iter_mut().zip(bytes.get(from..).unwrap_or_default()) {
+                *flag = u8::from(byte == b'\n');
+            }
+        }
     }
     let mut mask = 0u64;
     for (k, word) in is_lf.chunks_exact(8).enumerate() {
@@ -468,11 +468,20 @@ pub(crate) fn find_byte(bytes: &[u8], needle: u8) -> Option<usize> {
         }
         i += 8;
     }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == needle)
-        .map(|found| i + found)
+    if chunks.remainder().is_empty() {
+        return None;
+    }
+    match bytes.len().checked_sub(8) {
+        // The last eight bytes, overlapping the words searched: a match in
+        // them is in the part not searched yet.
+        Some(last) => {
+            let word = u64::from_le_bytes(bytes[last..].try_into().unwrap_or([0; 8]));
+            let x = word ^ (ONES * u64::from(needle));
+            let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+            (zero != 0).then(|| last + (zero.trailing_zeros() / 8) as usize)
+        }
+        None => bytes.iter().position(|&b| b == needle),
+    }
 }
 
 /// The name of a line that starts a field (white space before the colon
@@ -506,14 +515,14 @@ pub(crate) fn write_normalised(out: &mut Vec<u8>, value: &[u8]) {
         // The common case: the value is its own normalised form, hashed
         // straight from the slice.
         out.extend_from_slice(clean);
-    } else if find_word_start(value, 0) == value.len() {
-        collapse_plain(out, value);
-    } else if !is_utf8(value) {
-        // An encoded word starts somewhere in a value that is not UTF-8.
-        Collapse::new(out).push(out, value);
-    } else if !decode_simple_words(out, value) {
-        out.truncate(start);
-        out.extend_from_slice(&normalise_value(value));
+    } else {
+        let word = find_word_start(value, 0);
+        if word == value.len() {
+            collapse_plain(out, value);
+        } else if !decode_simple_words(out, value, word) {
+            out.truncate(start);
+            out.extend_from_slice(&normalise_value(value));
+        }
     }
     let len = (out.len() - start) as u64;
     out[len_at..start].copy_from_slice(&len.to_le_bytes());
@@ -540,6 +549,44 @@ fn already_collapsed(value: &[u8]) -> Option<&[u8]> {
 /// per-byte masks are exact: no borrow crosses a byte).
 #[inline(always)]
 fn is_collapsed_run<const NO_EQUALS: bool>(text: &[u8]) -> bool {
+    if text.len() > 16 {
+        return is_collapsed_long_run::<NO_EQUALS>(text);
+    }
+    is_collapsed_short_run::<NO_EQUALS>(text)
+}
+
+/// [`is_collapsed_run`] for more than sixteen bytes: each byte and its
+/// successor compared sixteen pairs at a time, in a loop the compiler turns
+/// into vector compares; the last sixteen pairs overlap the ones before.
+fn is_collapsed_long_run<const NO_EQUALS: bool>(text: &[u8]) -> bool {
+    let pairs = text.len() - 1;
+    let clean = |start: usize| {
+        let (Some(this), Some(next)) =
+            (text.get(start..start + 16), text.get(start + 1..start + 17))
+        else {
+            return false;
+        };
+        let mut bad = 0u8;
+        for (&a, &b) in this.iter().zip(next) {
+            bad |= u8::from(a < 0x20)
+                | u8::from(b < 0x20)
+                | u8::from(NO_EQUALS && (a == b'=' || b == b'='))
+                | (u8::from(a == b' ') & u8::from(b == b' '));
+        }
+        bad == 0
+    };
+    let mut start = 0;
+    while start + 16 <= pairs {
+        if !clean(start) {
+            return false;
+        }
+        start += 16;
+    }
+    start == pairs || clean(pairs - 16)
+}
+
+/// [`is_collapsed_run`] eight bytes at a time in a `u64`.
+fn is_collapsed_short_run<const NO_EQUALS: bool>(text: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const LOWS: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -563,14 +610,34 @@ fn is_collapsed_run<const NO_EQUALS: bool>(text: &[u8]) -> bool {
         }
         space_before = spaces >> 63 != 0;
     }
-    let mut before = space_before;
-    for &byte in chunks.remainder() {
-        if byte < 0x20 || (NO_EQUALS && byte == b'=') || (before && byte == b' ') {
-            return false;
-        }
-        before = byte == b' ';
+    if chunks.remainder().is_empty() {
+        return true;
     }
-    true
+    match text.len().checked_sub(8) {
+        // The last eight bytes, overlapping the words checked: every pair
+        // of neighbours not checked yet is inside them.
+        Some(last) => {
+            let word = u64::from_le_bytes(text[last..].try_into().unwrap_or([0; 8]));
+            let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+            let equals = if NO_EQUALS {
+                zero_bytes(word ^ (ONES * u64::from(b'=')))
+            } else {
+                0
+            };
+            let spaces = zero_bytes(word ^ (ONES * u64::from(b' ')));
+            (control | equals | (spaces & (spaces >> 8))) == 0
+        }
+        None => {
+            let mut before = false;
+            for &byte in text {
+                if byte < 0x20 || (NO_EQUALS && byte == b'=') || (before && byte == b' ') {
+                    return false;
+                }
+                before = byte == b' ';
+            }
+            true
+        }
+    }
 }
 
 /// The index of the first `=?` (the start of an encoded word) at or after
@@ -684,26 +751,30 @@ const MAX_DECODED_WORD: usize = 128;
 /// written, on anything it does not take: a charset other than UTF-8, an
 /// encoded word that is malformed, folded, or decodes to invalid UTF-8, a
 /// lone CR.
-fn decode_simple_words(out: &mut Vec<u8>, value: &[u8]) -> bool {
+fn decode_simple_words(out: &mut Vec<u8>, value: &[u8], first_word: usize) -> bool {
     let mut collapse = Collapse::new(out);
     let mut last_encoded = true;
     let mut any_token = false;
     let mut at = 0;
+    let mut next = first_word;
     loop {
         // The text before the next encoded word (or the end): white space
-        // around it is dropped, white space inside it collapsed.
-        let next = find_word_start(value, at);
+        // around it is dropped, white space inside it collapsed. It must be
+        // UTF-8: the words are ASCII, so the whole value then is, as the
+        // general path requires of a value it decodes.
         let between = value.get(at..next).unwrap_or_default();
-        if has_lone_cr(between) {
-            return false;
-        }
-        let text = trim_ws(between);
-        if !text.is_empty() {
-            if any_token {
-                collapse.space();
+        if !between.is_empty() {
+            if has_lone_cr(between) || !is_utf8(between) {
+                return false;
             }
-            collapse.push(out, text);
-            last_encoded = false;
+            let text = trim_ws(between);
+            if !text.is_empty() {
+                if any_token {
+                    collapse.space();
+                }
+                collapse.push(out, text);
+                last_encoded = false;
+            }
         }
         let Some(rest) = value.get(next..).filter(|rest| !rest.is_empty()) else {
             return true;
@@ -723,6 +794,7 @@ fn decode_simple_words(out: &mut Vec<u8>, value: &[u8]) -> bool {
         last_encoded = true;
         any_token = true;
         at = next + used;
+        next = find_word_start(value, at);
     }
 }
 
@@ -751,19 +823,26 @@ fn trim_ws(bytes: &[u8]) -> &[u8] {
 /// Decodes one `=?utf-8?Q|B?...?=` word at the start of `input` into `out`:
 /// (bytes used, bytes decoded), or `None` when it is not of that strict form.
 fn decode_word(input: &[u8], out: &mut [u8; MAX_DECODED_WORD]) -> Option<(usize, usize)> {
-    let rest = input.strip_prefix(b"=?")?;
-    let charset_end = find_byte(rest, b'?')?;
-    if !rest[..charset_end].eq_ignore_ascii_case(b"utf-8") {
+    // `=?utf-8?` in any case, then the encoding and `?`: the charset is the
+    // text up to the first `?`, and only UTF-8 is taken.
+    let head: &[u8; 10] = input.first_chunk()?;
+    let utf = u32::from_le_bytes([head[2], head[3], head[4], head[5]]);
+    // The case bit of the three letters; '-', '8' and the marks are exact.
+    if &head[..2] != b"=?"
+        || utf | 0x0020_2020 != u32::from_le_bytes(*b"utf-")
+        || head[6] != b'8'
+        || head[7] != b'?'
+        || head[9] != b'?'
+    {
         return None;
     }
-    let rest = &rest[charset_end + 1..];
-    let (&encoding, rest) = rest.split_first()?;
-    let payload = rest.strip_prefix(b"?")?;
+    let encoding = head[8];
+    let payload = &input[10..];
     let end = find_byte(payload, b'?')?;
     if payload.get(end + 1) != Some(&b'=') {
         return None;
     }
-    let used = 2 + charset_end + 1 + 2 + end + 2;
+    let used = 10 + end + 2;
     let payload = &payload[..end];
     let len = match encoding {
         b'q' | b'Q' => decode_q(payload, out)?,
@@ -1062,7 +1141,7 @@ mod tests {
             .zip([true, true, true, true, false, false, false, false])
         {
             assert_eq!(
-                decode_simple_words(&mut Vec::new(), value),
+                decode_simple_words(&mut Vec::new(), value, find_word_start(value, 0)),
                 fast_path,
                 "{:?}",
                 String::from_utf8_lossy(value)
