@@ -361,9 +361,9 @@ impl Fingerprinter {
         }
         let mut input: Vec<u8> = Vec::with_capacity(512);
         input.extend_from_slice(TAG_HEADERS);
-        for (index, name) in self.fields.iter().enumerate() {
-            write_bytes(&mut input, name.as_bytes());
-            let is_message_id = name == "message-id";
+        for (index, (name, is_message_id)) in self.names.hashed().enumerate() {
+            // `write_bytes` of the name, prepared once.
+            input.extend_from_slice(name);
             let mut count = 0u64;
             for value in selected.values_of(header_block, index) {
                 count += 1;

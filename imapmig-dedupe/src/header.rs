@@ -133,6 +133,9 @@ pub(crate) struct Selected {
     /// Each selected field's value, as a range of the message (see
     /// [`Field::value`]).
     values: [(u32, u32); MAX_SELECTED],
+    /// For each of the first sixteen names of the list, bit i set when
+    /// slot i holds that name's field.
+    by_name: [u32; 16],
 }
 
 impl Selected {
@@ -142,25 +145,20 @@ impl Selected {
             len: 0,
             names: [0; MAX_SELECTED],
             values: [(0, 0); MAX_SELECTED],
+            by_name: [0; 16],
         }
     }
 
     /// The values of the fields whose name has index `name` in the list
     /// given to [`select`], in message order.
-    pub(crate) fn values_of<'a>(
-        &self,
-        message: &'a [u8],
-        name: usize,
-    ) -> impl Iterator<Item = &'a [u8]> + use<'a, '_> {
-        self.names[..self.len]
-            .iter()
-            .zip(&self.values[..self.len])
-            .filter(move |&(&index, _)| usize::from(index) == name)
-            .map(move |(_, &(start, end))| {
-                message
-                    .get(start as usize..end as usize)
-                    .unwrap_or_default()
-            })
+    pub(crate) fn values_of<'s, 'a>(&'s self, message: &'a [u8], name: usize) -> Values<'s, 'a> {
+        let all = u32::try_from((1u64 << self.len) - 1).unwrap_or(u32::MAX);
+        Values {
+            selected: self,
+            message,
+            name,
+            slots: self.by_name.get(name).copied().unwrap_or(all),
+        }
     }
 
     fn push(&mut self, index: usize, start: usize, end: usize) -> Option<()> {
@@ -168,8 +166,41 @@ impl Selected {
         let slot = self.values.get_mut(self.len)?;
         *slot = (u32::try_from(start).ok()?, u32::try_from(end).ok()?);
         self.names[self.len] = u8::try_from(index).ok()?;
+        if let Some(slots) = self.by_name.get_mut(index) {
+            *slots |= 1 << self.len;
+        }
         self.len += 1;
         Some(())
+    }
+}
+
+/// The values of one name's fields, from [`Selected::values_of`].
+pub(crate) struct Values<'s, 'a> {
+    selected: &'s Selected,
+    message: &'a [u8],
+    name: usize,
+    /// The slots still to look at: only this name's when it has a bit set
+    /// in [`Selected::by_name`], else all of them.
+    slots: u32,
+}
+
+impl<'a> Iterator for Values<'_, 'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        while self.slots != 0 {
+            let slot = self.slots.trailing_zeros() as usize;
+            self.slots &= self.slots - 1;
+            if usize::from(self.selected.names[slot]) == self.name {
+                let (start, end) = self.selected.values[slot];
+                return Some(
+                    self.message
+                        .get(start as usize..end as usize)
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        None
     }
 }
 
@@ -190,6 +221,11 @@ pub(crate) struct FieldNames {
 struct NamePattern {
     /// The lowercase name.
     name: Vec<u8>,
+    /// The name as the fingerprints hash it: its length (a little-endian
+    /// `u64`), then its bytes.
+    hashed: Vec<u8>,
+    /// Whether the name is `message-id`, whose values are read as ids.
+    is_message_id: bool,
     /// Its first sixteen bytes as little-endian words, zero after its end.
     words: [u64; 2],
     /// 0x20 at each letter of `words`: the case bit a name in the message
@@ -220,10 +256,14 @@ impl FieldNames {
                         u64::from_le_bytes(b[8..].try_into().unwrap_or([0; 8])),
                     ]
                 };
+                let mut hashed = (name.len() as u64).to_le_bytes().to_vec();
+                hashed.extend_from_slice(&name);
                 NamePattern {
                     words: words(bytes),
                     case: words(case),
                     mask: words(mask),
+                    hashed,
+                    is_message_id: name == b"message-id",
                     name,
                 }
             })
@@ -239,6 +279,15 @@ impl FieldNames {
     /// How many names the list holds.
     pub(crate) fn len(&self) -> usize {
         self.names.len()
+    }
+
+    /// Each name as the fingerprints hash it (its length as a
+    /// little-endian `u64`, then its bytes), and whether it is
+    /// `message-id`, in list order.
+    pub(crate) fn hashed(&self) -> impl Iterator<Item = (&[u8], bool)> {
+        self.names
+            .iter()
+            .map(|n| (n.hashed.as_slice(), n.is_message_id))
     }
 
     /// The index in the list of the name `message[start..end]` (compared
