@@ -593,23 +593,30 @@ fn already_collapsed(value: &[u8]) -> Option<&[u8]> {
 }
 
 /// Whether `text` holds no byte below 0x20 (so no white space but the
-/// space), no two spaces in a row and, when `NO_EQUALS`, no `=`. Eight
-/// bytes at a time; what it accepts and refuses is exactly that rule (the
-/// per-byte masks are exact: no borrow crosses a byte).
+/// space), no two spaces in a row and, when `NO_EQUALS`, no `=`: exactly
+/// that rule, checked sixteen byte pairs or eight bytes at a time (see
+/// [`collapsed_run`]).
 #[inline(always)]
 fn is_collapsed_run<const NO_EQUALS: bool>(text: &[u8]) -> bool {
-    if text.len() > 16 {
-        return is_collapsed_long_run::<NO_EQUALS>(text);
-    }
-    is_collapsed_short_run::<NO_EQUALS>(text)
+    collapsed_run::<NO_EQUALS>(text).is_some()
 }
 
-/// [`is_collapsed_run`] for more than sixteen bytes: each byte and its
+/// [`is_collapsed_run`], and whether the run is ASCII: `Some(ascii)` when it
+/// is collapsed, `None` when it is not.
+fn collapsed_run<const NO_EQUALS: bool>(text: &[u8]) -> Option<bool> {
+    if text.len() > 16 {
+        return collapsed_long_run::<NO_EQUALS>(text);
+    }
+    collapsed_short_run::<NO_EQUALS>(text)
+}
+
+/// [`collapsed_run`] for more than sixteen bytes: each byte and its
 /// successor compared sixteen pairs at a time, in a loop the compiler turns
 /// into vector compares; the last sixteen pairs overlap the ones before.
-fn is_collapsed_long_run<const NO_EQUALS: bool>(text: &[u8]) -> bool {
+fn collapsed_long_run<const NO_EQUALS: bool>(text: &[u8]) -> Option<bool> {
     let pairs = text.len() - 1;
-    let clean = |start: usize| {
+    let mut high = 0u8;
+    let mut clean = |start: usize| {
         let (Some(this), Some(next)) =
             (text.get(start..start + 16), text.get(start + 1..start + 17))
         else {
@@ -621,29 +628,32 @@ fn is_collapsed_long_run<const NO_EQUALS: bool>(text: &[u8]) -> bool {
                 | u8::from(b < 0x20)
                 | u8::from(NO_EQUALS && (a == b'=' || b == b'='))
                 | (u8::from(a == b' ') & u8::from(b == b' '));
+            high |= a | b;
         }
         bad == 0
     };
     let mut start = 0;
     while start + 16 <= pairs {
         if !clean(start) {
-            return false;
+            return None;
         }
         start += 16;
     }
-    start == pairs || clean(pairs - 16)
+    if start != pairs && !clean(pairs - 16) {
+        return None;
+    }
+    Some(high < 0x80)
 }
 
-/// [`is_collapsed_run`] eight bytes at a time in a `u64`.
-fn is_collapsed_short_run<const NO_EQUALS: bool>(text: &[u8]) -> bool {
+/// [`collapsed_run`] eight bytes at a time in a `u64`.
+fn collapsed_short_run<const NO_EQUALS: bool>(text: &[u8]) -> Option<bool> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const LOWS: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let zero_bytes = |x: u64| !(((x & LOWS) + LOWS) | x | LOWS);
-    let mut chunks = text.chunks_exact(8);
-    let mut space_before = false;
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+    // The high bits of a word where it breaks the rule (a byte below 0x20,
+    // `=` when `NO_EQUALS`, two spaces in a row), and where its spaces are.
+    let check = |word: u64| {
         // A byte below 0x20 (white space other than a space, or a control).
         let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
         let equals = if NO_EQUALS {
@@ -652,39 +662,40 @@ fn is_collapsed_short_run<const NO_EQUALS: bool>(text: &[u8]) -> bool {
             0
         };
         let spaces = zero_bytes(word ^ (ONES * u64::from(b' ')));
-        // Two spaces in a row, within the word or across its start.
-        let double = (spaces & (spaces >> 8)) | (u64::from(space_before) * (spaces & 0x80));
-        if (control | equals | double) != 0 {
-            return false;
+        (control | equals | (spaces & (spaces >> 8)), spaces)
+    };
+    let mut chunks = text.chunks_exact(8);
+    let mut space_before = false;
+    let mut high = 0u64;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let (bad, spaces) = check(word);
+        // Two spaces across the word's start, too.
+        if bad != 0 || (space_before && spaces & 0x80 != 0) {
+            return None;
         }
         space_before = spaces >> 63 != 0;
+        high |= word;
     }
     if chunks.remainder().is_empty() {
-        return true;
+        return Some(high & HIGHS == 0);
     }
     match text.len().checked_sub(8) {
         // The last eight bytes, overlapping the words checked: every pair
         // of neighbours not checked yet is inside them.
         Some(last) => {
             let word = u64::from_le_bytes(text[last..].try_into().unwrap_or([0; 8]));
-            let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
-            let equals = if NO_EQUALS {
-                zero_bytes(word ^ (ONES * u64::from(b'=')))
-            } else {
-                0
-            };
-            let spaces = zero_bytes(word ^ (ONES * u64::from(b' ')));
-            (control | equals | (spaces & (spaces >> 8))) == 0
+            (check(word).0 == 0).then_some((high | word) & HIGHS == 0)
         }
         None => {
             let mut before = false;
             for &byte in text {
                 if byte < 0x20 || (NO_EQUALS && byte == b'=') || (before && byte == b' ') {
-                    return false;
+                    return None;
                 }
                 before = byte == b' ';
             }
-            true
+            Some(text.is_ascii())
         }
     }
 }
@@ -755,12 +766,7 @@ impl Collapse {
             && last != b' '
             && is_collapsed_run::<false>(bytes)
         {
-            // Already collapsed: copied whole, after the pending space.
-            if self.pending_space && out.len() > self.start {
-                out.push(b' ');
-            }
-            self.pending_space = false;
-            out.extend_from_slice(bytes);
+            self.push_collapsed(out, bytes);
             return;
         }
         // Written in place: at most one space more than the bytes given
@@ -781,6 +787,17 @@ impl Collapse {
             }
         }
         out.truncate(len);
+    }
+
+    /// [`Collapse::push`] for bytes that are already collapsed (non-empty,
+    /// no white space but single spaces inside): copied whole, after the
+    /// pending space.
+    fn push_collapsed(&mut self, out: &mut Vec<u8>, bytes: &[u8]) {
+        if self.pending_space && out.len() > self.start {
+            out.push(b' ');
+        }
+        self.pending_space = false;
+        out.extend_from_slice(bytes);
     }
 
     fn space(&mut self) {
@@ -812,7 +829,30 @@ fn decode_simple_words(out: &mut Vec<u8>, value: &[u8], first_word: usize) -> bo
         // UTF-8: the words are ASCII, so the whole value then is, as the
         // general path requires of a value it decodes.
         let between = value.get(at..next).unwrap_or_default();
-        if !between.is_empty() {
+        // The common form, checked in one pass: ASCII text with single
+        // spaces, a space at either end at most, before the line end (CR LF
+        // or LF) when it is the value's last text.
+        let plain = between
+            .strip_suffix(b"\n")
+            .map_or(between, |line| line.strip_suffix(b"\r").unwrap_or(line));
+        let plain = plain.strip_prefix(b" ").unwrap_or(plain);
+        let plain = plain.strip_suffix(b" ").unwrap_or(plain);
+        if plain.is_empty() && between.len() <= 1 {
+            // Nothing, or one space: no text.
+        } else if collapsed_run::<false>(plain) == Some(true)
+            && plain.first() != Some(&b' ')
+            && plain.last() != Some(&b' ')
+        {
+            // No lone CR (no CR but the line end's), UTF-8 (ASCII), and
+            // `trim_ws` would give `plain`, which `push` would copy whole.
+            if !plain.is_empty() {
+                if any_token {
+                    collapse.space();
+                }
+                collapse.push_collapsed(out, plain);
+                last_encoded = false;
+            }
+        } else if !between.is_empty() {
             if has_lone_cr(between) || !is_utf8(between) {
                 return false;
             }
@@ -833,13 +873,26 @@ fn decode_simple_words(out: &mut Vec<u8>, value: &[u8], first_word: usize) -> bo
             return false;
         };
         let decoded = &word[..len];
-        if !is_utf8(decoded) {
-            return false;
-        }
         if !last_encoded {
             collapse.space();
         }
-        collapse.push(out, decoded);
+        match collapsed_run::<false>(decoded) {
+            // Collapsed text (one pass tells both), copied whole when it
+            // has no space at either end.
+            Some(ascii)
+                if (ascii || std::str::from_utf8(decoded).is_ok())
+                    && decoded.first().is_some_and(|&b| b != b' ')
+                    && decoded.last().is_some_and(|&b| b != b' ') =>
+            {
+                collapse.push_collapsed(out, decoded);
+            }
+            _ => {
+                if !is_utf8(decoded) {
+                    return false;
+                }
+                collapse.push(out, decoded);
+            }
+        }
         last_encoded = true;
         any_token = true;
         at = next + used;
