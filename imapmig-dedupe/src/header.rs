@@ -1228,6 +1228,23 @@ mod tests {
             b" a=b",
             b" Caf\xe9 \x7f",
             b" ",
+            // Text around encoded words, by the one-pass form and around it.
+            b" =?utf-8?q?a?= b c\r\n",
+            b" =?utf-8?q?a?= b  c\r\n",
+            b" =?utf-8?q?a?= x\r",
+            b" =?utf-8?q?a?=\r\n",
+            b" =?utf-8?q?a?=  \r\n",
+            b" =?utf-8?q?a?= \n",
+            b"=?utf-8?q?a?=x=?utf-8?q?b?=",
+            b" x =?utf-8?q?a_?= =?utf-8?q?_b?= y \r\n",
+            b" =?utf-8?q?a?= Caf\xc3\xa9\r\n",
+            b" =?utf-8?q?a?= Caf\xe9\r\n",
+            b" =?utf-8?q?a?= b\tc\r\n",
+            b" =?utf-8?q?a?= b\r\n\tc\r\n",
+            b" =?utf-8?q?J=C3=B6rg?= <j@example.org>\r\n",
+            b" =?utf-8?q?=C3?= x",
+            b" =?utf-8?q?a=01b?= x",
+            b" =?utf-8?b?ICBh?= x",
         ];
         for value in cases {
             assert_eq!(
