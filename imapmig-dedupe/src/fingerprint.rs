@@ -380,6 +380,15 @@ impl Fingerprinter {
         Fingerprint(u128::from_le_bytes(first))
     }
 
+    /// [`Fingerprinter::headers`] (with the size when given) by the general
+    /// path only, for fuzzing builds (`--cfg fuzzing`): the reference the
+    /// one-pass reader and its fast paths must equal.
+    #[cfg(fuzzing)]
+    #[doc(hidden)]
+    pub fn headers_by_general_path(&self, header_block: &[u8], size: Option<u64>) -> Fingerprint {
+        self.headers_of(&header::split(header_block).fields, size)
+    }
+
     /// The header strategy over split fields, by the general normalisation
     /// ([`header::normalise_value`], [`parse_msg_ids`]): the reference that
     /// [`Fingerprinter::headers_selected`] agrees with, and its fallback.

@@ -700,6 +700,42 @@ fn collapsed_short_run<const NO_EQUALS: bool>(text: &[u8]) -> Option<bool> {
     }
 }
 
+/// Whether `bytes` are UTF-8, exactly as `std::str::from_utf8` decides, by
+/// the table of well-formed byte sequences (Unicode §3.9, table 3-7) in
+/// line: for the short decoded words of a header, a call to `from_utf8`
+/// costs several times more.
+fn is_utf8_short(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(&lead) = bytes.get(i) {
+        if lead < 0x80 {
+            i += 1;
+            continue;
+        }
+        let within = |at: usize, low: u8, high: u8| {
+            bytes
+                .get(i + at)
+                .is_some_and(|&b| (low..=high).contains(&b))
+        };
+        // The second byte's range depends on the lead; the others are
+        // always 0x80-0xbf.
+        let len = match lead {
+            0xc2..=0xdf if within(1, 0x80, 0xbf) => 2,
+            0xe0 if within(1, 0xa0, 0xbf) => 3,
+            0xe1..=0xec | 0xee..=0xef if within(1, 0x80, 0xbf) => 3,
+            0xed if within(1, 0x80, 0x9f) => 3,
+            0xf0 if within(1, 0x90, 0xbf) => 4,
+            0xf1..=0xf3 if within(1, 0x80, 0xbf) => 4,
+            0xf4 if within(1, 0x80, 0x8f) => 4,
+            _ => return false,
+        };
+        if (2..len).any(|at| !within(at, 0x80, 0xbf)) {
+            return false;
+        }
+        i += len;
+    }
+    true
+}
+
 /// The index of the first `=?` (the start of an encoded word) at or after
 /// `from`, or the length of `value` when there is none.
 fn find_word_start(value: &[u8], from: usize) -> usize {
@@ -880,7 +916,7 @@ fn decode_simple_words(out: &mut Vec<u8>, value: &[u8], first_word: usize) -> bo
             // Collapsed text (one pass tells both), copied whole when it
             // has no space at either end.
             Some(ascii)
-                if (ascii || std::str::from_utf8(decoded).is_ok())
+                if (ascii || is_utf8_short(decoded))
                     && decoded.first().is_some_and(|&b| b != b' ')
                     && decoded.last().is_some_and(|&b| b != b' ') =>
             {
@@ -1199,6 +1235,54 @@ mod tests {
         fn fast_normalisation_is_the_general_one(pieces in prop::collection::vec(piece(), 0..8)) {
             let value = pieces.concat();
             prop_assert_eq!(fast(&value), general(&value), "{:?}", String::from_utf8_lossy(&value));
+        }
+    }
+
+    /// The in-line UTF-8 check decides as `from_utf8` does: every one- and
+    /// two-byte input, every three-byte input whose first byte is not
+    /// ASCII, and four-byte inputs around every lead byte's limits.
+    #[test]
+    fn short_utf8_check_is_from_utf8() {
+        let agree = |bytes: &[u8]| {
+            assert_eq!(
+                is_utf8_short(bytes),
+                std::str::from_utf8(bytes).is_ok(),
+                "{bytes:02x?}"
+            );
+        };
+        for a in 0..=255u8 {
+            agree(&[a]);
+            for b in 0..=255u8 {
+                agree(&[a, b]);
+                if a >= 0x80 {
+                    for c in 0..=255u8 {
+                        agree(&[a, b, c]);
+                    }
+                }
+            }
+        }
+        let edges = [0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xff];
+        for a in 0xf0..=0xff_u8 {
+            for b in edges {
+                for c in edges {
+                    for d in edges {
+                        agree(&[a, b, c, d]);
+                        agree(&[b'x', a, b, c, d, b'y']);
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn short_utf8_check_is_from_utf8_on_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..40)) {
+            prop_assert_eq!(is_utf8_short(&bytes), std::str::from_utf8(&bytes).is_ok());
+        }
+
+        #[test]
+        fn short_utf8_check_is_from_utf8_on_text(text in "\\PC{0,12}") {
+            prop_assert!(is_utf8_short(text.as_bytes()));
         }
     }
 
