@@ -9,4 +9,5 @@
 )]
 
 mod corpus;
+mod known_answers;
 mod properties;
