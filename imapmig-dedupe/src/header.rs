@@ -580,7 +580,7 @@ pub(crate) fn write_normalised(out: &mut Vec<u8>, value: &[u8]) {
 /// The value's text when its normalised form is that text unchanged: one
 /// space (or none) after the colon, then text with no control byte, no `=`
 /// (so no encoded word) and no two spaces in a row, then the line end (CR
-/// LF, LF or none). Checked eight bytes at a time; `None` sends the value
+/// LF, LF or none), checked by [`is_collapsed_run`]; `None` sends the value
 /// to the general paths, which give the same result for these values.
 fn already_collapsed(value: &[u8]) -> Option<&[u8]> {
     let text = value.strip_prefix(b" ").unwrap_or(value);
