@@ -433,26 +433,53 @@ fn encode_addresses(text: &str) -> Option<(String, bool)> {
     Some((out, address_left))
 }
 
+/// The quotes, comments and escapes of address text (RFC 5322 §3.2), read
+/// one character at a time.
+#[derive(Default)]
+struct AddressLexer {
+    quoted: bool,
+    escaped: bool,
+    comment: usize,
+}
+
+impl AddressLexer {
+    /// Reads `c`: `Some(true)` when it stands at the top level (outside
+    /// quotes and comments, and not one of their marks), `Some(false)` when
+    /// it does not, `None` for a `)` that closes no comment (the state is
+    /// then unchanged).
+    fn step(&mut self, c: char) -> Option<bool> {
+        if self.escaped {
+            self.escaped = false;
+            return Some(false);
+        }
+        match c {
+            '\\' if self.quoted || self.comment > 0 => self.escaped = true,
+            '"' if self.comment == 0 => self.quoted = !self.quoted,
+            '(' if !self.quoted => self.comment += 1,
+            ')' if !self.quoted => self.comment = self.comment.checked_sub(1)?,
+            _ => return Some(!self.quoted && self.comment == 0),
+        }
+        Some(false)
+    }
+
+    /// Whether every quote and comment opened so far is closed.
+    fn balanced(&self) -> bool {
+        !self.quoted && self.comment == 0
+    }
+}
+
 /// The elements of an address list (split at top-level commas), each with
 /// its comma-free text as written.
 fn split_top_level(text: &str) -> Option<Vec<&str>> {
     let mut out = Vec::new();
     let mut start = 0;
-    let mut quoted = false;
-    let mut escaped = false;
-    let mut comment = 0usize;
+    let mut lexer = AddressLexer::default();
     let mut angle = false;
     for (i, c) in text.char_indices() {
-        if escaped {
-            escaped = false;
+        if !lexer.step(c)? {
             continue;
         }
         match c {
-            '\\' if quoted || comment > 0 => escaped = true,
-            '"' if comment == 0 => quoted = !quoted,
-            '(' if !quoted => comment += 1,
-            ')' if !quoted => comment = comment.checked_sub(1)?,
-            _ if quoted || comment > 0 => {}
             '<' if !angle => angle = true,
             '>' if angle => angle = false,
             ':' | ';' if !angle => return None,
@@ -463,33 +490,21 @@ fn split_top_level(text: &str) -> Option<Vec<&str>> {
             _ => {}
         }
     }
-    if quoted || comment > 0 || angle {
+    if !lexer.balanced() || angle {
         return None;
     }
     out.push(&text[start..]);
     Some(out)
 }
 
-/// Where the top-level `<` of an element is (outside quotes and comments).
+/// Where the top-level `<` of an element is (outside quotes and comments;
+/// a `)` that closes no comment is passed over).
 fn top_level_angle(element: &str) -> Option<usize> {
-    let mut quoted = false;
-    let mut escaped = false;
-    let mut comment = 0usize;
-    for (i, c) in element.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' if quoted || comment > 0 => escaped = true,
-            '"' if comment == 0 => quoted = !quoted,
-            '(' if !quoted => comment += 1,
-            ')' if !quoted && comment > 0 => comment -= 1,
-            '<' if !quoted && comment == 0 => return Some(i),
-            _ => {}
-        }
-    }
-    None
+    let mut lexer = AddressLexer::default();
+    element
+        .char_indices()
+        .find(|&(_, c)| lexer.step(c) == Some(true) && c == '<')
+        .map(|(i, _)| i)
 }
 
 /// What a reader shows of a phrase: quotes removed, escapes undone, outer

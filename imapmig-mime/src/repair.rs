@@ -144,15 +144,27 @@ pub fn repair_with_options<'a>(
             ..first
         };
     };
+    encoded_result(out, original, limits, pass.encoded, pass.unencoded)
+}
+
+/// The result of a repair whose last step was the 8-bit header encoding:
+/// `out` classified again, and the defects of `before` it no longer has.
+fn encoded_result<'a>(
+    out: Vec<u8>,
+    before: impl IntoIterator<Item = DefectKind>,
+    limits: &Limits,
+    encoded: Vec<String>,
+    unencoded: Vec<Unencoded>,
+) -> Repaired<'a> {
     let after = classify_with(&out, limits);
-    let mut fixed: Vec<DefectKind> = original.into_iter().filter(|k| !after.has(*k)).collect();
+    let mut fixed: Vec<DefectKind> = before.into_iter().filter(|k| !after.has(*k)).collect();
     fixed.dedup();
     Repaired {
         bytes: Cow::Owned(out),
         fixed,
         after,
-        encoded: pass.encoded,
-        unencoded: pass.unencoded,
+        encoded,
+        unencoded,
     }
 }
 
@@ -226,21 +238,13 @@ pub fn encode_8bit_headers(bytes: &[u8]) -> Repaired<'_> {
         };
     };
     let before = classify_with(bytes, &limits);
-    let after = classify_with(&out, &limits);
-    let mut fixed: Vec<DefectKind> = before
-        .defects
-        .iter()
-        .map(|d| d.kind)
-        .filter(|k| !after.has(*k))
-        .collect();
-    fixed.dedup();
-    Repaired {
-        bytes: Cow::Owned(out),
-        fixed,
-        after,
-        encoded: pass.encoded,
-        unencoded: pass.unencoded,
-    }
+    encoded_result(
+        out,
+        before.defects.iter().map(|d| d.kind),
+        &limits,
+        pass.encoded,
+        pass.unencoded,
+    )
 }
 
 /// Repair a message already classified with `limits` (saves classifying it again).
