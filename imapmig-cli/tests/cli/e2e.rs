@@ -142,9 +142,28 @@ pub(crate) fn mail(d: &Dovecot, folder: &str) -> Vec<Vec<u8>> {
 
 /// Asserts the target folder holds exactly the given messages, each once.
 pub(crate) fn assert_holds_exactly(d: &Dovecot, folder: &str, expected: &[Vec<u8>]) {
+    assert_exactly(folder, d.messages(folder), expected);
+}
+
+/// [`assert_holds_exactly`] for a folder of another user than the default one.
+pub(crate) fn assert_user_holds_exactly(
+    d: &Dovecot,
+    user: &str,
+    folder: &str,
+    expected: &[Vec<u8>],
+) {
+    assert_exactly(
+        &format!("{user} {folder}"),
+        d.messages_as(user, folder),
+        expected,
+    );
+}
+
+/// `got` and `expected` hold the same messages, each as often (`what` names the folder).
+fn assert_exactly(what: &str, mut got: Vec<Vec<u8>>, expected: &[Vec<u8>]) {
+    got.sort();
     let mut want = expected.to_vec();
     want.sort();
-    let got = mail(d, folder);
     let (g, w) = (multiset(&got), multiset(&want));
     let missing = w
         .iter()
@@ -156,7 +175,7 @@ pub(crate) fn assert_holds_exactly(d: &Dovecot, folder: &str, expected: &[Vec<u8
         .count();
     assert!(
         missing == 0 && extra == 0,
-        "{folder}: {} messages, {} expected; {missing} missing, {extra} extra or doubled",
+        "{what}: {} messages, {} expected; {missing} missing, {extra} extra or doubled",
         got.len(),
         want.len()
     );

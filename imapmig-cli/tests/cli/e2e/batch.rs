@@ -71,18 +71,7 @@ fn last_line(out: &Output) -> String {
 fn assert_fleet_copied_once(dst: &Dovecot, users: &[Mailbox]) {
     for (user, inbox, work) in users {
         for (folder, want) in [("INBOX", inbox), ("Work", work)] {
-            let mut got = dst.messages_as(user, folder);
-            got.sort();
-            let mut want = want.clone();
-            want.sort();
-            assert_eq!(
-                got.len(),
-                want.len(),
-                "{user} {folder}: {} messages, {} expected",
-                got.len(),
-                want.len()
-            );
-            assert!(got == want, "{user} {folder}: different messages");
+            assert_user_holds_exactly(dst, user, folder, want);
         }
     }
 }
@@ -335,9 +324,5 @@ fn a_batch_killed_mid_mailbox_is_finished_by_the_next_run_without_duplicates() {
         .unwrap();
     assert_exit(&out, 0);
     assert_fleet_copied_once(&dst, &users);
-    let mut got = dst.messages_as("m0", "Big");
-    got.sort();
-    let mut want = big.clone();
-    want.sort();
-    assert!(got == want, "m0 Big: {} of {}", got.len(), want.len());
+    assert_user_holds_exactly(&dst, "m0", "Big", &big);
 }

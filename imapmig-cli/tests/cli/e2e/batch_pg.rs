@@ -134,44 +134,53 @@ fn write_csv(dir: &Path, src: &Dovecot, dst: &Dovecot, users: &[Seeded]) -> Path
     path
 }
 
-/// `imapmig batch` with PostgreSQL state as worker `name`, run in `dir`.
-fn worker(dir: &Path, csv: &Path, url: &str, name: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_imapmig"))
-        .current_dir(dir)
+/// `imapmig batch` with PostgreSQL state as worker `name`, run in `dir`, with `extra`
+/// arguments before `--skip-dir`, then `after` (migrate's own options, if any).
+fn worker_command(
+    dir: &Path,
+    csv: &Path,
+    url: &str,
+    name: &str,
+    extra: &[&str],
+    after: &[&str],
+) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_imapmig"));
+    cmd.current_dir(dir)
         .args(["batch", "--csv"])
         .arg(csv)
         .args(["--state", url, "--jobs", "2", "--worker", name])
-        .args(["--lease-secs", "3", "--sizes", "sizes.csv", "--skip-dir"])
+        .args(extra)
+        .arg("--skip-dir")
         .arg(dir.join(format!("skips-{name}")))
-        // Slow enough that a kill lands inside a mailbox (about a second each).
-        .args(["--", "--parallel", "2", "--max-rate", "120"])
+        .args(after)
         .env("PG_BATCH_SOURCE_PW", "secret")
         .env_remove("JOB_COMPLETION_INDEX")
         .env_remove("SLURM_ARRAY_TASK_ID")
         .env_remove("IMAPMIG_SOURCE_PASSWORD")
         .env_remove("IMAPMIG_TARGET_PASSWORD")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// A worker of the kill test: short leases, sizes known, and slow enough that a kill
+/// lands inside a mailbox (about a second each).
+fn worker(dir: &Path, csv: &Path, url: &str, name: &str) -> Child {
+    worker_command(
+        dir,
+        csv,
+        url,
+        name,
+        &["--lease-secs", "3", "--sizes", "sizes.csv"],
+        &["--", "--parallel", "2", "--max-rate", "120"],
+    )
+    .spawn()
+    .unwrap()
 }
 
 /// A fast `imapmig batch --round N` worker (no rate limit), run in `dir`.
 fn round_worker(dir: &Path, csv: &Path, url: &str, name: &str, round: u32) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_imapmig"))
-        .current_dir(dir)
-        .args(["batch", "--csv"])
-        .arg(csv)
-        .args(["--state", url, "--jobs", "2", "--worker", name])
-        .args(["--round", &round.to_string(), "--skip-dir"])
-        .arg(dir.join(format!("skips-{name}")))
-        .env("PG_BATCH_SOURCE_PW", "secret")
-        .env_remove("JOB_COMPLETION_INDEX")
-        .env_remove("SLURM_ARRAY_TASK_ID")
-        .env_remove("IMAPMIG_SOURCE_PASSWORD")
-        .env_remove("IMAPMIG_TARGET_PASSWORD")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    worker_command(dir, csv, url, name, &["--round", &round.to_string()], &[])
         .spawn()
         .unwrap()
 }
@@ -204,12 +213,7 @@ fn run_round(dir: &Path, csv: &Path, url: &str, round: u32) -> usize {
 fn assert_same(src: &Dovecot, dst: &Dovecot, users: &[Seeded]) {
     for (user, folders) in users {
         for (folder, _) in folders {
-            let mut want = src.messages_as(user, folder);
-            want.sort();
-            let mut got = dst.messages_as(user, folder);
-            got.sort();
-            assert_eq!(got.len(), want.len(), "{user} {folder}");
-            assert!(got == want, "{user} {folder}: different messages");
+            assert_user_holds_exactly(dst, user, folder, &src.messages_as(user, folder));
         }
     }
 }
@@ -408,18 +412,7 @@ fn three_workers_share_postgres_and_a_killed_workers_mailbox_is_finished_once() 
     // Every message exactly once, read back from the target.
     for (user, folders) in &users {
         for (folder, want) in folders {
-            let mut got = dst.messages_as(user, folder);
-            got.sort();
-            let mut want = want.clone();
-            want.sort();
-            assert_eq!(
-                got.len(),
-                want.len(),
-                "{user} {folder}: {} messages on the target, {} expected",
-                got.len(),
-                want.len()
-            );
-            assert!(got == want, "{user} {folder}: different messages");
+            assert_user_holds_exactly(&dst, user, folder, want);
         }
     }
     assert_eq!(
