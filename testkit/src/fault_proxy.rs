@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use crate::front::{self, Joined, Pairs, bind, lock};
 use crate::imap::literal_length;
 
 /// Bytes read from either side at a time.
@@ -288,16 +289,8 @@ struct Shared {
     faults: Mutex<Faults>,
     counts: Mutex<FaultCounts>,
     /// Both sockets of every open connection, to close them on drop.
-    open: Mutex<HashMap<u64, (TcpStream, TcpStream)>>,
-    next_id: AtomicU64,
+    pairs: Pairs,
     stop: AtomicBool,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panicking pump thread must not disable the proxy for the test.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Shared {
@@ -333,17 +326,12 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts forwarding a free port of 127.0.0.1 to `upstream`.
     pub fn start(upstream: SocketAddr) -> FaultProxy {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .unwrap_or_else(|e| panic!("testkit: proxy cannot bind 127.0.0.1:0: {e}"));
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("testkit: local_addr of the proxy: {e}"));
+        let (listener, addr) = bind("proxy");
         let shared = Arc::new(Shared {
             upstream,
             faults: Mutex::new(Faults::default()),
             counts: Mutex::new(FaultCounts::default()),
-            open: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(0),
+            pairs: Pairs::default(),
             stop: AtomicBool::new(false),
         });
         let for_thread = Arc::clone(&shared);
@@ -418,28 +406,24 @@ impl FaultProxy {
 
     /// Connections open through the proxy right now.
     pub fn open_connections(&self) -> usize {
-        lock(&self.shared.open).len()
+        self.shared.pairs.len()
     }
 
     /// Closes every open connection at once (both sides), as a network
     /// failure would.
     pub fn disconnect_all(&self) {
-        for (client, server) in lock(&self.shared.open).values() {
-            let _ = client.shutdown(Shutdown::Both);
-            let _ = server.shutdown(Shutdown::Both);
-        }
+        self.shared.pairs.close_all();
     }
 }
 
 impl Drop for FaultProxy {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept.
-        let _ = TcpStream::connect(self.addr);
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
-        self.disconnect_all();
+        front::stop(
+            &self.shared.stop,
+            self.addr,
+            self.acceptor.take(),
+            &self.shared.pairs,
+        );
     }
 }
 
@@ -452,7 +436,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
         let max = lock(&shared.faults).max_connections;
         // Count before closing: a client that sees the close may read the
         // counts at once, and must find this refusal there.
-        if max.is_some_and(|max| lock(&shared.open).len() >= max as usize) {
+        if max.is_some_and(|max| shared.pairs.len() >= max as usize) {
             shared.count(|c| c.refused += 1);
             let _ = client.shutdown(Shutdown::Both);
             continue;
@@ -463,18 +447,14 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             continue;
         };
         shared.count(|c| c.accepted += 1);
-        let _ = client.set_nodelay(true);
-        let _ = server.set_nodelay(true);
-        let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
-        let (Ok(c2), Ok(s2), Ok(c3), Ok(s3)) = (
-            client.try_clone(),
-            server.try_clone(),
-            client.try_clone(),
-            server.try_clone(),
-        ) else {
+        let Some(Joined {
+            id,
+            client: c2,
+            server: s2,
+        }) = shared.pairs.join(&client, &server)
+        else {
             continue;
         };
-        lock(&shared.open).insert(id, (c3, s3));
         let connection = Arc::new(Connection {
             id,
             shared: Arc::clone(shared),
@@ -589,10 +569,7 @@ impl Connection {
     }
 
     fn close(&self) {
-        if let Some((client, server)) = lock(&self.shared.open).remove(&self.id) {
-            let _ = client.shutdown(Shutdown::Both);
-            let _ = server.shutdown(Shutdown::Both);
-        }
+        self.shared.pairs.close(self.id);
     }
 
     fn delay(&self) -> Option<Duration> {

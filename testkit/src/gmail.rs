@@ -39,12 +39,13 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
 use crate::Dovecot;
+use crate::front::{self, Joined, Pairs, bind, lock};
 use crate::imap::{RawImap, literal_length, quote};
 
 /// The header [`GmailFront::with_gm_id`] writes: the message's identity
@@ -85,32 +86,20 @@ struct Shared {
     user: String,
     password: String,
     stop: AtomicBool,
-    open: Mutex<HashMap<u64, (TcpStream, TcpStream)>>,
-    next_id: AtomicU64,
+    pairs: Pairs,
     labelled: AtomicU64,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl GmailFront {
     /// Starts the front before `server` (meant for [`crate::Layout::Gmail`]).
     pub fn start(server: &Dovecot) -> GmailFront {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .unwrap_or_else(|e| panic!("testkit: gmail front cannot bind 127.0.0.1:0: {e}"));
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("testkit: local_addr of the gmail front: {e}"));
+        let (listener, addr) = bind("gmail front");
         let shared = Arc::new(Shared {
             upstream: server.addr(),
             user: server.user().to_owned(),
             password: server.password().to_owned(),
             stop: AtomicBool::new(false),
-            open: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(0),
+            pairs: Pairs::default(),
             labelled: AtomicU64::new(0),
         });
         let for_thread = Arc::clone(&shared);
@@ -164,15 +153,12 @@ impl GmailFront {
 
 impl Drop for GmailFront {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.addr);
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
-        for (client, server) in lock(&self.shared.open).values() {
-            let _ = client.shutdown(Shutdown::Both);
-            let _ = server.shutdown(Shutdown::Both);
-        }
+        front::stop(
+            &self.shared.stop,
+            self.addr,
+            self.acceptor.take(),
+            &self.shared.pairs,
+        );
     }
 }
 
@@ -186,18 +172,14 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             let _ = client.shutdown(Shutdown::Both);
             continue;
         };
-        let _ = client.set_nodelay(true);
-        let _ = server.set_nodelay(true);
-        let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
-        let (Ok(c2), Ok(s2), Ok(c3), Ok(s3)) = (
-            client.try_clone(),
-            server.try_clone(),
-            client.try_clone(),
-            server.try_clone(),
-        ) else {
+        let Some(Joined {
+            id,
+            client: c2,
+            server: s2,
+        }) = shared.pairs.join(&client, &server)
+        else {
             continue;
         };
-        lock(&shared.open).insert(id, (c3, s3));
         let connection = Arc::new(Connection {
             id,
             shared: Arc::clone(shared),
@@ -249,10 +231,7 @@ enum Pending {
 
 impl Connection {
     fn close(&self) {
-        if let Some((client, server)) = lock(&self.shared.open).remove(&self.id) {
-            let _ = client.shutdown(Shutdown::Both);
-            let _ = server.shutdown(Shutdown::Both);
-        }
+        self.shared.pairs.close(self.id);
     }
 
     fn scan(&self) -> Arc<Index> {

@@ -77,6 +77,7 @@ mod courier;
 mod cyrus;
 mod dovecot;
 mod fault_proxy;
+mod front;
 mod gmail;
 mod imap;
 mod imap_account;
