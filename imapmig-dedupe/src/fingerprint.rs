@@ -231,9 +231,8 @@ impl MessageFingerprints {
 #[derive(Debug, Clone)]
 pub struct Fingerprinter {
     key: FingerprintKey,
-    /// Lowercased field names of the header strategy, without repeats.
-    fields: Vec<String>,
-    /// The same names, prepared for [`header::select`].
+    /// Lowercased field names of the header strategy, without repeats,
+    /// prepared for [`header::select`].
     names: header::FieldNames,
 }
 
@@ -253,7 +252,6 @@ impl Fingerprinter {
         Fingerprinter {
             key: key.clone(),
             names: header::FieldNames::new(&fields),
-            fields,
         }
     }
 
@@ -290,7 +288,6 @@ impl Fingerprinter {
         Ok(Fingerprinter {
             key: key.clone(),
             names: header::FieldNames::new(&names),
-            fields: names,
         })
     }
 
@@ -301,13 +298,13 @@ impl Fingerprinter {
 
     /// The fields of the header strategy, lowercased.
     pub fn fields(&self) -> impl Iterator<Item = &str> {
-        self.fields.iter().map(String::as_str)
+        self.names.names()
     }
 
     /// The IMAP FETCH item that returns this fingerprinter's header fields
     /// (equal to [`FETCH_HEADER_FIELDS`] for the default list).
     pub fn fetch_item(&self) -> String {
-        let names: Vec<String> = self.fields.iter().map(|f| f.to_ascii_uppercase()).collect();
+        let names: Vec<String> = self.names.names().map(str::to_ascii_uppercase).collect();
         format!("BODY.PEEK[HEADER.FIELDS ({})]", names.join(" "))
     }
 
@@ -396,7 +393,7 @@ impl Fingerprinter {
         // Small inputs are gathered first: one hash call instead of dozens.
         let mut input: Vec<u8> = Vec::with_capacity(512);
         input.extend_from_slice(TAG_HEADERS);
-        for name in &self.fields {
+        for name in self.names.names() {
             write_bytes(&mut input, name.as_bytes());
             let mut count = 0u64;
             for field in fields

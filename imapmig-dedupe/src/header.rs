@@ -220,7 +220,7 @@ pub(crate) struct FieldNames {
 #[derive(Debug, Clone)]
 struct NamePattern {
     /// The lowercase name.
-    name: Vec<u8>,
+    name: String,
     /// The name as the fingerprints hash it: its length (a little-endian
     /// `u64`), then its bytes.
     hashed: Vec<u8>,
@@ -241,11 +241,11 @@ impl FieldNames {
         let names: Vec<NamePattern> = names
             .iter()
             .map(|name| {
-                let name = name.as_ref().as_bytes().to_vec();
+                let name = name.as_ref().to_owned();
                 let mut bytes = [0u8; 16];
                 let mut case = [0u8; 16];
                 let mut mask = [0u8; 16];
-                for (i, &byte) in name.iter().take(16).enumerate() {
+                for (i, &byte) in name.as_bytes().iter().take(16).enumerate() {
                     bytes[i] = byte;
                     case[i] = if byte.is_ascii_lowercase() { 0x20 } else { 0 };
                     mask[i] = 0xff;
@@ -257,13 +257,13 @@ impl FieldNames {
                     ]
                 };
                 let mut hashed = (name.len() as u64).to_le_bytes().to_vec();
-                hashed.extend_from_slice(&name);
+                hashed.extend_from_slice(name.as_bytes());
                 NamePattern {
                     words: words(bytes),
                     case: words(case),
                     mask: words(mask),
                     hashed,
-                    is_message_id: name == b"message-id",
+                    is_message_id: name == "message-id",
                     name,
                 }
             })
@@ -279,6 +279,11 @@ impl FieldNames {
     /// How many names the list holds.
     pub(crate) fn len(&self) -> usize {
         self.names.len()
+    }
+
+    /// The names, lowercase, in list order.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(|n| n.name.as_str())
     }
 
     /// Each name as the fingerprints hash it (its length as a
@@ -319,7 +324,7 @@ impl FieldNames {
             n.name.len() == len
                 && (w0 | n.case[0]) & n.mask[0] == n.words[0]
                 && (w1 | n.case[1]) & n.mask[1] == n.words[1]
-                && written[take..].eq_ignore_ascii_case(&n.name[take..])
+                && written[take..].eq_ignore_ascii_case(&n.name.as_bytes()[take..])
         })
     }
 }
